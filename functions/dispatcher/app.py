@@ -1,0 +1,23 @@
+"""Scheduled hourly: queue every feed whose next check is due."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from earshot import runtime
+from earshot.dispatch import DispatchRequest, dispatch_due_feeds
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=DispatchRequest)
+def handler(request: DispatchRequest, context) -> dict:
+    result = dispatch_due_feeds(runtime.repository(), runtime.fetch_queue(), force=request.force)
+    metrics.add_metric(name="FeedsQueued", unit=MetricUnit.Count, value=result.queued)
+    logger.info("dispatched due feeds", extra=result.model_dump())
+    return result.model_dump()

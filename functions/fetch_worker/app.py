@@ -1,0 +1,52 @@
+"""SQS batch of feed checks: fetch, parse and store them concurrently.
+
+Fetching starts for the whole batch at once (threads, a few per host); Powertools'
+batch processor then collects each record's outcome, so only records that failed for
+infrastructure reasons are reported back to SQS for a retry. A feed that fails (404,
+timeout, not a feed) is a *successful* record: the error is stored on the feed.
+"""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from earshot import runtime
+from earshot.matching import match_new_episodes
+from earshot.refresh import FeedCheck, refresh_feeds
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    repo = runtime.repository()
+    checks, futures = {}, {}
+    for record in event.get("Records", []):
+        try:
+            checks[record["messageId"]] = FeedCheck.model_validate_json(record["body"])
+        except ValueError:
+            logger.exception("malformed feed check message", extra={"message_id": record.get("messageId")})
+    started = refresh_feeds(
+        list(checks.values()), repo=repo, settings=runtime.settings(), client=runtime.http_client(),
+        on_new_episodes=lambda feed, episodes: match_new_episodes(repo, feed, episodes),
+    )
+    futures = dict(zip(checks, started))
+
+    def record_handler(record: SQSRecord) -> str:
+        if record.message_id not in futures:
+            raise ValueError("malformed feed check message")
+        outcome = futures[record.message_id].result()
+        metrics.add_metric(name=f"Feeds_{outcome.result}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="NewEpisodes", unit=MetricUnit.Count, value=outcome.new_episodes)
+        if outcome.error_kind:
+            metrics.add_metric(name=f"FeedError_{outcome.error_kind}", unit=MetricUnit.Count, value=1)
+        logger.info("feed refreshed", extra=outcome.model_dump(mode="json", exclude={"new_episode_ids"}))
+        return outcome.result
+
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

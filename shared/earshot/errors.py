@@ -1,0 +1,157 @@
+"""Earshot's errors. Failures are data: each class carries a stable ``kind`` that is
+recorded on the feed (or subscriber) it happened to and counted in metrics.
+
+    EarshotError
+    ├── FeedError                    a feed could not be refreshed (recorded on the feed)
+    │   ├── FetchError               the HTTP exchange failed
+    │   │   ├── BlockedAddress       blocked_address: resolves to a private/loopback/metadata IP
+    │   │   ├── InvalidUrl           invalid_url: not an http(s) URL we can fetch
+    │   │   ├── ConnectFailed        connect_error: DNS or TCP/TLS connect failed
+    │   │   ├── FetchTimeout         timeout: connect or total deadline passed
+    │   │   ├── TooManyRedirects     too_many_redirects: more than the allowed hops, or a loop
+    │   │   ├── BodyTooLarge         body_too_large: the body (inflated) passed the cap
+    │   │   ├── DecodeFailed         decode_error: broken gzip/deflate stream
+    │   │   ├── HttpStatusError      http_<code>: 4xx/5xx answer (429/503 carry retry_after_s)
+    │   │   └── FeedGone             gone: 410, the feed is retired for good
+    │   └── ParseError               the bytes are not a usable feed
+    │       ├── NotAFeed             not_a_feed: HTML page, empty body, no channel or items
+    │       ├── MalformedFeed        malformed: XML too broken to recover anything
+    │       └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
+    ├── QueryError                   query_error: a topic query does not parse (has .position)
+    ├── NotFound                     not_found: unknown topic/feed/subscription
+    └── TokenError                   invalid_token: tampered, unknown, used or expired token
+"""
+
+from __future__ import annotations
+
+
+class EarshotError(Exception):
+    """Base of every error Earshot raises on purpose."""
+
+    kind: str = "error"
+
+    def __init__(self, message: str = "", **details: object) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.kind)
+        self.message = message or (self.__class__.__doc__ or self.kind).strip()
+        self.details = details
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+
+class FeedError(EarshotError):
+    """A feed could not be refreshed."""
+
+    kind = "feed_error"
+
+
+class FetchError(FeedError):
+    """The HTTP exchange failed."""
+
+    kind = "fetch_error"
+
+
+class BlockedAddress(FetchError):
+    """The URL resolves to an address Earshot refuses to connect to."""
+
+    kind = "blocked_address"
+
+
+class InvalidUrl(FetchError):
+    """Not an http(s) URL that can be fetched."""
+
+    kind = "invalid_url"
+
+
+class ConnectFailed(FetchError):
+    """DNS lookup or TCP/TLS connect failed."""
+
+    kind = "connect_error"
+
+
+class FetchTimeout(FetchError):
+    """The connect timeout or the total deadline passed."""
+
+    kind = "timeout"
+
+
+class TooManyRedirects(FetchError):
+    """More redirects than allowed, or a redirect loop."""
+
+    kind = "too_many_redirects"
+
+
+class BodyTooLarge(FetchError):
+    """The (inflated) body passed the size cap."""
+
+    kind = "body_too_large"
+
+
+class DecodeFailed(FetchError):
+    """The gzip/deflate stream is broken."""
+
+    kind = "decode_error"
+
+
+class HttpStatusError(FetchError):
+    """The server answered with an error status."""
+
+    kind = "http_error"
+
+    def __init__(self, status: int, message: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message or f"HTTP {status}")
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.kind = f"http_{status}"
+
+
+class FeedGone(FetchError):
+    """HTTP 410 Gone: the publisher retired the feed."""
+
+    kind = "gone"
+
+
+class ParseError(FeedError):
+    """The bytes are not a usable feed."""
+
+    kind = "parse_error"
+
+
+class NotAFeed(ParseError):
+    """The document is not a podcast/RSS/Atom feed."""
+
+    kind = "not_a_feed"
+
+
+class MalformedFeed(ParseError):
+    """The XML is too broken to recover any feed from."""
+
+    kind = "malformed"
+
+
+class UnsafeXml(ParseError):
+    """The XML declares entities (XXE / entity expansion); refused before parsing."""
+
+    kind = "unsafe_xml"
+
+
+class QueryError(EarshotError):
+    """A topic query does not parse."""
+
+    kind = "query_error"
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"{message} at position {position}")
+        self.position = position
+
+
+class NotFound(EarshotError):
+    """No such topic, feed or subscription."""
+
+    kind = "not_found"
+
+
+class TokenError(EarshotError):
+    """The token is tampered, unknown, already used or expired."""
+
+    kind = "invalid_token"

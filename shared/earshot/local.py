@@ -1,0 +1,322 @@
+"""The embedded backend: Earshot's AWS stack in-process, for the CLI, the demo and tests.
+
+``moto`` is started in-process and the DynamoDB tables, SQS queues and SES configuration
+set are created from ``template.yaml``'s own definitions (key schemas, GSIs, projections),
+so local runs and tests cannot drift from what is deployed. The real Lambda handlers in
+``functions/`` are then invoked with real event shapes.
+
+State can persist between CLI invocations in a JSON file (``.earshot/local-db.json``):
+DynamoDB items are dumped on :meth:`EmbeddedBackend.stop` and loaded on start, so
+``earshot feeds add`` followed by ``earshot feeds list`` behaves like the deployed stack.
+
+Every AWS request made through boto3 is counted by operation with a botocore event hook
+(``aws_calls``), which is how ``earshot run --json`` reports its request counts.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import yaml
+
+from earshot import runtime
+from earshot.settings import Settings, get_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+EVENTS_DIR = REPO_ROOT / "events"
+REGION = "us-east-1"
+
+# Logical id in template.yaml -> (environment variable, local physical name)
+TABLES = {"Table": ("TABLE_NAME", "earshot"), "IdempotencyTable": ("IDEMPOTENCY_TABLE_NAME", "earshot-idempotency")}
+QUEUES = {
+    "FetchQueue": ("FETCH_QUEUE_URL", "earshot-fetch"),
+    "FetchDLQ": (None, "earshot-fetch-dlq"),
+    "DigestQueue": ("DIGEST_QUEUE_URL", "earshot-digest"),
+    "DigestDLQ": (None, "earshot-digest-dlq"),
+}
+LOCAL_SENDER = "digest@earshot.example"
+
+# Environment the handlers see locally: quiet Powertools, fake credentials, no tracing.
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_SERVICE_NAME": "earshot",
+    "POWERTOOLS_METRICS_NAMESPACE": "Earshot",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_DEV": "false",
+    "EARSHOT_SENDER": f"Earshot <{LOCAL_SENDER}>",
+    "SES_CONFIGURATION_SET": "earshot",
+}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become plain values."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {tag_suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {tag_suffix: loader.construct_sequence(node, deep=True)}
+    return {tag_suffix: loader.construct_mapping(node, deep=True)}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@functools.cache
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """template.yaml as a dict (intrinsics kept as ``{"Ref": ...}``-like dicts)."""
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
+
+
+def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
+    """CreateTable arguments taken from the template's own resource definition."""
+    props = load_template()["Resources"][logical_id]["Properties"]
+    args: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        args["GlobalSecondaryIndexes"] = [
+            {"IndexName": g["IndexName"], "KeySchema": g["KeySchema"], "Projection": g["Projection"]}
+            for g in props["GlobalSecondaryIndexes"]
+        ]
+    return args
+
+
+@dataclass
+class LambdaContext:
+    """Just enough of the Lambda context object for Powertools and our handlers."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    timeout_s: float = 900.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
+
+
+def load_handler(function: str) -> Any:
+    """Import ``functions/<function>/app.py`` under a unique module name; return ``handler``."""
+    return _load_function_module(function).handler
+
+
+@functools.cache
+def _load_function_module(function: str) -> ModuleType:
+    path = FUNCTIONS_DIR / function / "app.py"
+    if not path.is_file():
+        known = ", ".join(sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").is_file()))
+        raise LookupError(f"no function {function!r} (known: {known})")
+    spec = importlib.util.spec_from_file_location(f"earshot_function_{function}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class EmbeddedBackend:
+    """moto-backed stand-in for the deployed stack. Use as a context manager."""
+
+    def __init__(self, *, state_path: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.state_path = state_path
+        self.extra_env = dict(extra_env or {})
+        self.aws_calls: Counter[str] = Counter()
+        self.aws_seconds = 0.0
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self.env: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self) -> "EmbeddedBackend":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from moto import mock_aws  # dev/CLI dependency only; never imported in Lambda
+
+        env = {**LOCAL_ENV, **self.extra_env}
+        self._set_env(env)
+        self._mock = mock_aws()
+        self._mock.start()
+        self._create_resources()
+        self._set_env(self.env)
+        runtime.reset()
+        self._hook_call_counter()
+        if self.state_path and self.state_path.exists():
+            self._load_state(self.state_path)
+
+    def stop(self) -> None:
+        if self._mock is None:
+            return
+        if self.state_path:
+            self._save_state(self.state_path)
+        self._mock.stop()
+        self._mock = None
+        for key, old in self._saved_env.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+        self._saved_env.clear()
+        runtime.reset()
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    def _set_env(self, env: dict[str, str]) -> None:
+        for key, value in env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _create_resources(self) -> None:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        for logical_id, (env_name, name) in TABLES.items():
+            ddb.create_table(**table_definition(logical_id, name))
+            self.env[env_name] = name
+        sqs = boto3.client("sqs", region_name=REGION)
+        for logical_id, (env_name, name) in QUEUES.items():
+            props = load_template()["Resources"][logical_id].get("Properties", {})
+            attrs = {"VisibilityTimeout": str(props.get("VisibilityTimeout", 30))}
+            url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+            if env_name:
+                self.env[env_name] = url
+        sesv2 = boto3.client("sesv2", region_name=REGION)
+        sesv2.create_email_identity(EmailIdentity=LOCAL_SENDER)
+        sesv2.create_configuration_set(ConfigurationSetName="earshot")
+        boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=LOCAL_SENDER)
+
+    # -- AWS call accounting ------------------------------------------------
+    def _hook_call_counter(self) -> None:
+        session = boto3._get_default_session() if boto3.DEFAULT_SESSION else boto3.setup_default_session() or boto3.DEFAULT_SESSION
+        events = session._session.get_component("event_emitter")  # type: ignore[union-attr]
+        starts: dict[int, float] = {}
+
+        def before(event_name: str, params: Any = None, context: Any = None, **_: Any) -> None:
+            # event name: before-call.<service>.<Operation>
+            self.aws_calls[event_name.rsplit(".", 1)[-1]] += 1
+            if context is not None:
+                starts[id(context)] = time.perf_counter()
+
+        def after(context: Any = None, **_: Any) -> None:
+            started = starts.pop(id(context), None) if context is not None else None
+            if started is not None:
+                self.aws_seconds += time.perf_counter() - started
+
+        events.register("before-call", before, unique_id="earshot-count-before")
+        events.register("after-call", after, unique_id="earshot-count-after")
+
+    def reset_counters(self) -> None:
+        self.aws_calls.clear()
+        self.aws_seconds = 0.0
+
+    # -- persistence between CLI runs --------------------------------------
+    def _save_state(self, path: Path) -> None:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        items: list[dict[str, Any]] = []
+        for page in ddb.get_paginator("scan").paginate(TableName=self.env["TABLE_NAME"]):
+            items.extend(page["Items"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": 1, "items": items}))
+        tmp.replace(path)
+
+    def _load_state(self, path: Path) -> None:
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        items = json.loads(path.read_text()).get("items", [])
+        table = self.env["TABLE_NAME"]
+        for start in range(0, len(items), 25):
+            pending = {table: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]}
+            while pending:
+                pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    # -- running the real handlers -----------------------------------------
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Run ``functions/<function>/app.py:handler`` with ``event`` and a fake context."""
+        handler = load_handler(function)
+        return handler(event, LambdaContext(function_name=f"earshot-{function}"))
+
+    def receive_sqs_event(self, queue_url: str, *, max_messages: int = 10) -> dict[str, Any] | None:
+        """Pull up to 10 messages and shape them as the SQS -> Lambda event source does."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        resp = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=max_messages,
+                                   AttributeNames=["All"], WaitTimeSeconds=0)
+        messages = resp.get("Messages", [])
+        if not messages:
+            return None
+        arn = f"arn:aws:sqs:{REGION}:123456789012:{queue_url.rsplit('/', 1)[-1]}"
+        return {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
+        } for m in messages]}
+
+    def drain_queue(self, function: str, queue_url: str, *, max_rounds: int = 100_000) -> list[Any]:
+        """Feed a queue's messages to a function like the event source mapping does:
+        messages the handler reports as failed stay on the queue (visible again later),
+        the rest are deleted. Returns each invocation's response."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        responses = []
+        for _ in range(max_rounds):
+            event = self.receive_sqs_event(queue_url)
+            if event is None:
+                break
+            response = self.invoke(function, event)
+            responses.append(response)
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+            done = [r for r in event["Records"] if r["messageId"] not in failed]
+            for start in range(0, len(done), 10):
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])
+                ])
+            if failed and len(failed) == len(event["Records"]):
+                break  # all failed: stop rather than spin (they become visible after the timeout)
+        return responses
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """Load ``events/<name>.json``."""
+    return json.loads((EVENTS_DIR / f"{name}.json").read_text())

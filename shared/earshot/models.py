@@ -1,0 +1,158 @@
+"""Earshot's domain models (pydantic v2), one per thing that crosses a boundary.
+
+Stored-item shapes (DynamoDB attribute maps) live in ``repository``; HTTP and event
+shapes live beside their handlers. These are the domain: what the code reasons about.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+
+class Transcript(BaseModel):
+    """A ``<podcast:transcript>`` (Podcasting 2.0): where a transcript lives and its type."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    type: str | None = None
+    language: str | None = None
+    rel: str | None = None
+
+
+class Chapters(BaseModel):
+    """A ``<podcast:chapters>`` (Podcasting 2.0) reference."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    type: str | None = None
+
+
+class Episode(BaseModel):
+    """One normalized feed entry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(description="stable id: guid, else enclosure URL, else link, else hash of title+date")
+    feed_id: str | None = None
+    guid: str | None = None
+    title: str = ""
+    published: datetime | None = Field(None, description="UTC, tz-aware")
+    duration_seconds: int | None = None
+    audio_url: str | None = None
+    audio_type: str | None = None
+    audio_length: int | None = None
+    link: str | None = None
+    summary: str = Field("", description="plain text: HTML stripped, entities decoded")
+    summary_html: str = Field("", description="sanitized HTML")
+    image: str | None = None
+    episode: int | None = None
+    season: int | None = None
+    transcripts: tuple[Transcript, ...] = ()
+    chapters: Chapters | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything the feed said about this episode; changes mean 'update it'."""
+        payload = self.model_dump(mode="json", exclude={"feed_id", "content_hash"})
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    @property
+    def has_transcript(self) -> bool:
+        return bool(self.transcripts)
+
+
+class FeedInfo(BaseModel):
+    """Channel-level facts a feed states about itself."""
+
+    model_config = ConfigDict(frozen=True)
+    title: str = ""
+    link: str | None = None
+    description: str = ""
+    image: str | None = None
+    language: str | None = None
+    author: str | None = None
+    podcast_guid: str | None = Field(None, description="<podcast:guid> (Podcasting 2.0)")
+    ttl_minutes: int | None = Field(None, description="RSS <ttl>")
+    generator: str | None = None
+    format: str | None = Field(None, description="rss20, atom10, ... as feedparser names it")
+
+
+class ParsedFeed(BaseModel):
+    """The result of parsing one feed document."""
+
+    feed: FeedInfo
+    episodes: list[Episode]
+    warnings: list[str] = []
+
+
+FeedStatus = Literal["active", "error", "gone"]
+
+
+class FeedState(BaseModel):
+    """What Earshot remembers about a feed between checks (one DynamoDB item)."""
+
+    feed_id: str
+    url: str
+    status: FeedStatus = "active"
+    title: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    last_status: int | None = None
+    last_checked_at: datetime | None = None
+    next_check_at: datetime | None = None
+    interval_s: int | None = Field(None, description="adaptive check interval from the feed's cadence")
+    error_count: int = 0
+    last_error_kind: str | None = None
+    last_error_message: str | None = None
+    podcast_guid: str | None = None
+    episode_count: int = 0
+    created_at: datetime | None = None
+    last_new_episode_at: datetime | None = None
+
+
+class FetchResult(BaseModel):
+    """What one conditional GET produced (errors are raised as ``FetchError`` instead)."""
+
+    status: int
+    url: str = Field(description="the URL finally answered, after redirects")
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    cache_max_age_s: int | None = None
+    retry_after_s: float | None = None
+    permanent_redirect_url: str | None = Field(
+        None, description="new URL when every redirect hop was 301/308 (persist it)"
+    )
+    elapsed_s: float = 0.0
+
+    @property
+    def is_not_modified(self) -> bool:
+        return self.status == 304
+
+
+RefreshResult = Literal["parsed", "not_modified", "unchanged", "error", "gone"]
+
+
+class RefreshOutcome(BaseModel):
+    """What refreshing one feed did; the worker aggregates these into metrics."""
+
+    feed_id: str
+    url: str
+    result: RefreshResult
+    status: int | None = None
+    new_episodes: int = 0
+    changed_episodes: int = 0
+    episodes_seen: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    next_check_at: datetime | None = None
+    new_episode_ids: list[str] = []

@@ -1,0 +1,53 @@
+"""The only module that talks to SQS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+MAX_BATCH = 10  # SendMessageBatch limit
+MAX_BATCH_BYTES = 256 * 1024
+
+
+class Queue:
+    """Send JSON messages to one SQS queue, batched."""
+
+    def __init__(self, queue_url: str, *, client: Any | None = None) -> None:
+        self.queue_url = queue_url
+        self.client = client or boto3.client("sqs")
+
+    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
+        """SendMessageBatch in groups of 10 (and under 256 KiB); retries entries SQS
+        reports as failed once, then raises so the caller's invocation is retried."""
+        sent = 0
+        for group in _groups([json.dumps(b, separators=(",", ":")) for b in bodies]):
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(group)]
+            for _attempt in range(2):
+                resp = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                sent += len(resp.get("Successful", []))
+                failed_ids = {f["Id"] for f in resp.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed_ids]
+                if not entries:
+                    break
+            else:
+                raise RuntimeError(f"SQS refused {len(entries)} messages for {self.queue_url}")
+        return sent
+
+
+def send_messages(queue_url: str, bodies: list[dict[str, Any]]) -> int:
+    """Convenience: send ``bodies`` to ``queue_url`` with a default client."""
+    return Queue(queue_url).send_messages(bodies)
+
+
+def _groups(bodies: list[str]) -> list[list[str]]:
+    groups: list[list[str]] = [[]]
+    size = 0
+    for body in bodies:
+        if len(groups[-1]) == MAX_BATCH or size + len(body) > MAX_BATCH_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(body)
+        size += len(body)
+    return [g for g in groups if g]

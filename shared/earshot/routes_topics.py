@@ -1,0 +1,5 @@
+"""HTTP routes: topics (placeholder until built)."""
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+router = APIGatewayHttpRouter()
