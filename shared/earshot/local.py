@@ -294,11 +294,19 @@ class EmbeddedBackend:
             "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": REGION,
         } for m in messages]}
 
+    def delete_messages(self, queue_url: str, event: dict[str, Any], *, keep: set[str] = frozenset()) -> None:
+        """Delete an event's messages except ``keep`` (failed ones), as the event source does."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        done = [r for r in event["Records"] if r["messageId"] not in keep]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])
+            ])
+
     def drain_queue(self, function: str, queue_url: str, *, max_rounds: int = 100_000) -> list[Any]:
         """Feed a queue's messages to a function like the event source mapping does:
-        messages the handler reports as failed stay on the queue (visible again later),
-        the rest are deleted. Returns each invocation's response."""
-        sqs = boto3.client("sqs", region_name=REGION)
+        messages the handler reports as failed stay on the queue (visible again after the
+        visibility timeout), the rest are deleted. Returns each invocation's response."""
         responses = []
         for _ in range(max_rounds):
             event = self.receive_sqs_event(queue_url)
@@ -307,13 +315,7 @@ class EmbeddedBackend:
             response = self.invoke(function, event)
             responses.append(response)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
-            done = [r for r in event["Records"] if r["messageId"] not in failed]
-            for start in range(0, len(done), 10):
-                sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])
-                ])
-            if failed and len(failed) == len(event["Records"]):
-                break  # all failed: stop rather than spin (they become visible after the timeout)
+            self.delete_messages(queue_url, event, keep=failed)
         return responses
 
 

@@ -109,6 +109,7 @@ class FeedState(BaseModel):
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = None
     interval_s: int | None = Field(None, description="adaptive check interval from the feed's cadence")
+    last_result: str | None = Field(None, description="parsed | not_modified | unchanged | error | gone")
     error_count: int = 0
     last_error_kind: str | None = None
     last_error_message: str | None = None
@@ -156,3 +157,41 @@ class RefreshOutcome(BaseModel):
     error_message: str | None = None
     next_check_at: datetime | None = None
     new_episode_ids: list[str] = []
+
+
+# ================================================================ subscriptions
+# (issue 4: digest subscriptions; see subscriptions.py for the state machine)
+
+SubscriptionStatus = Literal["pending", "confirmed", "unsubscribed", "bounced", "complained"]
+
+
+class ConsentEvent(BaseModel):
+    """Who asked, when and how: kept for the subscribe request and for the confirmation."""
+
+    model_config = ConfigDict(frozen=True)
+    at: datetime
+    source: str = Field(description="api, web-form, confirm-page, one-click, ses-bounce, ...")
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    at: datetime
+    status: SubscriptionStatus
+    source: str
+    detail: str | None = None
+
+
+class Subscriber(BaseModel):
+    """One address's subscription to one topic (one DynamoDB item)."""
+
+    topic: str
+    email: str
+    address_hash: str = Field(description="sha256 of the normalized address: the item key")
+    status: SubscriptionStatus = "pending"
+    created_at: datetime
+    requested: ConsentEvent = Field(description="the latest subscribe request")
+    confirmed: ConsentEvent | None = Field(None, description="the double opt-in: consent proper")
+    history: list[StatusChange] = []
+    version: int = Field(0, description="optimistic lock: each write expects the version it read")

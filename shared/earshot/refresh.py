@@ -108,9 +108,9 @@ def refresh_feed(
             _record_success(feed, result, now, settings, interval_s=check.interval_s)
             if body_sha256:
                 feed.body_sha256 = body_sha256
+            feed.last_result = "not_modified" if result.is_not_modified else "unchanged"
             repo.save_feed_state(feed)
-            kind = "not_modified" if result.is_not_modified else "unchanged"
-            return _outcome(feed, kind)
+            return _outcome(feed, feed.last_result)
 
         # 3. parse and normalize
         parsed = parse_feed(result.body or b"", url=result.url)
@@ -136,6 +136,7 @@ def refresh_feed(
     feed.episode_count = check.episode_count + len(new)
     if new:
         feed.last_new_episode_at = now
+    feed.last_result = "parsed"
     repo.save_feed_state(feed)
     return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
 
@@ -173,7 +174,7 @@ def _record_failure(
     feed: FeedState, exc: FeedError, now: datetime, repo: Repository, settings: Settings,
     rng: random.Random | None,
 ) -> RefreshOutcome:
-    feed.status = "error"
+    feed.status = feed.last_result = "error"
     feed.error_count += 1
     feed.last_error_kind = exc.kind
     feed.last_error_message = str(exc)[:500]
@@ -189,7 +190,7 @@ def _record_failure(
 
 def _record_gone(feed: FeedState, exc: FeedGone, repo: Repository) -> RefreshOutcome:
     """410 Gone: keep the feed and its episodes, stop checking it (it leaves the due index)."""
-    feed.status = "gone"
+    feed.status = feed.last_result = "gone"
     feed.last_status = 410
     feed.last_error_kind = exc.kind
     feed.last_error_message = str(exc)[:500]
