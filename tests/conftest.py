@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from earshot.local import EmbeddedBackend
+from tests.support.feedserver import FeedServer, running_feed_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus" / "feeds"
@@ -18,3 +19,10 @@ def backend(tmp_path: Path) -> Iterator[EmbeddedBackend]:
     """The embedded stack (moto; tables and queues from template.yaml), fresh per test."""
     with EmbeddedBackend() as b:
         yield b
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A loopback HTTP server (127.0.0.1 and 127.0.0.2) with routes set per test."""
+    with running_feed_server() as server:
+        yield server

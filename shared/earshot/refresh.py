@@ -123,7 +123,7 @@ def refresh_feed(
         return _record_failure(feed, _InternalError(f"{type(exc).__name__}: {exc}"), now, repo, settings, rng)
 
     # 4. store new and changed episodes (infrastructure errors propagate for a retry)
-    new, changed = _store_episodes(feed, parsed, repo, now)
+    new, changed, stored_count = _store_episodes(feed, parsed, repo, now)
     if on_new_episodes and (new or changed):
         on_new_episodes(feed, new + changed)
 
@@ -133,7 +133,7 @@ def refresh_feed(
     feed.body_sha256 = body_sha256
     feed.title = parsed.feed.title or feed.title
     feed.podcast_guid = parsed.feed.podcast_guid
-    feed.episode_count = check.episode_count + len(new)
+    feed.episode_count = stored_count
     if new:
         feed.last_new_episode_at = now
     feed.last_result = "parsed"
@@ -143,7 +143,8 @@ def refresh_feed(
 
 def _store_episodes(
     feed: FeedState, parsed: ParsedFeed, repo: Repository, now: datetime
-) -> tuple[list[Episode], list[Episode]]:
+) -> tuple[list[Episode], list[Episode], int]:
+    """Write new and changed episodes; returns them and how many the feed now has stored."""
     stored = repo.episode_hashes(feed.feed_id)
     new = [e for e in parsed.episodes if e.id not in stored]
     changed = [e for e in parsed.episodes if e.id in stored and stored[e.id] != e.content_hash]
@@ -151,7 +152,7 @@ def _store_episodes(
         repo.put_new_episodes(feed.feed_id, new, now)
     if changed:
         repo.update_changed_episodes(feed.feed_id, changed, now)
-    return new, changed
+    return new, changed, len(stored) + len(new)
 
 
 def _record_success(

@@ -36,6 +36,13 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from earshot.models import Episode, FeedState
+# --- topics (issue 3)
+from earshot.models import MatchedEpisode, Topic
+
+TOPIC_SK = "TOPIC"
+MATCH_PREFIX = "MATCH#"
+UNDATED = "0000-00-00T00:00:00Z"
+# --- end topics
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -157,26 +164,10 @@ class Repository:
         Conditional on the feed still existing, so a feed removed meanwhile is not revived.
         """
         item = self._feed_item(feed)
-        names = {f"#{k}": k for k in item if k not in ("pk", "sk")}
-        values = {f":{k}": v for k, v in item.items() if k not in ("pk", "sk")}
-        sets = ", ".join(f"#{k} = :{k}" for k in item if k not in ("pk", "sk"))
-        removable = [
-            k for k in ("etag", "last_modified", "body_sha256", "last_error_kind",
-                        "last_error_message", "due_pk", "due_sk", "last_status")
-            if k not in item
-        ]
-        expr = f"SET {sets}"
-        if removable:
-            expr += " REMOVE " + ", ".join(f"#{k}" for k in removable)
-            names.update({f"#{k}": k for k in removable})
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=serialize({"pk": item["pk"], "sk": FEED_SK}),
-            UpdateExpression=expr,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=serialize(values),
-            ConditionExpression="attribute_exists(pk)",
-        )
+        cleared = [k for k in ("etag", "last_modified", "body_sha256", "last_error_kind",
+                               "last_error_message", "due_pk", "due_sk", "last_status", "next_check_at")
+                   if item.get(k) in (None, "")]
+        self._update(item, remove=cleared, condition="attribute_exists(pk)")
 
     def list_feeds(self) -> Iterator[FeedState]:
         for item in self._query_all(
@@ -235,17 +226,12 @@ class Repository:
         for ep in episodes:
             item = self._episode_item(feed_id, ep, now)
             first_seen = item.pop("first_seen_at")
-            attrs = {k: v for k, v in item.items() if k not in ("pk", "sk")}
-            names = {f"#{k}": k for k in attrs} | {"#first_seen_at": "first_seen_at"}
-            values = {f":{k}": v for k, v in attrs.items()} | {":first_seen_at": first_seen}
-            sets = ", ".join(f"#{k} = :{k}" for k in attrs)
-            sets += ", #first_seen_at = if_not_exists(#first_seen_at, :first_seen_at)"
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=serialize({"pk": item["pk"], "sk": item["sk"]}),
-                UpdateExpression=f"SET {sets}",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values),
+            self._update(
+                item,
+                remove=[k for k, v in item.items() if v in (None, "")],
+                extra_set="#first_seen_at = if_not_exists(#first_seen_at, :first_seen_at)",
+                extra_values={":first_seen_at": first_seen},
+                extra_names={"#first_seen_at": "first_seen_at"},
             )
 
     def list_episodes(self, feed_id: str) -> list[Episode]:
@@ -275,6 +261,36 @@ class Repository:
         return Episode.model_validate({k: v for k, v in data.items() if k in Episode.model_fields})
 
     # ---------------------------------------------------------------- helpers
+    def _update(
+        self,
+        item: dict[str, Any],
+        *,
+        remove: list[str] = (),  # type: ignore[assignment]
+        condition: str | None = None,
+        extra_set: str | None = None,
+        extra_values: dict[str, Any] | None = None,
+        extra_names: dict[str, str] | None = None,
+    ) -> None:
+        """UpdateItem that SETs every present attribute of ``item`` and REMOVEs ``remove``."""
+        present = {k: v for k, v in item.items() if k not in ("pk", "sk") and v not in (None, "")}
+        names = {f"#{k}": k for k in [*present, *remove]} | (extra_names or {})
+        values = {f":{k}": v for k, v in present.items()} | (extra_values or {})
+        sets = [f"#{k} = :{k}" for k in present] + ([extra_set] if extra_set else [])
+        expr = "SET " + ", ".join(sets)
+        if remove:
+            expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        kwargs: dict[str, Any] = {}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=serialize({"pk": item["pk"], "sk": item["sk"]}),
+            UpdateExpression=expr,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+            **kwargs,
+        )
+
     def _query_all(self, **kwargs: Any) -> Iterable[dict[str, Any]]:
         kwargs["TableName"] = self.table_name
         while True:
@@ -297,6 +313,293 @@ class Repository:
 
     # ================================================================= topics
     # (topic, match items: see the key table above)
+    # A match item is a snapshot of the episode (MatchedEpisode) so the topic page, feed
+    # and digest read one partition. Its sort key orders by publication date; undated
+    # episodes sort first ascending (last when read newest-first).
+
+    @staticmethod
+    def match_sk(match: MatchedEpisode) -> str:
+        published = iso(match.published) or UNDATED
+        return f"{MATCH_PREFIX}{published}#{match.feed_id}#{match.episode_id}"
+
+    @staticmethod
+    def _topic_from_item(item: dict[str, Any]) -> Topic:
+        data = deserialize(item)
+        return Topic.model_validate({k: v for k, v in data.items() if k in Topic.model_fields})
+
+    def _topic_item(self, topic: Topic) -> dict[str, Any]:
+        data = topic.model_dump(mode="json")
+        data["created_at"], data["updated_at"] = iso(topic.created_at), iso(topic.updated_at)
+        return {"pk": f"TOPIC#{topic.slug}", "sk": TOPIC_SK, "type_pk": "TOPIC", "type_sk": topic.slug, **data}
+
+    def create_topic(self, topic: Topic) -> bool:
+        """Insert a topic; False if the slug is taken (nothing changes then)."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=serialize(self._topic_item(topic)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def save_topic(self, topic: Topic) -> bool:
+        """Overwrite an existing topic; False if it was removed meanwhile."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=serialize(self._topic_item(topic)),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get_topic(self, slug: str) -> Topic | None:
+        resp = self.client.get_item(
+            TableName=self.table_name, Key=serialize({"pk": f"TOPIC#{slug}", "sk": TOPIC_SK})
+        )
+        return self._topic_from_item(resp["Item"]) if "Item" in resp else None
+
+    def list_topics(self) -> list[Topic]:
+        return [self._topic_from_item(item) for item in self._query_all(
+            IndexName=TYPE_INDEX,
+            KeyConditionExpression="type_pk = :t",
+            ExpressionAttributeValues=serialize({":t": "TOPIC"}),
+        )]
+
+    def delete_topic(self, slug: str) -> bool:
+        """Delete a topic and all its matches; False if there was no such topic."""
+        resp = self.client.delete_item(
+            TableName=self.table_name, Key=serialize({"pk": f"TOPIC#{slug}", "sk": TOPIC_SK}),
+            ReturnValues="ALL_OLD",
+        )
+        self.delete_matches(slug, self.match_keys(slug))
+        return "Attributes" in resp
+
+    def match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
+        """Sort keys of a topic's match items (optionally one feed's), keys only read."""
+        values = {":p": f"TOPIC#{slug}", ":m": MATCH_PREFIX}
+        kwargs: dict[str, Any] = {}
+        if feed_id is not None:
+            values[":f"] = feed_id
+            kwargs["FilterExpression"] = "feed_id = :f"
+        return [item["sk"]["S"] for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
+            ExpressionAttributeValues=serialize(values),
+            ProjectionExpression="sk",
+            **kwargs,
+        )]
+
+    def list_matches(self, slug: str, *, limit: int | None = None) -> list[MatchedEpisode]:
+        """A topic's matches, newest first."""
+        kwargs: dict[str, Any] = {"ScanIndexForward": False}
+        out: list[MatchedEpisode] = []
+        for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
+            ExpressionAttributeValues=serialize({":p": f"TOPIC#{slug}", ":m": MATCH_PREFIX}),
+            **kwargs,
+        ):
+            data = deserialize(item)
+            out.append(MatchedEpisode.model_validate(
+                {k: v for k, v in data.items() if k in MatchedEpisode.model_fields}))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def put_matches(self, slug: str, matches: list[MatchedEpisode]) -> None:
+        requests = []
+        for match in matches:
+            data = match.model_dump(mode="json")
+            data["published"] = iso(match.published)
+            item = {"pk": f"TOPIC#{slug}", "sk": self.match_sk(match), **data}
+            requests.append({"PutRequest": {"Item": serialize(item)}})
+        self._batch_write(requests)
+
+    def delete_matches(self, slug: str, sort_keys: Iterable[str]) -> None:
+        self._batch_write([
+            {"DeleteRequest": {"Key": serialize({"pk": f"TOPIC#{slug}", "sk": sk})}} for sk in sort_keys
+        ])
 
     # ========================================================== subscriptions
     # (subscriber, token and digest-claim items)
+    #
+    #   item               pk                     sk                        notes
+    #   -----------------  ---------------------  ------------------------  ---------------------------
+    #   subscriber         ADDR#<address_hash>    SUB#<topic>               type: SUBSCRIBERS#<topic> /
+    #                                                                       <address_hash>, only while
+    #                                                                       confirmed (sparse)
+    #   confirm counter    ADDR#<address_hash>    CONFIRMS#<yyyy-mm-dd>     TTL expires_at
+    #   send claim         ADDR#<address_hash>    SENT#<topic>#<iso week>   TTL expires_at
+    #   token              TOKEN#<sha256>         TOKEN                     TTL expires_at
+    #   rendered digest    DIGEST#<topic>         WEEK#<iso week>           TTL expires_at
+    #
+    # - One partition per address: a bounce for an address finds all its subscriptions
+    #   with one Query, and its daily confirmation counter sits beside them.
+    # - The digest lists recipients from the sparse ``type`` index, which holds confirmed
+    #   subscribers only, so it never reads unsubscribed or bounced ones.
+    # - Idempotency uses a conditional-put claim per (topic, ISO week, address) rather than
+    #   Powertools Idempotency: the key is the business key itself (not a payload hash),
+    #   the claim sits in the subscriber's partition as the record of what was sent, and
+    #   one batch message covers many recipients, each needing its own at-most-once
+    #   guard, which Powertools' one-record-per-invocation model does not give.
+    # - ``expires_at`` (epoch seconds) is the table's TTL attribute. TTL deletion lags by
+    #   up to days, so code also checks expiry itself (tokens.verify).
+    # Model imports are local to this section so the file's shared header stays untouched.
+
+    def _subscriber_item(self, sub: Any) -> dict[str, Any]:
+        data = sub.model_dump(mode="json")
+        item = {"pk": f"ADDR#{sub.address_hash}", "sk": f"SUB#{sub.topic}", **data}
+        if sub.status == "confirmed":
+            item["type_pk"] = f"SUBSCRIBERS#{sub.topic}"
+            item["type_sk"] = sub.address_hash
+        return item
+
+    @staticmethod
+    def _subscriber_from_item(item: dict[str, Any]) -> Any:
+        from earshot.models import Subscriber
+
+        data = deserialize(item)
+        return Subscriber.model_validate({k: v for k, v in data.items() if k in Subscriber.model_fields})
+
+    def get_subscriber(self, address_hash: str, topic: str) -> Any:
+        """The :class:`~earshot.models.Subscriber` or None (strongly consistent read)."""
+        resp = self.client.get_item(
+            TableName=self.table_name, ConsistentRead=True,
+            Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SUB#{topic}"}),
+        )
+        return self._subscriber_from_item(resp["Item"]) if "Item" in resp else None
+
+    def save_subscriber(self, sub: Any) -> bool:
+        """Write a subscriber if nobody else wrote it since it was read (optimistic lock on
+        ``version``); the stored version becomes ``sub.version + 1``. False on a conflict."""
+        item = self._subscriber_item(sub) | {"version": sub.version + 1}
+        cond = "attribute_not_exists(pk)" if sub.version == 0 else "version = :v"
+        kwargs: dict[str, Any] = {}
+        if sub.version:
+            kwargs["ExpressionAttributeValues"] = serialize({":v": sub.version})
+        try:
+            self.client.put_item(TableName=self.table_name, Item=serialize(item),
+                                 ConditionExpression=cond, **kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def subscriptions_of_address(self, address_hash: str) -> list[Any]:
+        """Every subscription (any status) of one address."""
+        return [self._subscriber_from_item(i) for i in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues=serialize({":p": f"ADDR#{address_hash}", ":s": "SUB#"}),
+        )]
+
+    def confirmed_subscribers(self, topic: str) -> Iterator[Any]:
+        """Confirmed subscribers of a topic, from the sparse ``type`` index (eventually
+        consistent: a confirmation made a second ago may miss this week's digest)."""
+        for item in self._query_all(
+            IndexName=TYPE_INDEX, KeyConditionExpression="type_pk = :t",
+            ExpressionAttributeValues=serialize({":t": f"SUBSCRIBERS#{topic}"}),
+        ):
+            yield self._subscriber_from_item(item)
+
+    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
+        """Count one confirmation mail for an address on ``day``; False (and nothing
+        counted) once ``limit`` mails were already counted that day. Atomic (ADD + condition)."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"CONFIRMS#{day}"}),
+                UpdateExpression="ADD #n :one SET expires_at = :exp",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+                ExpressionAttributeNames={"#n": "sent"},
+                ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":exp": expires_at}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- tokens (stored only as hashes; see tokens.py)
+    def put_token(self, record: Any) -> None:
+        data = record.model_dump(mode="json")
+        self.client.put_item(TableName=self.table_name, Item=serialize({
+            "pk": f"TOKEN#{record.token_hash}", "sk": "TOKEN", **data,
+            "expires_at": int(record.expires_at.timestamp()),
+        }))
+
+    def get_token(self, token_hash: str) -> Any:
+        from earshot.tokens import TokenRecord
+
+        resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key=serialize({"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}))
+        if "Item" not in resp:
+            return None
+        data = deserialize(resp["Item"])
+        return TokenRecord.model_validate({k: v for k, v in data.items() if k in TokenRecord.model_fields})
+
+    def delete_token(self, token_hash: str) -> bool:
+        """Delete a token; False if it was already gone (a single-use token used twice)."""
+        try:
+            self.client.delete_item(TableName=self.table_name, ConditionExpression="attribute_exists(pk)",
+                                    Key=serialize({"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}))
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- digest send claims: at most one mail per (topic, ISO week, address)
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
+        """Claim the right to mail this address this week's digest; False if claimed before
+        (already sent, or a previous attempt died mid-send: never risk a second mail)."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, ConditionExpression="attribute_not_exists(pk)",
+                Item=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}",
+                                "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at}),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
+                     message_id: str | None = None, detail: str | None = None) -> None:
+        """Record how a claimed send ended: ``sent`` (with SES's message id) or ``rejected``."""
+        values = {":s": state, ":t": iso(now), ":m": message_id or "-", ":d": detail or "-"}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}),
+            UpdateExpression="SET #s = :s, finished_at = :t, message_id = :m, detail = :d",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=serialize(values),
+        )
+
+    def release_claim(self, address_hash: str, topic: str, week: str) -> None:
+        """Drop a claim whose send SES refused with a retryable error (nothing was sent)."""
+        self.client.delete_item(
+            TableName=self.table_name, ConditionExpression="#s = :claimed",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues=serialize({":claimed": "claimed"}),
+            Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}),
+        )
+
+    def send_claims(self, address_hash: str) -> list[dict[str, Any]]:
+        """The claim items of an address (what it was sent), newest week last."""
+        return [deserialize(i) for i in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues=serialize({":p": f"ADDR#{address_hash}", ":s": "SENT#"}),
+        )]
+
+    # -- rendered digests: rendered once per (topic, week), read by every send batch
+    def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:
+        """Store a week's rendered digest unless one exists (a re-run keeps the first, so
+        every batch of that week mails the same content). False if one existed."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, ConditionExpression="attribute_not_exists(pk)",
+                Item={"pk": {"S": f"DIGEST#{topic}"}, "sk": {"S": f"WEEK#{week}"},
+                      "payload": {"B": payload}, "expires_at": {"N": str(expires_at)}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get_rendered_digest(self, topic: str, week: str) -> bytes | None:
+        resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key=serialize({"pk": f"DIGEST#{topic}", "sk": f"WEEK#{week}"}))
+        return bytes(resp["Item"]["payload"]["B"]) if "Item" in resp else None
