@@ -195,3 +195,41 @@ class Subscriber(BaseModel):
     confirmed: ConsentEvent | None = Field(None, description="the double opt-in: consent proper")
     history: list[StatusChange] = []
     version: int = Field(0, description="optimistic lock: each write expects the version it read")
+
+
+# ===================================================================== topics (issue 3)
+# A topic and the per-topic snapshot of a matched episode. The snapshot carries what the
+# topic page, the topic RSS feed and the digest need, so none of them reads episodes.
+
+
+class Topic(BaseModel):
+    """What a subscriber follows: a named query (see ``docs/topics.md``)."""
+
+    slug: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    description: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class MatchedEpisode(BaseModel):
+    """One episode (one feed's listing of it) that matched a topic, with the reason why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feed_id: str
+    episode_id: str
+    podcast: str = Field("", description="the feed's title")
+    guid: str | None = None
+    title: str = ""
+    published: datetime | None = None
+    duration_seconds: int | None = None
+    summary: str = Field("", description="plain text")
+    has_transcript: bool = False
+    audio_url: str | None = None
+    audio_type: str | None = None
+    audio_length: int | None = None
+    link: str | None = None
+    image: str | None = None
+    reason: str = Field("", description='e.g. MLPs in title; "midstream" in description')

@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, EarshotError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `earshot parse feed.xml | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel
 
@@ -132,9 +132,10 @@ def read_feed_list(path: Path) -> list[str]:
     return urls
 
 
-def add_feeds(repo: Repository, urls: list[str], *, test_fetch: bool, out=sys.stdout) -> int:
+def add_feeds(repo: Repository, urls: list[str], *, test_fetch: bool, out: TextIO | None = None) -> int:
     """Add feeds; with ``test_fetch`` each URL is fetched and parsed first and refused with
     a clear message if it is not a feed. Returns how many were refused."""
+    out = out or sys.stdout
     settings = local_settings()
     refused = 0
     now = datetime.now(UTC)

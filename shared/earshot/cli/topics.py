@@ -1,0 +1,280 @@
+"""Topic commands: ``topics add|list|show|edit|remove|page`` (stored topics, on the chosen
+backend) and the offline ``match`` / ``report`` (files or URLs, no AWS needed).
+
+``match`` prints one JSON object per matching episode::
+
+    {"podcast": ..., "guid": ..., "title": ..., "published": "2026-11-24T11:00:00Z", "reason": ...}
+
+A bad query prints ``error: ...`` and exits 2 (``earshot.cli`` contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from earshot import runtime
+from earshot.cli import CliError
+from earshot.cli.ingest import add_backend_args, backend_from_args, local_settings
+from earshot.errors import EarshotError
+from earshot.matching import match_episodes
+from earshot.models import MatchedEpisode, Topic
+from earshot.pages import format_date, format_duration, render_topic_page
+from earshot.parser import parse_feed
+from earshot.query import parse_query
+from earshot.repository import feed_id_for, iso
+from earshot.sources import read_source
+from earshot.stats import TopicReport, build_report
+from earshot.topics import (
+    InvalidTopic, add_topic, edit_topic, get_topic, list_topics, remove_topic, topic_report,
+)
+
+# The demo's two topics: one acronym, two meanings that both occur in samples/feeds.
+# The finance query is the one measured in docs/topics.md (tests/test_labelled_mlp.py).
+# Context words are ones the other meanings rarely use ("yield", "units", "energy" and
+# "partnership" were tried and dropped: ML, pony and legal episodes use them too).
+FINANCE_QUERY = (
+    '"master limited partnership" OR (MLP (midstream OR pipeline OR distribution OR K-1 OR '
+    'AMLP OR Alerian OR "general partner" OR "limited partners" OR tax OR UBTI OR crude OR '
+    '"natural gas" OR LNG OR Permian OR Bakken OR "income investors" OR "C-corp" OR leverage OR '
+    'earnings OR buyback OR coverage OR bonds OR "cost of capital" OR tariff OR REIT) '
+    '-neural -network -perceptron -transformer -training -"medical-legal" -clinic -pony -fan)'
+)
+ML_QUERY = (
+    '"multilayer perceptron" OR "multi-layer perceptron" OR "MLP-Mixer" OR '
+    '(MLP (neural OR network OR perceptron OR "hidden layer" OR "feed-forward" OR transformer OR '
+    'backprop OR training OR overfits OR activation OR dropout OR "deep learning" OR '
+    '"language model" OR token OR PyTorch OR GPU OR attention OR gradient OR regularization) '
+    '-pony -midstream -"medical-legal")'
+)
+DEMO_TOPICS = (
+    ("mlp-finance", "MLPs (master limited partnerships)", FINANCE_QUERY,
+     "Master limited partnerships: midstream energy, distributions and K-1s."),
+    ("mlp-ml", "MLPs (multilayer perceptrons)", ML_QUERY,
+     "Multilayer perceptrons: the feed-forward networks of machine learning."),
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    topics = sub.add_parser("topics", help="manage topics (stored; re-matched on add/edit)")
+    add_backend_args(topics)
+    tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
+
+    p = tsub.add_parser("add", help="add a topic and match every stored episode")
+    p.add_argument("slug")
+    p.add_argument("--name", required=True)
+    p.add_argument("--query", required=True, help="see docs/topics.md")
+    p.add_argument("--description", default="")
+    p.set_defaults(func=cmd_add)
+
+    p = tsub.add_parser("list", help="topics with their queries")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = tsub.add_parser("show", help="a topic's numbers, best podcasts and latest episodes")
+    p.add_argument("slug")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = tsub.add_parser("edit", help="change a topic; a new query re-matches the archive")
+    p.add_argument("slug")
+    p.add_argument("--name")
+    p.add_argument("--query")
+    p.add_argument("--description")
+    p.set_defaults(func=cmd_edit)
+
+    p = tsub.add_parser("remove", help="delete a topic and its matches")
+    p.add_argument("slug")
+    p.set_defaults(func=cmd_remove)
+
+    p = tsub.add_parser("page", help="write the topic page as one self-contained HTML file")
+    p.add_argument("slug")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    p.set_defaults(func=cmd_page)
+
+    for name, func, text in (("match", cmd_match, "print matching episodes of feeds as JSON lines"),
+                             ("report", cmd_report, "a topic page's numbers for feeds, without storing anything")):
+        p = sub.add_parser(name, help=f"{text} (files or URLs; no AWS)")
+        p.add_argument("--query", "-q", required=True)
+        p.add_argument("sources", nargs="+", metavar="SOURCE", help="feed file or http(s) URL")
+        p.add_argument("--now", type=_parse_now, default=None,
+                       help="ISO date-time to compute 'last 12 months' from (default: now)")
+        if name == "report":
+            p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+
+def _parse_now(value: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {value!r}") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _now(args: argparse.Namespace) -> datetime:
+    return getattr(args, "now", None) or datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ stored topics
+def cmd_add(args: argparse.Namespace) -> int:
+    with backend_from_args(args) as repo:
+        try:
+            result = add_topic(repo, args.slug, name=args.name, query=args.query,
+                               description=args.description, now=_now(args))
+        except InvalidTopic as exc:
+            raise CliError(str(exc)) from None
+    print(f"added {result.topic.slug}: {result.matched} matching episode listings")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    if args.name is None and args.query is None and args.description is None:
+        raise CliError("nothing to change: give --name, --query or --description")
+    with backend_from_args(args) as repo:
+        try:
+            result = edit_topic(repo, args.slug, name=args.name, query=args.query,
+                                description=args.description, now=_now(args))
+        except InvalidTopic as exc:
+            raise CliError(str(exc)) from None
+    print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
+          + (f", {result.removed} no longer match" if result.removed else ""))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with backend_from_args(args) as repo:
+        remove_topic(repo, args.slug)
+    print(f"removed {args.slug}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with backend_from_args(args) as repo:
+        topics = list_topics(repo)
+    if args.json:
+        for topic in topics:
+            print(topic.model_dump_json())
+    elif not topics:
+        print("no topics yet: earshot topics add SLUG --name NAME --query QUERY")
+    for topic in topics if not args.json else ():
+        print(f"{topic.slug:<24} {topic.name}\n{'':<24} {topic.query}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with backend_from_args(args) as repo:
+        topic = get_topic(repo, args.slug)
+        report = topic_report(repo, args.slug, now=_now(args))
+    if args.json:
+        print(json.dumps({"topic": topic.model_dump(mode="json"), "report": report.model_dump(mode="json")},
+                         ensure_ascii=False, indent=2))
+    else:
+        print(format_report(report, title=f"{topic.name} ({topic.slug})", query=topic.query))
+    return 0
+
+
+def cmd_page(args: argparse.Namespace) -> int:
+    now = _now(args)
+    with backend_from_args(args) as repo:
+        topic = get_topic(repo, args.slug)
+        report = topic_report(repo, args.slug, now=now)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_topic_page(topic, report, now=now), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def format_report(report: TopicReport, *, title: str, query: str) -> str:
+    """The terminal rendering of a topic report."""
+    lines = [title, f"query: {query}", ""]
+    lines.append(f"{report.episodes} episodes in {report.podcasts} podcasts"
+                 f" ({report.duplicates_folded} duplicate listings folded)")
+    lines.append(f"average length {format_duration(report.avg_duration_seconds) or 'unknown'};"
+                 f" {report.cadence}; latest {format_date(report.latest) or 'never'}")
+    if report.per_year:
+        peak = max(report.per_year.values())
+        lines += ["", "per year:"]
+        lines += [f"  {year} {'█' * max(1, round(20 * n / peak))} {n}" for year, n in report.per_year.items()]
+    if report.best_podcasts:
+        lines += ["", "best podcasts:"]
+        for i, p in enumerate(report.best_podcasts[:10], 1):
+            lines.append(f"  {i}. {p.podcast} — {p.episodes_last_12_months} in the last 12 months,"
+                         f" latest {format_date(p.latest)}")
+        lines.append(f"  ({report.rank_rule})")
+    if report.latest_episodes:
+        lines += ["", "latest episodes:"]
+    for card in report.latest_episodes:
+        badges = [b for b in (format_duration(card.duration_seconds),
+                              "transcript" if card.has_transcript else "",
+                              f"also in {card.also_in} podcast{'s' if card.also_in != 1 else ''}" if card.also_in else "") if b]
+        lines.append(f"  {format_date(card.published):>11}  {card.podcast}: {card.title}"
+                     + (f"  [{', '.join(badges)}]" if badges else ""))
+        lines.append(f"{'':>15}why: {card.reason}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ offline commands
+def _match_sources(query_text: str, sources: list[str]) -> list[MatchedEpisode]:
+    """Match every episode of every source; a source that fails is reported, the rest go on."""
+    query = parse_query(query_text)  # a bad query fails before any feed is read
+    settings = local_settings()
+    matches: list[MatchedEpisode] = []
+    failures = []
+    for source in sources:
+        try:
+            result = read_source(source, settings=settings)
+            parsed = parse_feed(result.body or b"", url=result.url)
+        except EarshotError as exc:
+            failures.append(f"{source}: {exc}")
+            continue
+        matches += match_episodes(query, parsed.episodes, feed_id=feed_id_for(result.url),
+                                  podcast=parsed.feed.title)
+    if failures:
+        raise CliError("; ".join(failures))
+    return matches
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    for m in _match_sources(args.query, args.sources):
+        print(json.dumps({"podcast": m.podcast, "guid": m.guid, "title": m.title,
+                          "published": iso(m.published), "reason": m.reason}, ensure_ascii=False))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = build_report(_match_sources(args.query, args.sources), now=_now(args))
+    if args.json:
+        json.dump(report.model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report, title="report", query=args.query))
+    return 0
+
+
+# ------------------------------------------------------------------ demo
+def demo_step(backend: object, out_dir: Path) -> list[str]:
+    """Define the sample topics on the running embedded backend, backfill them, and write
+    their pages to ``out_dir/topics/<slug>.html``; returns lines to print."""
+    repo = runtime.repository()
+    now = datetime.now(UTC)
+    lines = []
+    for slug, name, query, description in DEMO_TOPICS:
+        if repo.get_topic(slug) is None:
+            result = add_topic(repo, slug, name=name, query=query, description=description, now=now)
+        else:
+            result = edit_topic(repo, slug, name=name, query=query, description=description, now=now)
+        topic: Topic = result.topic
+        report = topic_report(repo, slug, now=now)
+        path = out_dir / "topics" / f"{slug}.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_topic_page(topic, report, now=now), encoding="utf-8")
+        podcasts = f"{report.podcasts} podcast{'s' if report.podcasts != 1 else ''}"
+        lines.append(f"{slug}: {report.episodes} episodes in {podcasts} "
+                     f"({report.duplicates_folded} duplicates folded), {report.cadence} -> {path}")
+        for card in report.latest_episodes[:3]:
+            lines.append(f"    {card.podcast}: {card.title}  [why: {card.reason}]")
+    return lines

@@ -1,0 +1,470 @@
+"""The feed parser: the bytes of an RSS or Atom document -> :class:`ParsedFeed`. No I/O.
+
+    parse_feed(body, url=...)
+      1. refuse an empty body (NotAFeed)
+      2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
+         note the root element, channel ``podcast:guid`` and every item's
+         ``podcast:transcript`` / ``podcast:chapters``
+      3. feedparser on the same bytes (a BytesIO, HTML sanitizing on)
+      4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
+         MalformedFeed; no channel and no items -> NotAFeed; broken but recovered ->
+         ParsedFeed with a warning
+      5. map entries to Episodes (ids, UTC dates, durations, first audio/video enclosure)
+         and drop repeated ids
+
+How feedparser treats DTDs and entities
+---------------------------------------
+Findings for feedparser 6.0.x, read from its source and checked by experiment.
+feedparser never fetches a DTD or external entity: its SAX parser runs with
+``feature_external_ges`` off, and Python's expat does not load external DTDs. Before
+parsing it rewrites the prolog with regular expressions anchored at line starts: every
+``<!ENTITY ...>`` line is removed and only "safe" ones (plain text, or one character
+reference) are put back, so a multi-line billion-laughs or XXE document fails with
+"undefined entity" and drops to the loose parser, which leaves ``&name;`` in the text.
+Those regexes miss a DOCTYPE written on one line with the root element: then the whole
+internal subset reaches expat unchanged. A one-line XXE still reads nothing (external
+entities are skipped, the title came out empty), but a one-line billion laughs is
+expanded until expat's amplification limit (expat >= 2.4) stops it, after ~0.8 s of
+work. A plain ``<!DOCTYPE rss>`` or the RSS 0.91 Netscape DOCTYPE is harmless; XML has
+no ``&nbsp;``, so such feeds are bozo ("undefined entity") and recovered by the loose
+parser. Two more traps: ``feedparser.parse(b"/some/path")`` opens and parses that local
+file (bytes are tried as a filename first), so bodies are always wrapped in a BytesIO;
+and giving feedparser a base URL (``Content-Location``) makes it resolve relative
+``<guid>`` values against it ("abc-123" becomes "https://host/abc-123"), which would
+change episode ids whenever the feed URL changes. So feedparser gets no base URL and
+relative URLs are resolved here, against ``url``, for the fields that hold URLs.
+Earshot does not depend on any of that: step 2 refuses every entity declaration first.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from xml.parsers import expat
+
+import feedparser
+from feedparser.urls import RelativeURIResolver
+
+from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
+from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
+from earshot.textutil import clean_text, parse_duration, stable_episode_id, strip_html, to_utc
+
+# Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
+# before it settled use the GitHub URL of the spec document.
+PODCAST_NAMESPACES = frozenset({
+    "https://podcastindex.org/namespace/1.0",
+    "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+})
+# Namespaces whose <item>/<entry> is an episode: none (RSS 0.9x/2.0), RSS 1.0, RSS 0.90,
+# the RSS 2.0 namespace some generators add, Atom 1.0 and Atom 0.3.
+_ITEM_NAMESPACES = frozenset({
+    "",
+    "http://purl.org/rss/1.0/",
+    "http://my.netscape.com/rdf/simple/0.9/",
+    "http://backend.userland.com/rss2",
+    "http://www.w3.org/2005/Atom",
+    "http://purl.org/atom/ns#",
+})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Enclosures without a usable MIME type count as media when the file name says so.
+_MEDIA_EXTENSIONS = (
+    ".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac",
+    ".mp4", ".m4v", ".mov", ".webm",
+)
+_EXAMPLES_SHOWN = 3
+
+
+def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
+    """Parse one feed document. ``url`` (where it was fetched) resolves relative URLs.
+
+    Raises :class:`NotAFeed`, :class:`MalformedFeed` or :class:`UnsafeXml`, nothing else.
+    """
+    if not body.strip():
+        raise NotAFeed("empty body")
+    scan = _scan(body)
+    result = _run_feedparser(body)
+    version = result.get("version") or ""
+    if not version:
+        raise NotAFeed(_not_a_feed_reason(body, scan.root))
+
+    entries = result.get("entries") or []
+    warnings: list[str] = []
+    problem = result.get("bozo_exception") if result.get("bozo") else None
+    if isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
+        # Encoding or content-type notes: the XML itself parsed strictly.
+        warnings.append(f"encoding: {problem}")
+    elif problem is not None:
+        # Prefer expat's own reason: its line numbers refer to the original bytes, while
+        # feedparser's count the XML declaration it may have inserted.
+        reason = scan.error or _message(problem)
+        if not entries:
+            raise MalformedFeed(f"not well-formed XML: {reason}; no items recovered")
+        warnings.append(f"not well-formed XML: {reason}; recovered {len(entries)} items")
+
+    info = _feed_info(result.get("feed") or {}, version, scan, url)
+    if not entries and not (info.title or info.link or info.description):
+        raise NotAFeed("no channel or items")
+
+    # The expat pass and feedparser must agree on the items before their tags are paired
+    # by position; otherwise fall back to what feedparser kept.
+    item_tags = scan.items if scan.items is not None and len(scan.items) == len(entries) else None
+    episodes, episode_warnings = _episodes(entries, item_tags, url)
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings)
+
+
+# ------------------------------------------------------------------ the expat pass
+
+
+@dataclass
+class _ItemTags:
+    """The Podcasting 2.0 tags of one item, as attribute maps in document order."""
+
+    transcripts: list[dict[str, str]] = field(default_factory=list)
+    chapters: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Scan:
+    root: str | None = None
+    podcast_guid: str | None = None
+    items: list[_ItemTags] | None = None  # None: expat could not read the whole document
+    error: str | None = None  # expat's reason when the XML is not well-formed
+
+
+class _TagReader:
+    """Expat handlers that collect what feedparser cannot give (it keeps one value per
+    unknown tag, so only the last ``podcast:transcript`` of an item would survive).
+
+    Namespaces are resolved here rather than by expat, so that an undeclared prefix -- a
+    common defect -- is not an error; an undeclared ``podcast:`` prefix is read as
+    Podcasting 2.0, as feedparser does.
+    """
+
+    def __init__(self) -> None:
+        self.parser = expat.ParserCreate()
+        self.parser.buffer_text = True
+        self.parser.EntityDeclHandler = self._refuse_entity
+        self.parser.StartElementHandler = self._start
+        self.parser.EndElementHandler = self._end
+        self.parser.CharacterDataHandler = self._text
+        self.scopes: list[dict[str, str]] = [{}]
+        self.root: str | None = None
+        self.items: list[_ItemTags] = []
+        self.item_depth: int | None = None
+        self.guid_depth: int | None = None
+        self.guid_text: list[str] = []
+        self.podcast_guid: str | None = None
+
+    @staticmethod
+    def _refuse_entity(name: str, is_parameter_entity: bool, *_: object) -> None:
+        kind = "parameter entity" if is_parameter_entity else "entity"
+        raise UnsafeXml(f"the DTD declares {kind} {name!r} (XXE / entity expansion refused)")
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        scope = self.scopes[-1]
+        declared = {
+            key.partition(":")[2]: value
+            for key, value in attrs.items()
+            if key == "xmlns" or key.startswith("xmlns:")
+        }
+        if declared:
+            scope = {**scope, **declared}
+        self.scopes.append(scope)
+        depth = len(self.scopes) - 1
+        prefix, _, local = name.rpartition(":")
+        uri = scope.get(prefix, None if prefix else "")
+        is_podcast = uri in PODCAST_NAMESPACES or (uri is None and prefix == "podcast")
+        if self.root is None:
+            self.root = local
+        if self.item_depth is None:
+            if local in ("item", "entry") and uri in _ITEM_NAMESPACES:
+                self.item_depth = depth
+                self.items.append(_ItemTags())
+            elif is_podcast and local == "guid" and self.podcast_guid is None:
+                self.guid_depth = depth
+        elif depth == self.item_depth + 1 and is_podcast:
+            if local == "transcript":
+                self.items[-1].transcripts.append(dict(attrs))
+            elif local == "chapters":
+                self.items[-1].chapters.append(dict(attrs))
+
+    def _end(self, name: str) -> None:
+        depth = len(self.scopes) - 1
+        if depth == self.guid_depth:
+            self.podcast_guid = "".join(self.guid_text).strip() or None
+            self.guid_depth = None
+        if depth == self.item_depth:
+            self.item_depth = None
+        self.scopes.pop()
+
+    def _text(self, data: str) -> None:
+        if self.guid_depth is not None:
+            self.guid_text.append(data)
+
+
+def _scan(body: bytes) -> _Scan:
+    """Run the expat pass; raise :class:`UnsafeXml` on any entity declaration."""
+    # Blank lines before "<?xml" are a common defect that expat refuses outright; skip
+    # them (feedparser still reports the defect) and count them back into line numbers.
+    data = body.lstrip(b" \t\r\n")
+    skipped_lines = body[: len(body) - len(data)].count(b"\n")
+    reader = _TagReader()
+    try:
+        reader.parser.Parse(data, True)
+    except (expat.ExpatError, ValueError) as exc:  # ValueError: a multi-byte encoding
+        if reader.root is None and _mentions_entity_declaration(data):
+            raise UnsafeXml("the document declares entities (XXE / entity expansion refused)") from exc
+        error = None
+        if isinstance(exc, expat.ExpatError):
+            error = f"{expat.ErrorString(exc.code)}: line {exc.lineno + skipped_lines}, column {exc.offset}"
+        return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, error=error)
+    return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, items=reader.items)
+
+
+def _mentions_entity_declaration(data: bytes) -> bool:
+    """Fallback when expat stopped before the root element (a multi-byte encoding such as
+    Shift_JIS, a broken prolog) and so could not report declarations: refuse any
+    ``<!ENTITY`` at all."""
+    # Dropping NULs turns UTF-16/UTF-32 ASCII characters into plain bytes.
+    return re.search(rb"<!ENTITY", data.replace(b"\x00", b""), re.IGNORECASE) is not None
+
+
+# ---------------------------------------------------------------------- feedparser
+
+
+def _run_feedparser(body: bytes) -> Any:
+    try:
+        # BytesIO, never bare bytes (feedparser would try them as a file name). No base
+        # URL, so guids stay as written; relative URIs in HTML are resolved against any
+        # xml:base here and against the feed URL later.
+        return feedparser.parse(io.BytesIO(body), resolve_relative_uris=True, sanitize_html=True)
+    except Exception as exc:  # a crash in feedparser's loose parser is this feed's problem
+        raise MalformedFeed(f"feedparser failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _message(exc: BaseException) -> str:
+    get_message = getattr(exc, "getMessage", None)  # SAXParseException: reason without position
+    return str(get_message() if callable(get_message) else exc)
+
+
+def _not_a_feed_reason(body: bytes, root: str | None) -> str:
+    if (root or "").lower() == "html" or re.search(rb"<html[\s>]", body[:4096], re.IGNORECASE):
+        return "an HTML page, not a feed"
+    if body.lstrip()[:1] in (b"{", b"["):
+        return "a JSON document, not an RSS or Atom feed"
+    if root:
+        return f"root element <{root}> is not RSS, RDF or Atom"
+    return "no RSS, RDF or Atom document found"
+
+
+# ------------------------------------------------------------------------ mapping
+
+
+def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> FeedInfo:
+    # feedparser files RSS <description> and itunes:subtitle under "subtitle", Atom
+    # <subtitle> too, and itunes:summary under "summary"; the summary is the long form.
+    description = channel.get("summary_detail") or channel.get("subtitle_detail")
+    return FeedInfo(
+        title=clean_text(_plain(channel.get("title_detail"))),
+        link=_absolute_url(channel.get("link"), base),
+        description=_plain(description),
+        image=_absolute_url((channel.get("image") or {}).get("href"), base),
+        language=_stripped(channel.get("language")),
+        author=clean_text(channel.get("author")) or None,
+        podcast_guid=scan.podcast_guid or _stripped(channel.get("podcast_guid")),
+        ttl_minutes=_positive_int(channel.get("ttl")),
+        generator=clean_text(channel.get("generator")) or None,
+        format=version,
+    )
+
+
+def _episodes(
+    entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
+) -> tuple[list[Episode], list[str]]:
+    now = datetime.now(UTC)
+    episodes: list[Episode] = []
+    seen: set[str] = set()
+    repeated: list[str] = []
+    bad_dates: list[str] = []
+    empty = 0
+    for index, entry in enumerate(entries):
+        tags = item_tags[index] if item_tags is not None else _feedparser_tags(entry)
+        raw_date, parsed_date = _entry_date(entry)
+        published = to_utc(parsed_date or raw_date, now=now)
+        if raw_date and published is None:
+            bad_dates.append(raw_date)
+        episode = _episode(entry, tags, base, published, raw_date)
+        if not (episode.guid or episode.title or episode.audio_url or episode.link or episode.summary):
+            empty += 1  # nothing to identify, show or play
+            continue
+        if episode.id in seen:
+            repeated.append(episode.id)
+            continue
+        seen.add(episode.id)
+        episodes.append(episode)
+
+    warnings = []
+    if empty:
+        warnings.append(f"{empty} items have no guid, title, enclosure, link or description and were skipped")
+    if repeated:
+        warnings.append(
+            f"{len(repeated)} items repeat an earlier episode id and were skipped: {_examples(repeated)}"
+        )
+    if bad_dates:
+        warnings.append(
+            f"{len(bad_dates)} items have an unparseable or implausible date, left empty: "
+            f"{_examples(bad_dates)}"
+        )
+    return episodes, warnings
+
+
+def _episode(
+    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None
+) -> Episode:
+    guid = _stripped(entry.get("id"))
+    audio_url, audio_type, audio_length = _media_enclosure(entry, base)
+    link = entry.get("link")
+    # RSS 2.0: a guid with isPermaLink (the default) "is a url that can be opened in a
+    # Web browser", and feedparser copies it into `link`. Many guids are not URLs at
+    # all, so a link that came from the guid is kept only if it is already absolute.
+    from_guid = entry.get("guidislink") and link == entry.get("id")
+    link = _absolute_url(link, None if from_guid else base)
+    title = clean_text(_plain(entry.get("title_detail")))
+    summary_html = _summary_html(entry, base)
+    summary = strip_html(summary_html)
+    transcripts = tuple(
+        Transcript(url=href, type=_stripped(t.get("type")), language=_stripped(t.get("language")),
+                   rel=_stripped(t.get("rel")))
+        for t in tags.transcripts
+        if (href := _absolute_url(t.get("url"), base))
+    )
+    chapters = next(
+        (Chapters(url=href, type=_stripped(c.get("type")))
+         for c in tags.chapters if (href := _absolute_url(c.get("url"), base))),
+        None,
+    )
+    return Episode(
+        id=stable_episode_id(guid, audio_url, link, title, raw_date, summary),
+        guid=guid,
+        title=title,
+        published=published,
+        duration_seconds=parse_duration(entry.get("itunes_duration")),
+        audio_url=audio_url,
+        audio_type=audio_type,
+        audio_length=audio_length,
+        link=link,
+        summary=summary,
+        summary_html=summary_html,
+        image=_absolute_url((entry.get("image") or {}).get("href"), base),
+        # iTunes: itunes:episode and itunes:season are non-zero integers.
+        episode=_positive_int(entry.get("itunes_episode")),
+        season=_positive_int(entry.get("itunes_season")),
+        transcripts=transcripts,
+        chapters=chapters,
+    )
+
+
+def _entry_date(entry: Any) -> tuple[str | None, Any]:
+    """The item's date as written and as feedparser parsed it (a UTC struct_time).
+
+    RSS has ``pubDate`` (feedparser's "published"); Atom requires ``<updated>`` and makes
+    ``<published>`` optional. The ``in`` test reads the real keys: feedparser's getters
+    for "updated" fall back to "published" with a DeprecationWarning.
+    """
+    for key in ("published", "updated"):
+        if key in entry:
+            return _stripped(entry[key]), entry.get(f"{key}_parsed")
+    return None, None
+
+
+def _feedparser_tags(entry: Any) -> _ItemTags:
+    """Podcasting 2.0 tags as feedparser kept them: at most one of each kind per item."""
+    return _ItemTags(
+        transcripts=[t for t in [entry.get("podcast_transcript")] if isinstance(t, dict)],
+        chapters=[c for c in [entry.get("podcast_chapters")] if isinstance(c, dict)],
+    )
+
+
+def _media_enclosure(entry: Any, base: str | None) -> tuple[str | None, str | None, int | None]:
+    """URL, MIME type and byte length of the item's first audio or video enclosure.
+
+    An enclosure with no media type still counts when its file name is media; its type is
+    then unknown (feedparser gives an untyped Atom enclosure link "text/html").
+    """
+    for enclosure in entry.get("enclosures") or ():
+        href = _absolute_url(enclosure.get("href"), base)
+        if not href:
+            continue
+        mime = (enclosure.get("type") or "").strip().lower()
+        is_media_type = mime.startswith(("audio/", "video/"))
+        if is_media_type or urlsplit(href).path.lower().endswith(_MEDIA_EXTENSIONS):
+            # RSS 2.0 puts the size in bytes in `length`; "0" is a common "unknown".
+            return href, mime if is_media_type else None, _positive_int(enclosure.get("length"))
+    return None, None, None
+
+
+def _summary_html(entry: Any, base: str | None) -> str:
+    """Show notes as sanitized HTML: content:encoded (or Atom content), else description."""
+    detail = next((c for c in entry.get("content") or () if c.get("value")), None)
+    detail = detail or entry.get("summary_detail")
+    if not detail or not (detail.get("value") or "").strip():
+        return ""
+    value = detail["value"].strip()
+    if detail.get("type") not in _HTML_TYPES:
+        return html.escape(value, quote=False)
+    if base:
+        resolver = _LinkResolver(base, "utf-8", "text/html")
+        resolver.feed(value)
+        value = resolver.output()
+    return value
+
+
+class _LinkResolver(RelativeURIResolver):
+    """feedparser's resolver for href/src in HTML, applied after sanitizing (feedparser
+    never saw the feed URL). An empty href -- what the sanitizer leaves of a
+    ``javascript:`` URL -- stays empty rather than becoming a link to the feed itself."""
+
+    def resolve_uri(self, uri: str) -> str:
+        return super().resolve_uri(uri) if uri.strip() else uri
+
+
+# -------------------------------------------------------------------------- values
+
+
+def _plain(detail: Any) -> str:
+    """The text of a feedparser ``*_detail``, with HTML stripped when it is HTML."""
+    if not detail:
+        return ""
+    value = detail.get("value") or ""
+    return strip_html(value) if detail.get("type") in _HTML_TYPES else value.strip()
+
+
+def _absolute_url(href: str | None, base: str | None) -> str | None:
+    """``href`` as an absolute http(s) URL, relative ones joined to ``base``; else None."""
+    if not href or not href.strip():
+        return None
+    try:
+        joined = urljoin(base, href.strip()) if base else href.strip()
+        parts = urlsplit(joined)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    return joined if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def _positive_int(value: object) -> int | None:
+    text = value.strip() if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def _stripped(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _examples(values: list[str]) -> str:
+    shown = ", ".join(repr(v) for v in values[:_EXAMPLES_SHOWN])
+    return shown + (", ..." if len(values) > _EXAMPLES_SHOWN else "")

@@ -1,0 +1,534 @@
+"""Topic queries: a small search language, parsed to an AST and evaluated with reasons.
+
+The language (reference with examples: ``docs/topics.md``)::
+
+    query    := or_expr
+    or_expr  := and_expr ( "OR" and_expr )*
+    and_expr := unary ( ["AND"] unary )*          adjacent terms mean AND
+    unary    := ( "NOT" | "-" ) unary | primary
+    primary  := "(" or_expr ")"
+              | FIELD ":" primary                  title: description: podcast:
+              | "duration:" ( ">" | ">=" | "<" | "<=" ) AMOUNT    e.g. duration:>20m, duration:<1h30m
+              | WORD | "quoted phrase"
+
+Matching rules (why: a podcast page for "MLPs" is useless if it mixes up meanings):
+
+- Text is normalized before matching: HTML stripped, entities decoded, Unicode NFKC (so a
+  non-breaking space is a space and full-width letters are letters), curly apostrophes
+  straightened. Matching is on whole words only: ``MLPS`` never matches inside ``MLPSHOW``.
+- Singular, plural and possessive forms match each other: ``partnership`` matches
+  ``partnerships``, ``MLP`` matches ``MLPs`` and ``MLP's``.
+- An all-lowercase term is case-insensitive. A term with an uppercase letter is an
+  acronym or proper noun and matches case-sensitively (plural and possessive allowed), so
+  ``MLP`` matches ``MLP``, ``MLPs``, ``MLP's`` but neither ``mlp`` nor ``MLPS``.
+- Unfielded terms look in the episode's title and description; ``podcast:`` must be
+  asked for explicitly, because a show's name says little about each episode.
+- ``OR`` / ``AND`` / ``NOT`` are operators only in capitals; in lowercase they are words.
+- A term such as ``K-1`` or ``U.S.`` holds several words and is matched as a phrase.
+- Errors (unbalanced quotes or parentheses, unknown fields, dangling operators, a query
+  with nothing but negations) raise :class:`~earshot.errors.QueryError` with the
+  0-based character position; nothing is silently reinterpreted.
+
+>>> q = parse_query('MLP (midstream OR pipeline) -pony')
+>>> q.evaluate(Document(title="MLPs rally", description="Midstream names led.")).reason
+'MLPs in title; Midstream in description'
+>>> q.evaluate(Document(title="MLPS council vote", description="pipeline news")).matched
+False
+>>> parse_query('title:"master limited').terms
+Traceback (most recent call last):
+...
+earshot.errors.QueryError: unbalanced quote: no closing '"' at position 6
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal, Union
+
+from earshot.errors import QueryError
+from earshot.textutil import strip_html
+
+FieldName = Literal["title", "description", "podcast"]
+TEXT_FIELDS: tuple[FieldName, ...] = ("title", "description", "podcast")
+DEFAULT_FIELDS: tuple[FieldName, ...] = ("title", "description")
+KNOWN_FIELDS = (*TEXT_FIELDS, "duration")
+
+# A word: letters/digits, with inner apostrophes kept so "MLP's" and "don't" stay one word.
+_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!]|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
+# Words ending in "s" that are not the plural of the word without it.
+_NOT_PLURALS = frozenset({"news", "series", "species", "always", "perhaps", "analysis", "thus", "yes"})
+
+
+# ----------------------------------------------------------------- normalization
+def normalize_text(text: str) -> str:
+    """Plain, NFKC-normalized text; HTML is stripped when the text looks like HTML.
+
+    >>> normalize_text("<p>MLP&rsquo;s&nbsp;yield</p>")
+    "MLP's yield"
+    """
+    if _LOOKS_LIKE_HTML.search(text):
+        text = strip_html(text)
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_APOSTROPHES)
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str  # as written, possessive removed
+    start: int
+    end: int
+
+
+def words_of(text: str) -> list[Word]:
+    """Whole words of normalized text, possessive endings removed.
+
+    >>> [w.text for w in words_of("The MLP's K-1s, MLPs' yields; MLPSHOW")]
+    ['The', 'MLP', 'K', '1s', 'MLPs', 'yields', 'MLPSHOW']
+    """
+    out = []
+    for m in _WORD_RE.finditer(text):
+        word = m.group()
+        if word.endswith("'s") or word.endswith("'S"):
+            word = word[:-2]
+        out.append(Word(word, m.start(), m.end()))
+    return out
+
+
+def _plural_forms(word: str) -> set[str]:
+    """Plurals of ``word``; the suffix is lowercase so an acronym's plural is ``MLPs``."""
+    if word.lower().endswith(("s", "x", "z", "ch", "sh")):
+        forms = {word + "es"} if len(word) >= 3 else set()
+    else:
+        forms = {word + "s"}
+    if len(word) >= 3 and word[-1] == "y" and word[-2].lower() not in "aeiou":
+        forms = {word[:-1] + "ies"}  # pony -> ponies (not "ponys")
+    return {f for f in forms if f.lower() not in _NOT_PLURALS}
+
+
+def word_forms(term: str) -> frozenset[str]:
+    """Every written form a query word accepts: itself, its plurals, its singulars.
+
+    >>> sorted(word_forms("MLP"))
+    ['MLP', 'MLPs']
+    >>> {"partnership", "partnerships"} <= word_forms("partnerships")
+    True
+    >>> sorted(word_forms("pony")), "box" in word_forms("boxes")
+    (['ponies', 'pony'], True)
+    """
+    forms = {term} | _plural_forms(term)
+    singulars = []
+    if term.endswith("s"):
+        singulars.append(term[:-1])
+    if term.endswith("es"):
+        singulars.append(term[:-2])
+    if term.endswith("ies"):
+        singulars.append(term[:-3] + "y")
+    forms.update(s for s in singulars if s and term in _plural_forms(s))
+    return frozenset(forms)
+
+
+# ----------------------------------------------------------------------- AST
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase; ``words`` holds one entry per word to match in sequence."""
+
+    source: str
+    position: int
+    words: tuple[str, ...]
+    quoted: bool = False
+    fields: tuple[FieldName, ...] = DEFAULT_FIELDS
+
+    @cached_property
+    def _matchers(self) -> tuple[tuple[bool, frozenset[str]], ...]:
+        out = []
+        for w in self.words:
+            case_sensitive = w != w.lower()
+            out.append((case_sensitive, word_forms(w if case_sensitive else w.lower())))
+        return tuple(out)
+
+    def find(self, words: list[Word]) -> tuple[int, int] | None:
+        """Span (start, end) of the first occurrence in ``words``, or None."""
+        n = len(self._matchers)
+        for i in range(len(words) - n + 1):
+            for j, (case_sensitive, forms) in enumerate(self._matchers):
+                text = words[i + j].text
+                if (text if case_sensitive else text.lower()) not in forms:
+                    break
+            else:
+                return words[i].start, words[i + n - 1].end
+        return None
+
+
+@dataclass(frozen=True)
+class DurationFilter:
+    source: str
+    position: int
+    op: str
+    seconds: int
+
+    def test(self, duration_seconds: int | None) -> bool:
+        if duration_seconds is None:  # unknown duration never satisfies a bound
+            return False
+        return {
+            ">": duration_seconds > self.seconds, ">=": duration_seconds >= self.seconds,
+            "<": duration_seconds < self.seconds, "<=": duration_seconds <= self.seconds,
+        }[self.op]
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+Node = Union[Term, DurationFilter, And, Or, Not]
+
+
+# ------------------------------------------------------------------ documents
+@dataclass
+class Document:
+    """What a query looks at: one episode with its podcast's title."""
+
+    title: str = ""
+    description: str = ""
+    podcast: str = ""
+    duration_seconds: int | None = None
+    _texts: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _words: dict[str, list[Word]] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    def from_episode(cls, episode: object, podcast: str = "") -> "Document":
+        """From an :class:`earshot.models.Episode` (or anything with the same attributes)."""
+        return cls(
+            title=getattr(episode, "title", "") or "",
+            description=getattr(episode, "summary", "") or "",
+            podcast=podcast,
+            duration_seconds=getattr(episode, "duration_seconds", None),
+        )
+
+    def text(self, name: FieldName) -> str:
+        if name not in self._texts:
+            self._texts[name] = normalize_text(getattr(self, name) or "")
+        return self._texts[name]
+
+    def words(self, name: FieldName) -> list[Word]:
+        if name not in self._words:
+            self._words[name] = words_of(self.text(name))
+        return self._words[name]
+
+
+# ------------------------------------------------------------------ evaluation
+@dataclass(frozen=True)
+class Hit:
+    """One reason: a term found in a field (``found`` is the text as written there)."""
+
+    label: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    matched: bool
+    hits: tuple[Hit, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        """``MLPs in title; "midstream" in description`` (empty when not matched)."""
+        return "; ".join(f"{h.label} in {' and '.join(h.fields)}" if h.fields else h.label
+                         for h in self.hits)
+
+
+def _fmt_duration(seconds: int) -> str:
+    """>>> _fmt_duration(5400), _fmt_duration(1200), _fmt_duration(45)
+    ('1h30m', '20m', '45s')
+    """
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+def _evaluate(node: Node, doc: Document) -> tuple[bool, list[Hit]]:
+    if isinstance(node, Term):
+        found_in: list[str] = []
+        label = ""
+        for name in node.fields:
+            span = node.find(doc.words(name))
+            if span is not None:
+                found_in.append(name)
+                if not label:
+                    text = doc.text(name)[span[0]:span[1]]
+                    label = f'"{text}"' if node.quoted or len(node.words) > 1 else text
+        return bool(found_in), [Hit(label, tuple(found_in))] if found_in else []
+    if isinstance(node, DurationFilter):
+        ok = node.test(doc.duration_seconds)
+        if not ok:
+            return False, []
+        label = f"duration {_fmt_duration(doc.duration_seconds or 0)} {node.op} {_fmt_duration(node.seconds)}"
+        return True, [Hit(label, ())]
+    if isinstance(node, Not):
+        ok, _ = _evaluate(node.child, doc)
+        return not ok, []  # an absent term is not a reason worth showing
+    if isinstance(node, And):
+        hits: list[Hit] = []
+        for child in node.children:
+            ok, child_hits = _evaluate(child, doc)
+            if not ok:
+                return False, []
+            hits.extend(child_hits)
+        return True, hits
+    # Or: evaluate every branch so the explanation lists every alternative that matched.
+    results = [_evaluate(child, doc) for child in node.children]
+    return any(ok for ok, _ in results), [h for ok, hs in results if ok for h in hs]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query. Build with :func:`parse_query`."""
+
+    source: str
+    root: Node
+
+    def evaluate(self, doc: Document) -> MatchResult:
+        ok, hits = _evaluate(self.root, doc)
+        if not ok:
+            return MatchResult(False)
+        unique = tuple(dict.fromkeys(hits))  # same term reached through two branches
+        return MatchResult(True, unique)
+
+    @property
+    def terms(self) -> list[Term]:
+        return [n for n in _walk(self.root) if isinstance(n, Term)]
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, (And, Or)):
+        for child in node.children:
+            yield from _walk(child)
+    elif isinstance(node, Not):
+        yield from _walk(node.child)
+
+
+# ------------------------------------------------------------------- tokenizer
+TokenKind = Literal["word", "phrase", "lparen", "rparen", "or", "and", "not", "minus", "field", "duration"]
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: TokenKind
+    value: str
+    position: int
+
+
+_FIELD_RE = re.compile(r"([A-Za-z]+):(.*)", re.S)
+_DURATION_RE = re.compile(r"(>=|<=|>|<)((?:\d+h)?(?:\d+m)?(?:\d+s)?)")
+_BARE_END = frozenset('()"') | frozenset(" \t\r\n\f\v")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a query into tokens, with 0-based positions.
+
+    >>> [(t.kind, t.value, t.position) for t in tokenize('title:MLP -"limited partner" OR x')]
+    [('field', 'title', 0), ('word', 'MLP', 6), ('minus', '-', 10), ('phrase', 'limited partner', 11), ('or', 'OR', 29), ('word', 'x', 32)]
+    """
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif ch == "(":
+            tokens.append(Token("lparen", ch, i))
+            i += 1
+        elif ch == ")":
+            tokens.append(Token("rparen", ch, i))
+            i += 1
+        elif ch == '"':
+            close = text.find('"', i + 1)
+            if close < 0:
+                raise QueryError("""unbalanced quote: no closing '"'""", i)
+            phrase = text[i + 1:close]
+            if not words_of(normalize_text(phrase)):
+                raise QueryError("empty phrase", i)
+            tokens.append(Token("phrase", phrase, i))
+            i = close + 1
+        elif ch == "-":  # only reached at a token's start: "K-1" is read as one word below
+            if i + 1 >= n or text[i + 1].isspace() or text[i + 1] == ")":
+                raise QueryError("expected a term after '-'", i)
+            tokens.append(Token("minus", "-", i))
+            i += 1
+        else:
+            start = i
+            while i < n and text[i] not in _BARE_END:
+                i += 1
+            tokens.extend(_bare_word(text[start:i], start))
+    return tokens
+
+
+def _bare_word(word: str, position: int) -> list[Token]:
+    if word in ("OR", "AND", "NOT"):
+        return [Token(word.lower(), word, position)]  # type: ignore[arg-type]
+    m = _FIELD_RE.fullmatch(word)
+    if m is None:
+        return [Token("word", word, position)]
+    name, rest = m.group(1), m.group(2)
+    if name.lower() not in KNOWN_FIELDS:
+        raise QueryError(
+            f"unknown field {name!r} (known: {', '.join(KNOWN_FIELDS)}; quote the text to search for it)",
+            position,
+        )
+    name = name.lower()
+    if name == "duration":
+        m = _DURATION_RE.fullmatch(rest)
+        if m is None or not m.group(2):
+            raise QueryError(
+                "duration needs a comparison and an amount with units, e.g. duration:>20m or duration:<1h30m",
+                position,
+            )
+        return [Token("duration", rest, position)]
+    out = [Token("field", name, position)]
+    if rest:
+        out.extend(_bare_word(rest, position + len(name) + 1))
+    return out
+
+
+# ---------------------------------------------------------------------- parser
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def take(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node:
+        if not self.tokens:
+            raise QueryError("empty query", 0)
+        node = self.or_expr(DEFAULT_FIELDS, in_field=False)
+        tok = self.peek()
+        if tok is not None:  # only a stray ')' can stop or_expr early
+            raise QueryError("unbalanced ')': no matching '('", tok.position)
+        return node
+
+    def or_expr(self, fields: tuple[FieldName, ...], in_field: bool) -> Node:
+        children = [self.and_expr(fields, in_field)]
+        while (tok := self.peek()) is not None and tok.kind == "or":
+            self.take()
+            if self.peek() is None or self.peek().kind in ("or", "rparen"):  # type: ignore[union-attr]
+                raise QueryError("expected a term after OR", tok.position)
+            children.append(self.and_expr(fields, in_field))
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def and_expr(self, fields: tuple[FieldName, ...], in_field: bool) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind in ("or", "and"):
+            raise QueryError(f"expected a term before {tok.value}", tok.position)
+        children = [self.unary(fields, in_field)]
+        while (tok := self.peek()) is not None and tok.kind not in ("or", "rparen"):
+            if tok.kind == "and":
+                self.take()
+                if self.peek() is None or self.peek().kind in ("or", "and", "rparen"):  # type: ignore[union-attr]
+                    raise QueryError("expected a term after AND", tok.position)
+            children.append(self.unary(fields, in_field))
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def unary(self, fields: tuple[FieldName, ...], in_field: bool) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind in ("not", "minus"):
+            self.take()
+            nxt = self.peek()
+            if nxt is None or nxt.kind in ("or", "and", "rparen"):
+                raise QueryError(f"expected a term after {tok.value}", tok.position)
+            return Not(self.unary(fields, in_field))
+        return self.primary(fields, in_field)
+
+    def primary(self, fields: tuple[FieldName, ...], in_field: bool) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError("unexpected end of query", len(self.text))
+        self.take()
+        if tok.kind == "lparen":
+            if self.peek() is None:
+                raise QueryError("unbalanced '(': no matching ')'", tok.position)
+            if self.peek().kind == "rparen":  # type: ignore[union-attr]
+                raise QueryError("empty parentheses", tok.position)
+            node = self.or_expr(fields, in_field)
+            close = self.peek()
+            if close is None or close.kind != "rparen":
+                raise QueryError("unbalanced '(': no matching ')'", tok.position)
+            self.take()
+            return node
+        if tok.kind == "field":
+            if in_field:
+                raise QueryError(f"field {tok.value}: inside another field", tok.position)
+            nxt = self.peek()
+            if nxt is None or nxt.kind in ("or", "and", "rparen"):
+                raise QueryError(f"expected a term after {tok.value}:", tok.position)
+            return self.primary((tok.value,), in_field=True)  # type: ignore[arg-type]
+        if tok.kind == "duration":
+            m = _DURATION_RE.fullmatch(tok.value)
+            assert m is not None  # checked by the tokenizer
+            return DurationFilter(f"duration:{tok.value}", tok.position, m.group(1), parse_amount(m.group(2)))
+        if tok.kind in ("word", "phrase"):
+            words = tuple(w.text for w in words_of(normalize_text(tok.value)))
+            if not words:
+                raise QueryError(f"{tok.value!r} has no letters or digits to search for", tok.position)
+            return Term(tok.value, tok.position, words, quoted=tok.kind == "phrase", fields=fields)
+        if tok.kind == "rparen":
+            raise QueryError("unbalanced ')': no matching '('", tok.position)
+        raise QueryError(f"expected a term, found {tok.value}", tok.position)
+
+
+def parse_amount(text: str) -> int:
+    """Seconds in ``1h30m``, ``20m``, ``45s``.
+
+    >>> parse_amount("1h30m"), parse_amount("20m")
+    (5400, 1200)
+    """
+    seconds = 0
+    for value, unit in re.findall(r"(\d+)([hms])", text):
+        seconds += int(value) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return seconds
+
+
+def _has_positive_term(node: Node) -> bool:
+    if isinstance(node, Term):
+        return True
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, DurationFilter):
+        return False
+    if isinstance(node, And):
+        return any(_has_positive_term(c) for c in node.children)
+    return all(_has_positive_term(c) for c in node.children)  # Or: every branch needs one
+
+
+def parse_query(text: str) -> Query:
+    """Parse ``text``; raises :class:`QueryError` with a position on any mistake."""
+    root = _Parser(text).parse()
+    if not _has_positive_term(root):
+        # "-pony" or "duration:>1h" alone would follow every episode ever published.
+        raise QueryError("a query needs at least one word or phrase that is not negated", 0)
+    return Query(text, root)

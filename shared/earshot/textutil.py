@@ -1,0 +1,256 @@
+"""Small pure helpers the feed parser uses to normalize what feeds say.
+
+Each function takes the messy value a feed carries and returns a clean one, or ``None``
+when the value cannot be trusted. The doctests are the spec; pytest collects them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+
+# --------------------------------------------------------------------------- durations
+
+# Apple Podcasts tag reference: <itunes:duration> is "the duration of an episode.
+# Different duration formats are accepted however it is recommended to convert the
+# length of the episode into seconds" -- in practice seconds, MM:SS and H:MM:SS. Real
+# feeds add fractions ("1234.0", "1:02:03.5"), padding and units ("1h 2m"); those are
+# read too. re.ASCII: only 0-9 are digits here, not every Unicode Nd character.
+_CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+)(?:\.\d+)?", re.ASCII)
+_UNITS = re.compile(
+    r"(?=\d)(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s(?:ec)?)?", re.ASCII
+)
+
+
+def parse_duration(value: str | None) -> int | None:
+    """Seconds from an ``itunes:duration`` value; ``None`` for junk.
+
+    Fractions of a second are dropped. Clock parts are weighed, not range-checked:
+    "75:30" is 75 minutes, and "00:04:60" (a rounding artifact seen in real feeds) is 300.
+
+    >>> [parse_duration(v) for v in ("45", " 45 ", "1234.0", "75:30", "1:02:03", "1:02:03.5")]
+    [45, 45, 1234, 4530, 3723, 3723]
+    >>> parse_duration("00:04:60")
+    300
+    >>> [parse_duration(v) for v in ("1h 2m", "1h2m3s", "90 min", "0")]
+    [3720, 3723, 5400, 0]
+    >>> [parse_duration(v) for v in ("", "-5", "1::3", "1:2:3:4", "abc", "12 minutes", None)]
+    [None, None, None, None, None, None, None]
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    match = _CLOCK.fullmatch(text) or _UNITS.fullmatch(text)
+    if match is None:
+        return None
+    hours, minutes, seconds = (int(part) if part else 0 for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+# ------------------------------------------------------------------------------- dates
+
+# Podcasts (and RSS) date from ~2000; a year before 1990 is a zeroed or garbled field.
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+# Publishers schedule a little ahead and clocks drift; anything further out is a typo.
+FUTURE_SLACK = timedelta(days=2)
+
+
+def to_utc(
+    value: time.struct_time | datetime | str | None, *, now: datetime | None = None
+) -> datetime | None:
+    """A tz-aware UTC datetime, or ``None`` when unparseable or implausible.
+
+    ``struct_time`` values are feedparser's ``*_parsed`` fields, which are already UTC.
+    Strings may be RFC 822 (RSS 2.0 ``pubDate``) or ISO 8601 (Atom). Naive datetimes are
+    taken as UTC. Dates before 1990 or more than two days after ``now`` are refused.
+
+    >>> to_utc("Wed, 15 Jan 2020 10:00:00 +0100")
+    datetime.datetime(2020, 1, 15, 9, 0, tzinfo=datetime.timezone.utc)
+    >>> to_utc("2020-01-15T10:00:00Z")
+    datetime.datetime(2020, 1, 15, 10, 0, tzinfo=datetime.timezone.utc)
+    >>> to_utc(time.struct_time((2021, 3, 4, 5, 6, 7, 3, 63, 0)))
+    datetime.datetime(2021, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+    >>> [to_utc(v) for v in ("Thu, 01 Jan 1970 00:00:00 GMT", "2999-01-01", "soon", "", None)]
+    [None, None, None, None, None]
+    >>> now = datetime(2024, 5, 1, tzinfo=UTC)
+    >>> to_utc("2024-05-02T23:00:00Z", now=now) is not None, to_utc("2024-05-04", now=now)
+    (True, None)
+    """
+    parsed = _as_datetime(value)
+    if parsed is None:
+        return None
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
+    return parsed if EARLIEST_PLAUSIBLE <= parsed <= latest else None
+
+
+def _as_datetime(value: time.struct_time | datetime | str | None) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, time.struct_time):
+        try:
+            return datetime(*value[:6], tzinfo=UTC)
+        except ValueError:
+            return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+# -------------------------------------------------------------------------------- HTML
+
+# Elements whose start or end is a line break in rendered text.
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+    "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul",
+})
+# Table cells sit side by side: a space keeps their words apart.
+_CELL_TAGS = frozenset({"td", "th"})
+# Elements whose text is never shown to a reader.
+_HIDDEN_TAGS = frozenset({"script", "style", "template", "noscript", "head", "title"})
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._boundary(tag, opening=True)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <br/>, <hr/>: a void element is a break but never opens a hidden region.
+        if tag in _BLOCK_TAGS or tag in _CELL_TAGS:
+            self._boundary(tag, opening=False)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._boundary(tag, opening=False)
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden_depth:
+            # Newlines in HTML source are just whitespace; only tags make line breaks.
+            self.parts.append(data.replace("\n", " "))
+
+    def _boundary(self, tag: str, *, opening: bool) -> None:
+        if tag in _HIDDEN_TAGS:
+            self.hidden_depth = max(0, self.hidden_depth + (1 if opening else -1))
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+        elif tag in _CELL_TAGS:
+            self.parts.append(" ")
+
+
+def strip_html(html: str | None) -> str:
+    """Plain text from an HTML fragment: tags dropped, entities decoded, whitespace tidied.
+
+    Block elements (``p``, ``br``, ``li``, ...) become line breaks, table cells spaces;
+    ``script`` and ``style`` contents vanish; ``&nbsp;`` is an ordinary space; runs of
+    spaces collapse and blank lines go.
+
+    >>> strip_html("<p>Tom &amp; Jerry&nbsp;&nbsp;are <b>back</b></p><p>Part&#160;2</p>")
+    'Tom & Jerry are back\\nPart 2'
+    >>> strip_html("Line one<br>line  two<script>alert('x')</script><ul><li>a</li><li>b</li></ul>")
+    'Line one\\nline two\\na\\nb'
+    >>> strip_html("<table><tr><td>1</td><td>2</td></tr></table>  5 < 6 &copy; 2024")
+    '1 2\\n5 < 6 © 2024'
+    >>> strip_html(None), strip_html("   ")
+    ('', '')
+    """
+    if not html or not html.strip():
+        return ""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    text = "".join(extractor.parts).replace("\xa0", " ")
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# ------------------------------------------------------------------------------- text
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def clean_text(value: str | None) -> str:
+    """One tidy line: NFC, control characters gone, any whitespace run (CR/LF too) one space.
+
+    >>> clean_text("  Episode\\r\\n 12:\\tThe\\x00 Cafe\\u0301\\x85 ")
+    'Episode 12: The Café'
+    >>> clean_text(None)
+    ''
+    """
+    if not value:
+        return ""
+    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", value))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+# ---------------------------------------------------------------------------- identity
+
+MAX_ID_LENGTH = 200
+
+
+def stable_episode_id(
+    guid: str | None,
+    audio_url: str | None,
+    link: str | None,
+    title: str | None,
+    published: datetime | str | None,
+    summary: str = "",
+) -> str:
+    """The episode's id: its guid, else enclosure URL, else link, else a hash of title+date.
+
+    RSS 2.0 makes ``<guid>`` the item's unique identifier, and Apple asks podcasters never
+    to change it; feeds without one are identified by what else is stable. The hash is
+    ``"h:"`` + the first 24 hex digits of SHA-256 of ``"<title>\\n<date>"``, where the
+    date is a datetime in ISO 8601 UTC or, better, the date string exactly as the feed
+    wrote it (the parser passes that, so the id cannot change when date parsing or the
+    plausibility window does). An item with neither title nor date (RSS 0.92 items may
+    carry only a description) is hashed by its ``summary`` instead. Ids longer than 200
+    characters are hashed the same way so they stay small as DynamoDB sort keys.
+
+    >>> stable_episode_id(" tag:example.com,2024:ep-1 ", "https://cdn/1.mp3", None, "One", None)
+    'tag:example.com,2024:ep-1'
+    >>> stable_episode_id("", "https://cdn/1.mp3", "https://example.com/1", "One", None)
+    'https://cdn/1.mp3'
+    >>> stable_episode_id(None, None, None, "One", datetime(2024, 1, 2, tzinfo=UTC))
+    'h:ed21d3450a980aa9184fcf7a'
+    >>> stable_episode_id(None, None, None, "One", " Tue, 02 Jan 2024 00:00:00 GMT")
+    'h:830e80268ab47c78fdfdd218'
+    >>> stable_episode_id(None, None, None, "", None, "a blog post") != stable_episode_id(
+    ...     None, None, None, "", None, "another post")
+    True
+    >>> len(stable_episode_id("x" * 500, None, None, "", None))
+    26
+    """
+    for candidate in (guid, audio_url, link):
+        if candidate and candidate.strip():
+            candidate = candidate.strip()
+            return candidate if len(candidate) <= MAX_ID_LENGTH else _hashed_id(candidate)
+    if isinstance(published, datetime):
+        stamp = published.astimezone(UTC).isoformat()
+    else:
+        stamp = (published or "").strip()
+    title = (title or "").strip()
+    return _hashed_id(f"{title}\n{stamp}" if title or stamp else summary.strip())
+
+
+def _hashed_id(text: str) -> str:
+    return "h:" + hashlib.sha256(text.encode()).hexdigest()[:24]
