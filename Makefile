@@ -46,6 +46,8 @@ build: $(STAMP)  ## sam build (no Docker needed; uses python3.13)
 	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam build
 
 preview: $(STAMP)  ## render a digest and screenshot it in headless Chromium
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+	$(VENV)/bin/earshot demo --out out --save-state .earshot/local-db.json
 	$(VENV)/bin/earshot digest preview mlp-finance --out out/preview --screenshot
 
 clean:

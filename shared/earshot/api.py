@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from earshot.errors import NotFound, QueryError, TokenError
+from earshot.errors import InvalidEmail, MailError, NotFound, QueryError, TokenError
 from earshot import routes_subscriptions, routes_topics
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -34,3 +34,15 @@ def _bad_token(exc: TokenError) -> Response:
 @app.exception_handler(QueryError)
 def _bad_query(exc: QueryError) -> Response:
     return _plain(400, str(exc))
+
+
+@app.exception_handler(InvalidEmail)
+def _bad_email(exc: InvalidEmail) -> Response:
+    return _plain(400, str(exc))
+
+
+@app.exception_handler(MailError)
+def _mail_unavailable(exc: MailError) -> Response:
+    # The subscription is saved; asking again resends the confirmation.
+    return Response(status_code=503, content_type=content_types.TEXT_PLAIN, headers={"Retry-After": "60"},
+                    body="Could not send the confirmation email right now; please try again in a minute.")

@@ -19,7 +19,12 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │       └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
     ├── QueryError                   query_error: a topic query does not parse (has .position)
     ├── NotFound                     not_found: unknown topic/feed/subscription
-    └── TokenError                   invalid_token: tampered, unknown, used or expired token
+    ├── TokenError                   invalid_token: tampered, unknown, used or expired token
+    ├── InvalidEmail                 invalid_email: not a deliverable-looking address (HTTP 400)
+    └── MailError                    mail_error: an SES call failed (recorded per send)
+        ├── SendThrottled            mail_throttled: rate or daily quota hit; retry later
+        ├── RecipientRejected        mail_rejected: refused for this recipient; never retried
+        └── SendingUnavailable       mail_unavailable: sending paused/suspended/misconfigured
 """
 
 from __future__ import annotations
@@ -155,3 +160,33 @@ class TokenError(EarshotError):
     """The token is tampered, unknown, already used or expired."""
 
     kind = "invalid_token"
+
+
+class InvalidEmail(EarshotError):
+    """The email address is not valid."""
+
+    kind = "invalid_email"
+
+
+class MailError(EarshotError):
+    """An SES call failed."""
+
+    kind = "mail_error"
+
+
+class SendThrottled(MailError):
+    """SES throttled the send (rate or daily quota); retry later."""
+
+    kind = "mail_throttled"
+
+
+class RecipientRejected(MailError):
+    """SES refused this message for this recipient; do not retry it."""
+
+    kind = "mail_rejected"
+
+
+class SendingUnavailable(MailError):
+    """Sending cannot work at all right now (paused, suspended, misconfigured)."""
+
+    kind = "mail_unavailable"

@@ -15,6 +15,7 @@ Every AWS request made through boto3 is counted by operation with a botocore eve
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import json
@@ -24,7 +25,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
@@ -248,6 +249,7 @@ class EmbeddedBackend:
 
         events.register("before-call", before, unique_id="earshot-count-before")
         events.register("after-call", after, unique_id="earshot-count-after")
+        events.register("before-call.sesv2.GetAccount", _ses_get_account, unique_id="earshot-ses-get-account")
 
     def reset_counters(self) -> None:
         self.aws_calls.clear()
@@ -261,12 +263,12 @@ class EmbeddedBackend:
             items.extend(page["Items"])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "items": items}))
+        tmp.write_text(json.dumps({"version": 1, "items": items}, default=_encode_bytes))
         tmp.replace(path)
 
     def _load_state(self, path: Path) -> None:
         ddb = boto3.client("dynamodb", region_name=REGION)
-        items = json.loads(path.read_text()).get("items", [])
+        items = json.loads(path.read_text(), object_hook=_decode_bytes).get("items", [])
         table = self.env["TABLE_NAME"]
         for start in range(0, len(items), 25):
             pending = {table: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]}
@@ -317,6 +319,33 @@ class EmbeddedBackend:
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             self.delete_messages(queue_url, event, keep=failed)
         return responses
+
+
+# moto 5.2 does not implement SESv2 GetAccount, which the digest sender reads for its send
+# rate. Answer it locally (the same before-call hook botocore's Stubber uses) with the quota
+# of an account out of the SES sandbox. The deployed stack never runs this.
+LOCAL_MAX_SEND_RATE = 14.0
+
+
+def _ses_get_account(**_: Any) -> tuple[Any, dict[str, Any]]:
+    http = SimpleNamespace(status_code=200, headers={})
+    return http, {
+        "ProductionAccessEnabled": True,
+        "SendingEnabled": True,
+        "EnforcementStatus": "HEALTHY",
+        "SendQuota": {"Max24HourSend": 50000.0, "MaxSendRate": LOCAL_MAX_SEND_RATE, "SentLast24Hours": 0.0},
+    }
+
+
+def _encode_bytes(value: Any) -> Any:
+    """DynamoDB binary attributes (``{"B": b"..."}``) are stored as base64 in the state file."""
+    if isinstance(value, (bytes, bytearray)):
+        return {"__base64__": base64.b64encode(value).decode()}
+    raise TypeError(f"cannot store {type(value).__name__} in the local state file")
+
+
+def _decode_bytes(obj: dict[str, Any]) -> Any:
+    return base64.b64decode(obj["__base64__"]) if set(obj) == {"__base64__"} else obj
 
 
 def sample_event(name: str) -> dict[str, Any]:

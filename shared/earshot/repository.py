@@ -63,7 +63,7 @@ def feed_id_for(url: str) -> str:
     """Stable feed id for a URL (the id survives later 301s; the URL attribute moves).
 
     >>> feed_id_for("https://example.com/feed.xml")
-    'f-3ab9b3fa5e3d1a54'
+    'f-7a775db75c1d6d17'
     """
     return "f-" + hashlib.sha256(url.strip().encode()).hexdigest()[:16]
 
@@ -577,13 +577,6 @@ class Repository:
             ExpressionAttributeValues=serialize({":claimed": "claimed"}),
             Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}),
         )
-
-    def send_claims(self, address_hash: str) -> list[dict[str, Any]]:
-        """The claim items of an address (what it was sent), newest week last."""
-        return [deserialize(i) for i in self._query_all(
-            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-            ExpressionAttributeValues=serialize({":p": f"ADDR#{address_hash}", ":s": "SENT#"}),
-        )]
 
     # -- rendered digests: rendered once per (topic, week), read by every send batch
     def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:

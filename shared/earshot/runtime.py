@@ -53,6 +53,8 @@ def settings() -> Settings:
 
 def reset() -> None:
     """Forget every cached service (the embedded backend calls this when it starts/stops)."""
-    for cached in (repository, fetch_queue, digest_queue, sqs_client, http_client):
+    from earshot.mailer import ses_client
+
+    for cached in (repository, fetch_queue, digest_queue, sqs_client, http_client, ses_client):
         cached.cache_clear()
     get_settings.cache_clear()

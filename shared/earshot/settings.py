@@ -58,7 +58,6 @@ class Settings(BaseModel):
     public_base_url: str = Field("http://localhost:3000", alias="EARSHOT_PUBLIC_BASE_URL")
     unsubscribe_mailto: str = Field("unsubscribe@earshot.example", alias="EARSHOT_UNSUBSCRIBE_MAILTO")
     send_empty_digests: bool = Field(False, alias="EARSHOT_SEND_EMPTY_DIGESTS")
-    token_secret_parameter: str = Field("", alias="EARSHOT_TOKEN_SECRET_PARAMETER")
     max_confirmations_per_day: int = Field(3, alias="EARSHOT_MAX_CONFIRMATIONS_PER_DAY", ge=1)
 
     @field_validator("allowed_hosts", mode="before")

@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run Earshot end to end locally (sample feeds, topics, digest)")
     p.add_argument("--out", type=Path, default=Path("out"), help="where pages and mails are written")
     p.add_argument("--cycles", type=int, default=2)
+    p.add_argument("--save-state", type=Path, metavar="FILE",
+                   help="keep the demo's data in FILE (e.g. .earshot/local-db.json for later commands)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -54,7 +56,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         paths = read_feed_list(SAMPLES / "feeds.txt")
         urls = [f"{base}/{Path(p.removeprefix('file://')).relative_to(SAMPLES).as_posix()}" for p in paths]
         print(f"Serving {len(urls)} sample feeds from {base} (loopback)")
-        with EmbeddedBackend(extra_env=LOCAL_CLI_ENV) as backend:
+        if args.save_state:
+            args.save_state.unlink(missing_ok=True)  # the demo always starts from nothing
+        with EmbeddedBackend(state_path=args.save_state, extra_env=LOCAL_CLI_ENV) as backend:
             add_feeds(runtime.repository(), urls, test_fetch=False, out=io.StringIO())
             print("\n== Ingest: dispatcher + fetch workers on the embedded backend ==")
             for cycle in range(1, args.cycles + 1):

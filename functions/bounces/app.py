@@ -1,0 +1,28 @@
+"""SES bounce and complaint events (EventBridge, from the configuration set): stop
+mailing the address. Permanent bounces only; complaints stop the topic complained about."""
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from earshot import runtime
+from earshot.delivery import SesEvent, apply_ses_event
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=SesEvent)
+def handler(event: SesEvent, context) -> dict:
+    changed = apply_ses_event(runtime.repository(), event, now=datetime.now(UTC))
+    metrics.add_metric(name=f"Ses{event.detail.eventType}", unit=MetricUnit.Count, value=1)
+    logger.info("ses feedback applied", extra={"event_type": event.detail.eventType,
+                                               "message_id": event.detail.mail.messageId,
+                                               "topics_changed": changed})
+    return {"event_type": event.detail.eventType, "topics_changed": changed}

@@ -1,0 +1,28 @@
+"""Scheduled weekly (Monday 08:00, template.yaml DigestSchedule): render each topic's
+digest once and queue its confirmed subscribers in batches for digest_sender."""
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+
+from earshot import runtime
+from earshot.delivery import DigestRequest, plan_week
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=DigestRequest)
+def handler(request: DigestRequest, context) -> dict:
+    result = plan_week(runtime.repository(), runtime.digest_queue(), runtime.settings(),
+                       now=datetime.now(UTC), week=request.week)
+    metrics.add_metric(name="DigestTopicsQueued", unit=MetricUnit.Count, value=len(result.topics_queued))
+    metrics.add_metric(name="DigestRecipientsQueued", unit=MetricUnit.Count, value=result.recipients)
+    logger.info("digests planned", extra=vars(result))
+    return vars(result)

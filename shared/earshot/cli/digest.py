@@ -1,0 +1,154 @@
+"""Digest commands: ``digest preview SLUG --out DIR [--week W] [--screenshot]``, and the
+digest part of ``earshot demo`` (:func:`demo_step`).
+
+``preview`` renders a stored topic's digest on the embedded backend (state in
+``.earshot/local-db.json``) exactly as the digest function would, and writes
+``digest.html``, ``digest.txt`` and a complete ``digest.eml`` (the raw message SES would
+get, addressed to a sample recipient; its unsubscribe link is a placeholder that no
+stored token matches). ``--screenshot`` renders digest.html with headless Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from earshot import mime, runtime, tokens
+from earshot.cli import CliError
+from earshot.digest import iso_week, previous_week, render_digest, week_window
+from earshot.local import EmbeddedBackend, sample_event
+from earshot.topics import get_topic, topic_report
+
+STATE_PATH = Path(".earshot/local-db.json")
+CHROMIUM = Path("/usr/bin/chromium")
+PREVIEW_RECIPIENT = "you@example.com"
+DEMO_RECIPIENT = "listener@example.com"
+DEMO_TOPICS = ("mlp-finance", "mlp-ml")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    digest = subparsers.add_parser("digest", help="weekly digest email tools")
+    sub = digest.add_subparsers(dest="digest_command", required=True, metavar="SUBCOMMAND")
+    preview = sub.add_parser("preview", help="write digest.html, digest.txt and digest.eml for a topic")
+    preview.add_argument("slug")
+    preview.add_argument("--out", type=Path, required=True, help="directory to write into")
+    preview.add_argument("--week", help="ISO week like 2025-W02 (default: the week of the topic's newest episode)")
+    preview.add_argument("--screenshot", action="store_true", help="also write digest.png (headless Chromium)")
+    preview.set_defaults(func=cmd_preview)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    if args.week:
+        try:
+            week_window(args.week)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    with EmbeddedBackend(state_path=STATE_PATH):
+        repo = runtime.repository()
+        settings = runtime.settings()
+        topic = get_topic(repo, args.slug)
+        now = datetime.now(UTC)
+        latest = topic_report(repo, topic.slug, now=now, latest_limit=1).latest
+        week = args.week or (iso_week(latest) if latest else previous_week(now))
+        start, end = week_window(week)
+        report = topic_report(repo, topic.slug, now=min(now, end), window=(start, end), latest_limit=None)
+        domain = settings.sender.rpartition("@")[2].rstrip(">")
+        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=domain)
+        token, _ = tokens.issue_token("unsubscribe", topic=topic.slug, address_hash="preview", now=now)
+        url = f"{settings.public_base_url.rstrip('/')}/unsubscribe?token={token}"
+        text, html = rendered.personalize(url)
+        raw = mime.assemble(
+            mime.prepare(sender=settings.sender, subject=rendered.subject, list_id_value=rendered.list_id),
+            to=PREVIEW_RECIPIENT, now=now, text=text, html=html,
+            unsubscribe=mime.Unsubscribe(url=url, mailto=settings.unsubscribe_mailto, token=token),
+        )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "digest.html").write_text(html, encoding="utf-8")
+    (out / "digest.txt").write_text(text, encoding="utf-8")
+    (out / "digest.eml").write_bytes(raw)
+    print(f"{topic.slug} {week}: {rendered.subject!r}")
+    for name in ("digest.html", "digest.txt", "digest.eml"):
+        print(f"  {out / name}")
+    if args.screenshot:
+        print(f"  {screenshot(out / 'digest.html', out / 'digest.png')}")
+    return 0
+
+
+def screenshot(html_path: Path, png_path: Path, *, width: int = 680, height: int = 2400) -> Path:
+    """Render an HTML file with headless Chromium (no network, no profile state)."""
+    if not CHROMIUM.exists():
+        raise CliError(f"{CHROMIUM} not found; install it with: apt-get install -y chromium")
+    command = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        f"--window-size={width},{height}", f"--screenshot={png_path.resolve()}", html_path.resolve().as_uri(),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0 or not png_path.exists():
+        raise CliError(f"chromium failed: {result.stderr.strip()[-300:]}")
+    return png_path
+
+
+# ------------------------------------------------------------------ demo
+def demo_step(backend: EmbeddedBackend, out_dir: Path) -> list[str]:
+    """Subscribe and confirm a sample address through the real API handler, run the real
+    digest handler and sender, and write every mail SES captured to ``out_dir/mail``."""
+    repo = runtime.repository()
+    now = datetime.now(UTC)
+    topics = [slug for slug in DEMO_TOPICS if repo.get_topic(slug) is not None]
+    lines: list[str] = []
+    for slug in topics:
+        response = backend.invoke("api", _api_event("api_subscribe", body=json.dumps({"email": DEMO_RECIPIENT, "topic": slug})))
+        confirm_mail = _sent_messages()[-1]
+        token = re.search(r"token=([\w-]{43})", confirm_mail.get_body(("plain",)).get_content())
+        if response["statusCode"] != 202 or token is None:
+            raise CliError(f"subscribing to {slug} failed: {response['statusCode']} {response.get('body')}")
+        confirmed = backend.invoke("api", _api_event("api_confirm_post", body=f"token={token[1]}"))
+        lines.append(f"{DEMO_RECIPIENT} subscribed to {slug}: POST /subscriptions {response['statusCode']}, "
+                     f"POST /confirm {confirmed['statusCode']}")
+    # The samples are not from last week: send each topic's digest for the week of its
+    # newest episode (the scheduler's event plus the optional "week" override).
+    weeks = sorted({iso_week(latest) for slug in topics
+                    if (latest := topic_report(repo, slug, now=now, latest_limit=1).latest)})
+    for week in weeks:
+        planned = backend.invoke("digest", {**sample_event("digest_scheduled"), "week": week})
+        backend.drain_queue("digest_sender", backend.env["DIGEST_QUEUE_URL"])
+        lines.append(f"digest {week}: {len(planned['topics_queued'])} topic(s) queued, "
+                     f"{planned['recipients']} recipient(s)")
+    mail_dir = out_dir / "mail"
+    mail_dir.mkdir(parents=True, exist_ok=True)
+    for old in mail_dir.glob("*.eml"):
+        old.unlink()
+    for n, (raw, message) in enumerate(zip(_sent_raw(), _sent_messages(), strict=True), start=1):
+        kind = "digest" if message["List-Unsubscribe"] else "confirm"
+        path = mail_dir / f"{n:02d}-{kind}.eml"
+        path.write_bytes(raw)
+        lines.append(f"{path}  {message['Subject']}")
+    return lines
+
+
+def _api_event(name: str, *, body: str) -> dict[str, Any]:
+    event = sample_event(name)
+    event["body"] = body
+    return event
+
+
+def _sent_raw() -> list[bytes]:
+    from moto.core import DEFAULT_ACCOUNT_ID  # moto is a dev/CLI dependency, never in Lambda
+    from moto.ses.models import ses_backends
+
+    return [m.raw_data.encode() for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+            if hasattr(m, "raw_data")]
+
+
+def _sent_messages() -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in _sent_raw()]  # type: ignore[misc]
+
