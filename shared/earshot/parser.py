@@ -83,6 +83,17 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
     """Parse one feed document. ``url`` (where it was fetched) resolves relative URLs.
 
     Raises :class:`NotAFeed`, :class:`MalformedFeed` or :class:`UnsafeXml`, nothing else.
+
+    >>> parsed = parse_feed(
+    ...     b"<rss version='2.0'><channel><title>Show</title><item><guid>ep-1</guid>"
+    ...     b"<enclosure url='ep1.mp3' type='audio/mpeg'/></item></channel></rss>",
+    ...     url="https://example.com/feed.xml",
+    ... )
+    >>> parsed.feed.title, [(e.id, e.audio_url) for e in parsed.episodes]
+    ('Show', [('ep-1', 'https://example.com/ep1.mp3')])
+    >>> parse_feed(b"<!doctype html><html><body>Hello</body></html>")
+    Traceback (most recent call last):
+    earshot.errors.NotAFeed: an HTML page, not a feed
     """
     if not body.strip():
         raise NotAFeed("empty body")
@@ -216,20 +227,22 @@ def _scan(body: bytes) -> _Scan:
     reader = _TagReader()
     try:
         reader.parser.Parse(data, True)
-    except (expat.ExpatError, ValueError) as exc:  # ValueError: a multi-byte encoding
+    # pyexpat raises ValueError for a multi-byte encoding it cannot decode (Shift_JIS)
+    # and LookupError for an encoding name Python does not know.
+    except (expat.ExpatError, ValueError, LookupError) as exc:
         if reader.root is None and _mentions_entity_declaration(data):
-            raise UnsafeXml("the document declares entities (XXE / entity expansion refused)") from exc
+            raise UnsafeXml("the document declares entities (XXE / expansion refused)") from exc
         error = None
         if isinstance(exc, expat.ExpatError):
-            error = f"{expat.ErrorString(exc.code)}: line {exc.lineno + skipped_lines}, column {exc.offset}"
+            line = exc.lineno + skipped_lines
+            error = f"{expat.ErrorString(exc.code)}: line {line}, column {exc.offset}"
         return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, error=error)
     return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, items=reader.items)
 
 
 def _mentions_entity_declaration(data: bytes) -> bool:
-    """Fallback when expat stopped before the root element (a multi-byte encoding such as
-    Shift_JIS, a broken prolog) and so could not report declarations: refuse any
-    ``<!ENTITY`` at all."""
+    """Fallback when expat stopped before the root element (an encoding it cannot read,
+    a broken prolog) and so could not report declarations: refuse any ``<!ENTITY``."""
     # Dropping NULs turns UTF-16/UTF-32 ASCII characters into plain bytes.
     return re.search(rb"<!ENTITY", data.replace(b"\x00", b""), re.IGNORECASE) is not None
 
@@ -299,7 +312,8 @@ def _episodes(
         if raw_date and published is None:
             bad_dates.append(raw_date)
         episode = _episode(entry, tags, base, published, raw_date)
-        if not (episode.guid or episode.title or episode.audio_url or episode.link or episode.summary):
+        if not (episode.guid or episode.title or episode.audio_url or episode.link
+                or episode.summary):
             empty += 1  # nothing to identify, show or play
             continue
         if episode.id in seen:
@@ -310,10 +324,13 @@ def _episodes(
 
     warnings = []
     if empty:
-        warnings.append(f"{empty} items have no guid, title, enclosure, link or description and were skipped")
+        warnings.append(
+            f"{empty} items have no guid, title, enclosure, link or description and were skipped"
+        )
     if repeated:
         warnings.append(
-            f"{len(repeated)} items repeat an earlier episode id and were skipped: {_examples(repeated)}"
+            f"{len(repeated)} items repeat an earlier episode id and were skipped: "
+            f"{_examples(repeated)}"
         )
     if bad_dates:
         warnings.append(
@@ -457,8 +474,12 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
 
 
 def _positive_int(value: object) -> int | None:
+    """A positive integer written in at most 18 ASCII digits (an int64, as DynamoDB and
+    sane feeds need); anything else, including a 5,000-digit "length", is None."""
     text = value.strip() if isinstance(value, str) else ""
-    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        return None
+    return int(text) or None
 
 
 def _stripped(value: object) -> str | None:

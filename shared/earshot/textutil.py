@@ -20,10 +20,12 @@ from html.parser import HTMLParser
 # Different duration formats are accepted however it is recommended to convert the
 # length of the episode into seconds" -- in practice seconds, MM:SS and H:MM:SS. Real
 # feeds add fractions ("1234.0", "1:02:03.5"), padding and units ("1h 2m"); those are
-# read too. re.ASCII: only 0-9 are digits here, not every Unicode Nd character.
-_CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+)(?:\.\d+)?", re.ASCII)
+# read too. re.ASCII: only 0-9 are digits here, not every Unicode Nd character; at most
+# nine of them per part (31 years of seconds), so junk never becomes a huge int.
+_CLOCK = re.compile(r"(?:(?:(\d{1,9}):)?(\d{1,9}):)?(\d{1,9})(?:\.\d+)?", re.ASCII)
 _UNITS = re.compile(
-    r"(?=\d)(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s(?:ec)?)?", re.ASCII
+    r"(?=\d)(?:(\d{1,9})\s*h)?\s*(?:(\d{1,9})\s*m(?:in)?)?\s*(?:(\d{1,9})\s*s(?:ec)?)?",
+    re.ASCII,
 )
 
 
@@ -41,6 +43,8 @@ def parse_duration(value: str | None) -> int | None:
     [3720, 3723, 5400, 0]
     >>> [parse_duration(v) for v in ("", "-5", "1::3", "1:2:3:4", "abc", "12 minutes", None)]
     [None, None, None, None, None, None, None]
+    >>> parse_duration("9" * 5000) is None
+    True
     """
     if not isinstance(value, str):
         return None
@@ -84,7 +88,10 @@ def to_utc(
     parsed = _as_datetime(value)
     if parsed is None:
         return None
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        return None
     latest = (now or datetime.now(UTC)) + FUTURE_SLACK
     return parsed if EARLIEST_PLAUSIBLE <= parsed <= latest else None
 
