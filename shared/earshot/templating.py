@@ -1,4 +1,4 @@
-"""Jinja2 for mail and the subscription pages (templates in ``earshot/templates``).
+"""Jinja2 for the topic page, mail and the subscription pages (templates in ``earshot/templates``).
 
 ``*.html.j2`` templates autoescape: feed text is untrusted (titles and summaries can
 carry markup or scripts), so every value is escaped unless a template says otherwise,
@@ -9,6 +9,7 @@ so a typo in a template fails a test instead of rendering an empty string.
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,21 @@ def duration_text(seconds: int | None) -> str:
 def date_text(value: datetime | None) -> str:
     """``3 Mar 2025`` (no zero padding, no locale dependence)."""
     return f"{value.day} {value:%b %Y}" if value else ""
+
+
+# Plain http(s) URLs with nothing that could break out of an attribute.
+_SAFE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]+$")
+
+
+def safe_link(url: str | None) -> str | None:
+    """A feed-supplied URL if it is plain http(s), else None: a ``javascript:`` or
+    ``data:`` link from a feed must never become a clickable link on a page or in a mail.
+
+    >>> safe_link("https://example.com/a.mp3"), safe_link("javascript:alert(1)")
+    ('https://example.com/a.mp3', None)
+    """
+    url = (url or "").strip()
+    return url if _SAFE_URL.match(url) else None
 
 
 def oneline(text: str | None) -> str:
@@ -54,6 +70,7 @@ def environment() -> Environment:
     env.filters["duration"] = duration_text
     env.filters["date"] = date_text
     env.filters["oneline"] = oneline
+    env.globals["safe_link"] = safe_link
     return env
 
 

@@ -22,7 +22,8 @@ from earshot.cli.ingest import add_backend_args, backend_from_args, local_settin
 from earshot.errors import EarshotError
 from earshot.matching import match_episodes
 from earshot.models import MatchedEpisode, Topic
-from earshot.pages import format_date, format_duration, render_topic_page
+from earshot.pages import render_topic_page
+from earshot.templating import date_text, duration_text
 from earshot.parser import parse_feed
 from earshot.query import parse_query
 from earshot.repository import feed_id_for, iso
@@ -193,8 +194,8 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
     lines = [title, f"query: {query}", ""]
     lines.append(f"{report.episodes} episodes in {report.podcasts} podcasts"
                  f" ({report.duplicates_folded} duplicate listings folded)")
-    lines.append(f"average length {format_duration(report.avg_duration_seconds) or 'unknown'};"
-                 f" {report.cadence}; latest {format_date(report.latest) or 'never'}")
+    lines.append(f"average length {duration_text(report.avg_duration_seconds) or 'unknown'};"
+                 f" {report.cadence}; latest {date_text(report.latest) or 'never'}")
     if report.per_year:
         peak = max(report.per_year.values())
         lines += ["", "per year:"]
@@ -203,15 +204,15 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
         lines += ["", "best podcasts:"]
         for i, p in enumerate(report.best_podcasts[:10], 1):
             lines.append(f"  {i}. {p.podcast} — {p.episodes_last_12_months} in the last 12 months,"
-                         f" latest {format_date(p.latest)}")
+                         f" latest {date_text(p.latest)}")
         lines.append(f"  ({report.rank_rule})")
     if report.latest_episodes:
         lines += ["", "latest episodes:"]
     for card in report.latest_episodes:
-        badges = [b for b in (format_duration(card.duration_seconds),
+        badges = [b for b in (duration_text(card.duration_seconds),
                               "transcript" if card.has_transcript else "",
                               f"also in {card.also_in} podcast{'s' if card.also_in != 1 else ''}" if card.also_in else "") if b]
-        lines.append(f"  {format_date(card.published):>11}  {card.podcast}: {card.title}"
+        lines.append(f"  {date_text(card.published):>11}  {card.podcast}: {card.title}"
                      + (f"  [{', '.join(badges)}]" if badges else ""))
         lines.append(f"{'':>15}why: {card.reason}")
     return "\n".join(lines)
