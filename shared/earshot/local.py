@@ -41,7 +41,7 @@ EVENTS_DIR = REPO_ROOT / "events"
 REGION = "us-east-1"
 
 # Logical id in template.yaml -> (environment variable, local physical name)
-TABLES = {"Table": ("TABLE_NAME", "earshot"), "IdempotencyTable": ("IDEMPOTENCY_TABLE_NAME", "earshot-idempotency")}
+TABLES = {"Table": ("TABLE_NAME", "earshot")}
 QUEUES = {
     "FetchQueue": ("FETCH_QUEUE_URL", "earshot-fetch"),
     "FetchDLQ": (None, "earshot-fetch-dlq"),

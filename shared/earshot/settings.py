@@ -25,7 +25,6 @@ class Settings(BaseModel):
     table_name: str = Field("earshot", alias="TABLE_NAME")
     fetch_queue_url: str = Field("", alias="FETCH_QUEUE_URL")
     digest_queue_url: str = Field("", alias="DIGEST_QUEUE_URL")
-    idempotency_table_name: str = Field("earshot-idempotency", alias="IDEMPOTENCY_TABLE_NAME")
     region: str = Field("us-east-1", alias="AWS_REGION")
 
     # --- fetching (fetcher.py) ---
