@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from earshot import parser as parser_module
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
 from earshot.models import ParsedFeed
 from earshot.parser import parse_feed
@@ -179,3 +180,17 @@ def test_any_field_values_map_without_crashing(
         assert isinstance(parse_feed(body, url=FEED_URL), ParsedFeed)
     except ParseError:
         pass
+
+
+def test_huge_text_is_capped_so_an_episode_fits_one_item() -> None:
+    notes = "<p>" + "word " * 300_000 + "</p>"
+    body = (f"<rss version='2.0'><channel><title>{'T' * 5000}</title><item><guid>g</guid>"
+            f"<title>{'A' * 1_048_576}</title><description><![CDATA[{notes}]]></description>"
+            "</item></channel></rss>").encode()
+    parsed = parse_feed(body)
+    (episode,) = parsed.episodes
+    assert len(episode.title) <= parser_module.MAX_TITLE_CHARS
+    assert len(episode.summary) <= parser_module.MAX_SUMMARY_CHARS and episode.summary.endswith("…")
+    assert len(episode.summary_html) <= parser_module.MAX_SUMMARY_HTML_CHARS + 7
+    assert len(parsed.feed.title) <= parser_module.MAX_TITLE_CHARS
+    assert len(episode.model_dump_json().encode()) < 400_000

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -71,8 +72,14 @@ def header_text(value: str, *, max_chars: int = 200) -> str:
     'Hello Bcc: evil@example.com'
     >>> header_text("  many\\t\\tspaces\\u2028here ")
     'many spaces here'
+
+    An RFC 2047 encoded-word in feed text (``=?utf-8?q?=0D=0A...?=``) would be decoded by
+    mail clients and header parsers into the very CR/LF removed here, so ``=?`` is broken up:
+
+    >>> header_text("=?utf-8?q?=0D=0ABcc:_x?=")
+    '= ?utf-8?q?=0D=0ABcc:_x?='
     """
-    flat = _UNSAFE_HEADER_CHARS.sub(" ", value)
+    flat = _UNSAFE_HEADER_CHARS.sub(" ", value.replace("=?", "= ?"))
     flat = " ".join(flat.split())
     return flat if len(flat) <= max_chars else flat[: max_chars - 1].rstrip() + "…"
 
@@ -82,9 +89,17 @@ def list_id(topic_slug: str, topic_name: str, domain: str) -> str:
 
     >>> list_id("ml-finance", "ML in finance", "earshot.example")
     '"Earshot: ML in finance" <ml-finance.digest.earshot.example>'
+
+    The phrase is written verbatim, so it is folded to ASCII (RFC 2919 allows only a
+    plain phrase there; an encoded-word would be one more way to smuggle CR/LF):
+
+    >>> list_id("eco", "Économie", "earshot.example")
+    '"Earshot: Economie" <eco.digest.earshot.example>'
     """
     atom = re.sub(r"[^a-z0-9-]+", "-", topic_slug.lower()).strip("-") or "topic"
     phrase = header_text(f"Earshot: {topic_name}", max_chars=120).replace("\\", "").replace('"', "'")
+    # NFKD then ASCII: accents drop off their letters, and a cut's "…" becomes "...".
+    phrase = unicodedata.normalize("NFKD", phrase).encode("ascii", "ignore").decode()
     return f'"{phrase}" <{atom}.digest.{domain}>'
 
 

@@ -52,7 +52,7 @@ from feedparser.urls import RelativeURIResolver
 
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
-from earshot.textutil import clean_text, parse_duration, stable_episode_id, strip_html, to_utc
+from earshot.textutil import clean_text, clip, parse_duration, stable_episode_id, strip_html, to_utc
 
 # Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
 # before it settled use the GitHub URL of the spec document.
@@ -77,6 +77,13 @@ _MEDIA_EXTENSIONS = (
     ".mp4", ".m4v", ".mov", ".webm",
 )
 _EXAMPLES_SHOWN = 3
+
+# Text caps. An episode is one DynamoDB item (400 KB at most, UTF-8 up to 4 bytes a
+# character): a 1 MB title or show notes must not make a feed unstorable. Worst case with
+# these caps is about 1k + 20k + 60k characters = 324 KB, leaving room for the rest.
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 20_000
+MAX_SUMMARY_HTML_CHARS = 60_000
 
 
 def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
@@ -283,12 +290,12 @@ def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> Fee
     # <subtitle> too, and itunes:summary under "summary"; the summary is the long form.
     description = channel.get("summary_detail") or channel.get("subtitle_detail")
     return FeedInfo(
-        title=clean_text(_plain(channel.get("title_detail"))),
+        title=clip(clean_text(_plain(channel.get("title_detail"))), MAX_TITLE_CHARS),
         link=_absolute_url(channel.get("link"), base),
-        description=_plain(description),
+        description=clip(_plain(description), MAX_SUMMARY_CHARS),
         image=_absolute_url((channel.get("image") or {}).get("href"), base),
         language=_stripped(channel.get("language")),
-        author=clean_text(channel.get("author")) or None,
+        author=clip(clean_text(channel.get("author")), MAX_TITLE_CHARS) or None,
         podcast_guid=scan.podcast_guid or _stripped(channel.get("podcast_guid")),
         ttl_minutes=_positive_int(channel.get("ttl")),
         generator=clean_text(channel.get("generator")) or None,
@@ -351,9 +358,12 @@ def _episode(
     # all, so a link that came from the guid is kept only if it is already absolute.
     from_guid = entry.get("guidislink") and link == entry.get("id")
     link = _absolute_url(link, None if from_guid else base)
-    title = clean_text(_plain(entry.get("title_detail")))
+    title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
     summary_html = _summary_html(entry, base)
-    summary = strip_html(summary_html)
+    summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
+    if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
+        # Cutting markup could leave it unbalanced; the (capped) plain text is safe HTML.
+        summary_html = f"<p>{html.escape(summary, quote=False)}</p>"
     transcripts = tuple(
         Transcript(url=href, type=_stripped(t.get("type")), language=_stripped(t.get("language")),
                    rel=_stripped(t.get("rel")))

@@ -58,7 +58,10 @@ def _is_form() -> bool:
 def _form() -> dict[str, str]:
     if not _is_form():
         return {}
-    body = router.current_event.decoded_body or ""
+    try:
+        body = router.current_event.decoded_body or ""
+    except ValueError:  # a body that is not UTF-8 (or not base64): no form fields, not a 500
+        return {}
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 

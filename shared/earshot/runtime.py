@@ -54,7 +54,9 @@ def settings() -> Settings:
 def reset() -> None:
     """Forget every cached service (the embedded backend calls this when it starts/stops)."""
     from earshot.mailer import ses_client
+    from earshot.matching import clear_topic_cache
 
     for cached in (repository, fetch_queue, digest_queue, sqs_client, http_client, ses_client):
         cached.cache_clear()
+    clear_topic_cache()
     get_settings.cache_clear()

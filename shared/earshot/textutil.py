@@ -209,6 +209,19 @@ def clean_text(value: str | None) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+def clip(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters, at a word break, with an ellipsis.
+
+    >>> clip("a few short words", 12), clip("short", 12)
+    ('a few short…', 'short')
+    """
+    if len(text) <= max_chars:
+        return text
+    cut = text[: max_chars - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > max_chars // 2 else cut).rstrip() + "…"
+
+
 # ---------------------------------------------------------------------------- identity
 
 MAX_ID_LENGTH = 200

@@ -413,3 +413,21 @@ class GzipBomb:
             crc = zlib.crc32(zeros, crc)
         final_empty_block = b"\x03\x00"
         yield final_empty_block + struct.pack("<II", crc, (mebibytes * MiB) & 0xFFFFFFFF)
+
+
+@dataclass
+class Flapping:
+    """Each request gets the next behaviour of ``cycle`` in turn (500, 200, 500, ...).
+
+    The counter is per route instance and thread-safe, so a test that checks a feed
+    three times sees exactly ``cycle[0]``, ``cycle[1]``, ``cycle[2 % len(cycle)]``.
+    """
+
+    cycle: tuple[Behaviour, ...]
+    _served: itertools.count = field(default_factory=itertools.count, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __call__(self, exchange: Exchange) -> None:
+        with self._lock:
+            turn = next(self._served)
+        self.cycle[turn % len(self.cycle)](exchange)
