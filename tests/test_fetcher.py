@@ -27,6 +27,7 @@ from earshot.errors import (
     FetchTimeout,
     HttpStatusError,
     InvalidUrl,
+    ProtocolFailed,
     TooManyRedirects,
 )
 from earshot.fetcher import (
@@ -44,6 +45,7 @@ from tests.support.feedserver import (
     DeclaredHuge,
     Delayed,
     Drip,
+    FEED_TYPE,
     Endless,
     FeedServer,
     GiB,
@@ -595,3 +597,14 @@ def test_parse_cache_max_age(value: str | None, expected_s: int | None) -> None:
 )
 def test_blocked_reason(address: str, reason: str | None) -> None:
     assert blocked_reason(ipaddress.ip_address(address)) == reason
+
+
+def test_body_cut_short_is_a_protocol_error(feed_server: FeedServer, settings: MakeSettings) -> None:
+    def cut_short(exchange) -> None:  # promises 1,000 bytes, sends 10, hangs up
+        exchange.send_head(200, {"Content-Length": "1000", **FEED_TYPE})
+        exchange.write(b"<rss><chan")
+        exchange.close_connection = True
+
+    url = feed_server.route("/cut.xml", cut_short)
+    with pytest.raises(ProtocolFailed):
+        fetch_feed(url, settings=settings())

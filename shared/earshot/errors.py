@@ -7,6 +7,7 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │   │   ├── BlockedAddress       blocked_address: resolves to a private/loopback/metadata IP
     │   │   ├── InvalidUrl           invalid_url: not an http(s) URL we can fetch
     │   │   ├── ConnectFailed        connect_error: DNS or TCP/TLS connect failed
+    │   │   ├── ProtocolFailed       protocol_error: connected, then reset / bad framing / cut short
     │   │   ├── FetchTimeout         timeout: connect or total deadline passed
     │   │   ├── TooManyRedirects     too_many_redirects: more than the allowed hops, or a loop
     │   │   ├── BodyTooLarge         body_too_large: the body (inflated) passed the cap
@@ -72,6 +73,12 @@ class ConnectFailed(FetchError):
     """DNS lookup or TCP/TLS connect failed."""
 
     kind = "connect_error"
+
+
+class ProtocolFailed(FetchError):
+    """Connected, then the exchange broke: connection reset, bad HTTP framing, truncated body."""
+
+    kind = "protocol_error"
 
 
 class FetchTimeout(FetchError):

@@ -74,6 +74,7 @@ from earshot.errors import (
     FetchTimeout,
     HttpStatusError,
     InvalidUrl,
+    ProtocolFailed,
     TooManyRedirects,
 )
 from earshot.models import FetchResult
@@ -535,7 +536,8 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
         raise FetchTimeout(f"{type(exc).__name__} fetching {url}: {exc}") from exc
     except httpx.UnsupportedProtocol as exc:
         raise InvalidUrl(f"{url}: {exc}") from exc
-    except httpx.TransportError as exc:
-        # Also a connection reset or broken framing after connecting: errors.py has no
-        # kind for those, and connect_error is the nearest.
+    except httpx.ConnectError as exc:
         raise ConnectFailed(f"{type(exc).__name__} fetching {url}: {exc}") from exc
+    except httpx.TransportError as exc:
+        # Connected, then the exchange broke: reset, bad framing, truncated body.
+        raise ProtocolFailed(f"{type(exc).__name__} fetching {url}: {exc}") from exc
