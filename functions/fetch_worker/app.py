@@ -6,6 +6,8 @@ infrastructure reasons are reported back to SQS for a retry. A feed that fails (
 timeout, not a feed) is a *successful* record: the error is stored on the feed.
 """
 
+from collections import Counter
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -18,7 +20,6 @@ from earshot.refresh import FeedCheck, refresh_feeds
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context
@@ -37,16 +38,23 @@ def handler(event: dict, context) -> dict:
         on_new_episodes=lambda feed, episodes: match_new_episodes(repo, feed, episodes),
     )
     futures = dict(zip(checks, started))
+    counts: Counter[str] = Counter()
 
     def record_handler(record: SQSRecord) -> str:
         if record.message_id not in futures:
             raise ValueError("malformed feed check message")
         outcome = futures[record.message_id].result()
-        metrics.add_metric(name=f"Feeds_{outcome.result}", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="NewEpisodes", unit=MetricUnit.Count, value=outcome.new_episodes)
+        counts[f"Feeds_{outcome.result}"] += 1
+        counts["NewEpisodes"] += outcome.new_episodes
         if outcome.error_kind:
-            metrics.add_metric(name=f"FeedError_{outcome.error_kind}", unit=MetricUnit.Count, value=1)
+            counts[f"FeedError_{outcome.error_kind}"] += 1
         logger.info("feed refreshed", extra=outcome.model_dump(mode="json", exclude={"new_episode_ids"}))
         return outcome.result
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # A processor per invocation: its state is per batch (and invocations may overlap locally).
+    processor = BatchProcessor(event_type=EventType.SQS)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    for name, value in counts.items():  # one value per metric per batch
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    return response

@@ -20,6 +20,7 @@ import functools
 import importlib.util
 import json
 import os
+import threading
 import time
 import uuid
 from collections import Counter
@@ -182,6 +183,7 @@ class EmbeddedBackend:
         self._set_env(env)
         self._mock = mock_aws()
         self._mock.start()
+        _read_one_partition_per_query()
         self._create_resources()
         self._set_env(self.env)
         runtime.reset()
@@ -278,8 +280,14 @@ class EmbeddedBackend:
     # -- running the real handlers -----------------------------------------
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Run ``functions/<function>/app.py:handler`` with ``event`` and a fake context."""
-        handler = load_handler(function)
-        return handler(event, LambdaContext(function_name=f"earshot-{function}"))
+        module = _load_function_module(function)
+        try:
+            return module.handler(event, LambdaContext(function_name=f"earshot-{function}"))
+        finally:
+            # Lambda flushes metrics after each invocation; locally they are disabled, and
+            # Powertools never clears a disabled set (it prints it once 100 values pile up).
+            if hasattr(module, "metrics"):
+                module.metrics.clear_metrics()
 
     def receive_sqs_event(self, queue_url: str, *, max_messages: int = 10) -> dict[str, Any] | None:
         """Pull up to 10 messages and shape them as the SQS -> Lambda event source does."""
@@ -319,6 +327,48 @@ class EmbeddedBackend:
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             self.delete_messages(queue_url, event, keep=failed)
         return responses
+
+
+_query_scope = threading.local()
+
+
+def _read_one_partition_per_query() -> None:
+    """Make moto's base-table Query read one partition, as DynamoDB does.
+
+    moto answers every Query on a table by sorting *all* items of the table and then
+    filtering on the partition key, so each ``episode_hashes`` Query costs O(table). With
+    100,000 stored episodes that emulator artefact dominated a local ingest cycle (about
+    0.25 s per Query). Here ``Table.all_items`` returns only the queried partition for the
+    duration of a base-table Query; results, order and paging are moto's own. Index
+    queries are left alone. Idempotent; effective only for the emulator.
+    """
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "_earshot_one_partition", False):
+        return
+    original_query, original_all_items = Table.query, Table.all_items
+    signature = inspect.signature(original_query)
+
+    def all_items(self: Any) -> Any:
+        if getattr(_query_scope, "table", None) is self:
+            partition = list(self.items.get(_query_scope.hash_key, {}).values())
+            return sorted(partition, key=lambda item: item.range_key)
+        return original_all_items(self)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs).arguments
+        if bound.get("index_name") or bound.get("hash_key") is None or not self.range_key_attr:
+            return original_query(self, *args, **kwargs)
+        _query_scope.table, _query_scope.hash_key = self, bound["hash_key"]
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            _query_scope.table = _query_scope.hash_key = None
+
+    query._earshot_one_partition = True  # type: ignore[attr-defined]
+    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
 
 
 # moto 5.2 does not implement SESv2 GetAccount, which the digest sender reads for its send

@@ -9,6 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,8 @@ from earshot.settings import Settings
 from earshot.sources import is_local_source, read_source, source_url
 
 STATE_PATH = Path(".earshot/local-db.json")
+# Worker invocations in flight at once, like template.yaml's WorkerMaxConcurrency default.
+DEFAULT_CONCURRENCY = 5
 # The local CLI runs on the user's own machine with the user's own feed list, so it may
 # fetch loopback/private addresses and read files; the Lambda functions never do.
 LOCAL_CLI_ENV = {"EARSHOT_ALLOW_PRIVATE_ADDRESSES": "true"}
@@ -55,6 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cycles", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object per cycle")
     p.add_argument("--fresh", action="store_true", help="start from an empty local table")
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                   help=f"worker invocations at once (default {DEFAULT_CONCURRENCY}, as deployed)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file")
@@ -204,26 +209,28 @@ class CycleReport(BaseModel):
     seconds: float
 
 
-def run_cycle(backend: EmbeddedBackend, cycle: int, *, progress: bool = False) -> CycleReport:
+def run_cycle(backend: EmbeddedBackend, cycle: int, *, concurrency: int = DEFAULT_CONCURRENCY,
+              progress: bool = False) -> CycleReport:
     """One cycle: the real dispatcher handler (forced: every feed now), then the real worker
-    handler on the queue's batches until it is empty. Counters cover only these calls."""
+    handler on the queue's batches of 10, ``concurrency`` invocations at a time as the SQS
+    event source runs up to ``WorkerMaxConcurrency`` workers. Counters cover only these calls."""
     repo = runtime.repository()
+    queue_url = backend.settings.fetch_queue_url
     before = {f.feed_id: f.episode_count for f in repo.list_feeds()}
     backend.reset_counters()
     started = time.perf_counter()
     dispatched = backend.invoke("dispatcher", {**sample_event("dispatcher_scheduled"), "force": True})
-    total = dispatched["queued"]
-    done = 0
-    while True:
-        event = backend.receive_sqs_event(backend.settings.fetch_queue_url)
-        if event is None:
-            break
-        response = backend.invoke("fetch_worker", event)
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        backend.delete_messages(backend.settings.fetch_queue_url, event, keep=failed)
-        done += len(event["Records"])
-        if progress:
-            _progress(done, total)
+    total, done = dispatched["queued"], 0
+    batches = list(iter(lambda: backend.receive_sqs_event(queue_url), None))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="worker") as pool:
+        running = {pool.submit(backend.invoke, "fetch_worker", event): event for event in batches}
+        for future in as_completed(running):
+            event = running[future]
+            failed = {f["itemIdentifier"] for f in future.result().get("batchItemFailures", [])}
+            backend.delete_messages(queue_url, event, keep=failed)  # failed ones come back later
+            done += len(event["Records"])
+            if progress:
+                _progress(done, total)
     seconds = time.perf_counter() - started
     calls, aws_seconds = dict(backend.aws_calls), backend.aws_seconds
     if progress:
@@ -256,14 +263,15 @@ def format_cycle(r: CycleReport) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.cycles < 1:
-        raise CliError("--cycles must be at least 1")
+    if args.cycles < 1 or args.concurrency < 1:
+        raise CliError("--cycles and --concurrency must be at least 1")
     urls = read_feed_list(args.feeds) if args.feeds else []
     with EmbeddedBackend(state_path=None if args.fresh else STATE_PATH, extra_env=LOCAL_CLI_ENV) as backend:
         repo = runtime.repository()
         add_feeds(repo, urls, test_fetch=False, out=sys.stderr if args.json else sys.stdout)
         for cycle in range(1, args.cycles + 1):
-            report = run_cycle(backend, cycle, progress=not args.json and sys.stderr.isatty())
+            report = run_cycle(backend, cycle, concurrency=args.concurrency,
+                               progress=not args.json and sys.stderr.isatty())
             print(report.model_dump_json() if args.json else format_cycle(report), flush=True)
     return 0
 
