@@ -1,0 +1,274 @@
+"""``make bench``: Earshot's benchmarks, one run, one workload, ratios side by side.
+
+    python bench/run.py --out docs/benchmarks.md          # the default: 1,000 feeds (~15 min)
+    python bench/run.py --quick --out /tmp/bench.md       # ~100 feeds, for iterating
+
+Steps (each prints progress to stderr):
+1. build the workload (``workload.py``) and start the loopback feed server
+   (``feedserver.py``, its own process, 127.0.0.1 only);
+2. cycle table: Earshot (``earshot_cycles.py``), rss2email 3.14 (``r2e run --no-send``)
+   and the naive loop (``naive_loop.py``), each cold then warm, each in a child process;
+3. parse table (``parse_compare.py``), digest table (``digest_bench.py``), memory table
+   (``memory_probe.py``), each in a child process;
+4. cost table from the measured request counts (``cost.py``);
+5. write the Markdown report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import cost  # noqa: E402
+import report  # noqa: E402
+from measure import measured  # noqa: E402
+from workload import build_workload, corpus_dir_for, summarize_sizes  # noqa: E402
+
+PY = sys.executable
+# Feeds are spread over this many host names (like hosting platforms on the internet), so
+# Earshot's per-host limit (2 requests at once) applies as it would there.
+HOSTS = 300
+# Every child process resolves *.localhost to 127.0.0.1 (bench/dns_shim/sitecustomize.py).
+CHILD_ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(BENCH / "dns_shim")]))}
+VENV_BIN = Path(sys.executable).parent
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ machine facts
+def machine_facts() -> dict:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    packages = {}
+    for name in ("earshot", "feedparser", "httpx", "pydantic", "boto3", "moto", "rss2email", "podcastparser",
+                 "feedparser-rs", "fastfeedparser", "lxml", "psutil", "jinja2"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = "not installed"
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
+            "os": f"{platform.system()} {platform.release()}", "packages": packages, "commit": commit,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# ------------------------------------------------------------------ feed server
+class Server:
+    def __init__(self, workdir: Path, seed: int) -> None:
+        port_file = workdir / "port"
+        port_file.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([PY, str(BENCH / "feedserver.py"), "--dir", str(workdir), "--seed", str(seed),
+                                      "--port-file", str(port_file)])
+        deadline = time.time() + 120
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("feed server did not start")
+            time.sleep(0.1)
+        self.port = int(port_file.read_text())
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def call(self, path: str) -> dict | str:
+        with urllib.request.urlopen(self.base + path, timeout=30) as resp:
+            body = resp.read().decode()
+        return json.loads(body) if path.startswith("/_stats") else body
+
+    def urls(self, client: str, manifest: dict) -> list[str]:
+        """One URL per feed, spread over HOSTS host names under .localhost (see dns_shim)."""
+        return [f"http://h{f['index'] % HOSTS:03d}.localhost:{self.port}/{client}/feeds/{f['name']}"
+                for f in manifest["feeds"]]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# ------------------------------------------------------------------ the three readers
+def run_earshot(server: Server, manifest: dict, workdir: Path) -> dict:
+    feeds_file = workdir / "earshot-feeds.txt"
+    feeds_file.write_text("\n".join(server.urls("earshot", manifest)) + "\n")
+    server.call("/_reset")
+    log(f"Earshot: earshot run --feeds {feeds_file.name} --cycles 2 --json --fresh ({len(manifest['feeds'])} feeds)")
+    out_file = workdir / "earshot.json"
+    m = measured([PY, str(BENCH / "earshot_cycles.py"), "--feeds", str(feeds_file), "--cycles", "2",
+                  "--out", str(out_file)], cwd=workdir, env=CHILD_ENV, stderr_to_terminal=True)
+    if m.rc != 0:
+        raise RuntimeError(f"earshot_cycles failed (rc {m.rc})")
+    result = json.loads(out_file.read_text())
+    result["process"] = {"wall_s": round(m.wall_s, 2), "cpu_s": round(m.cpu_s, 2), "max_rss_mb": result.get("max_rss_mb")}
+    result["server"] = server.call("/_stats")
+    return result
+
+
+def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
+    r2e = VENV_BIN / "r2e"
+    home = workdir / "r2e"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    cfg, data = home / "rss2email.cfg", home / "rss2email.json"
+    base = [str(r2e), "-c", str(cfg), "-d", str(data)]
+    # `r2e new` writes the real default config; the feed sections are then appended in
+    # the exact format `r2e add NAME URL` writes (1,000 separate `r2e add` processes
+    # would take minutes and measure nothing of interest).
+    subprocess.run([*base, "new", "bench@example.com"], check=True, capture_output=True)
+    urls = server.urls("r2e", manifest)
+    subprocess.run([*base, "add", "f00000", urls[0]], check=True, capture_output=True)
+    text = cfg.read_text().replace("verbose = info", "verbose = warning")
+    text += "".join(f"\n[feed.f{i:05d}]\nurl = {u}\n" for i, u in enumerate(urls) if i)
+    cfg.write_text(text)
+    server.call("/_reset")
+    cycles = []
+    for cycle in (1, 2):
+        log(f"rss2email {metadata.version('rss2email')}: r2e run --no-send, cycle {cycle} ({len(urls)} feeds, sequential)")
+        m = measured([*base, "run", "--no-send"], cwd=home, env=CHILD_ENV)
+        stats = server.call("/_stats")
+        prev = cycles[-1]["server_total"] if cycles else {"requests": 0, "status": {}}
+        status = {k: v - prev["status"].get(k, 0) for k, v in stats["status"].items()}
+        errors = sum(1 for line in m.stderr.splitlines() if "[ERROR]" in line)
+        cycles.append({"cycle": cycle, "seconds": round(m.wall_s, 3), "cpu_s": round(m.cpu_s, 3), "rc": m.rc,
+                       # r2e hands every 200 to feedparser; a 304 is not parsed.
+                       "parses": status.get("200", 0), "status": status, "errors_logged": errors,
+                       "max_rss_mb": round(m.max_rss_mb, 1), "server_total": stats})
+        log(f"  r2e cycle {cycle}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s CPU, {status}")
+    seen = json.loads(data.read_text())
+    return {"cycles": cycles, "seen_entries": sum(len(f.get("seen", {})) for f in seen.get("feeds", [])),
+            "server": cycles[-1]["server_total"],
+            "commands": [f"r2e -c CFG -d DATA new bench@example.com", "r2e -c CFG -d DATA add f00000 URL",
+                         "(999 more [feed.fNNNNN] url = URL sections)", "r2e -c CFG -d DATA run --no-send  # twice"]}
+
+
+def run_naive(server: Server, manifest: dict, workdir: Path, every: int) -> dict:
+    urls = server.urls("naive", manifest)[::every]
+    feeds_file = workdir / "naive-feeds.txt"
+    feeds_file.write_text("\n".join(urls) + "\n")
+    server.call("/_reset")
+    log(f"naive loop: feedparser.parse(url) + put_item per entry, {len(urls)} feeds"
+        + (f" (every {every}th feed; extrapolated x{every})" if every > 1 else ""))
+    out_file = workdir / "naive.json"
+    m = measured([PY, str(BENCH / "naive_loop.py"), "--feeds", str(feeds_file), "--out", str(out_file)],
+                 cwd=workdir, env=CHILD_ENV, stderr_to_terminal=True)
+    if m.rc != 0:
+        raise RuntimeError(f"naive loop failed (rc {m.rc})")
+    result = json.loads(out_file.read_text())
+    result["every"] = every
+    result["server"] = server.call("/_stats")
+    return result
+
+
+def run_child_json(script: str, args: list[str], label: str, timeout_s: float = 1800) -> dict:
+    log(label)
+    m = measured([PY, str(BENCH / script), *args], cwd=REPO, timeout_s=timeout_s)
+    if m.rc != 0:
+        log(f"  {script} failed (rc {m.rc}): {m.stderr[-2000:]}")
+        return {"error": f"{script} exited {m.rc}: {m.stderr.strip().splitlines()[-1] if m.stderr.strip() else ''}"}
+    sys.stderr.write(m.stderr)
+    return json.loads(m.stdout)
+
+
+# ------------------------------------------------------------------ main
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Earshot benchmarks (make bench)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--feeds", type=int, default=1000, help="feeds in the workload (default 1000)")
+    parser.add_argument("--quick", action="store_true", help="~100 feeds and smaller probes, for iterating")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--naive-every", type=int, default=None,
+                        help="run the naive loop on every k-th feed and extrapolate (default: 4 when >= 500 feeds)")
+    parser.add_argument("--only", default="cycle,parse,digest,memory",
+                        help="comma list of sections to run (cost always follows cycle)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (feeds, raw results)")
+    args = parser.parse_args()
+    feeds = 100 if args.quick and args.feeds == 1000 else args.feeds
+    naive_every = args.naive_every or (4 if feeds >= 500 else 1)
+    sections = set(args.only.split(","))
+    started = time.perf_counter()
+
+    facts = machine_facts()
+    log(f"{facts['cpu']}, {facts['cores']} cores, Python {facts['python']}")
+    workdir = Path(tempfile.mkdtemp(prefix="earshot-bench-"))
+    corpus = corpus_dir_for(REPO)
+    results: dict = {"facts": facts, "args": {"feeds": feeds, "quick": args.quick, "seed": args.seed,
+                                                "naive_every": naive_every},
+                     "argv": " ".join(["python bench/run.py", *sys.argv[1:]])}
+    try:
+        if "cycle" in sections:
+            log(f"building the workload: {feeds} feeds (corpus: {corpus if corpus.is_dir() else 'absent'})")
+            manifest = build_workload(workdir, feeds=feeds, seed=args.seed,
+                                      corpus_dir=corpus if corpus.is_dir() else None,
+                                      corpus_share=0.25 if args.quick else 1.0)
+            results["workload"] = summarize_sizes(manifest)
+            log(f"  {results['workload']}")
+            server = Server(workdir, args.seed)
+            try:
+                results["earshot"] = run_earshot(server, manifest, workdir)
+                results["r2e"] = run_r2e(server, manifest, workdir)
+                results["naive"] = run_naive(server, manifest, workdir, naive_every)
+            finally:
+                server.stop()
+            results["cost"] = cost.monthly_cost(results["earshot"])
+        if "parse" in sections:
+            results["parse"] = run_child_json(
+                "parse_compare.py", ["--corpus", str(corpus)] + (["--quick"] if args.quick else []),
+                "parse table: earshot.parser.parse_feed vs lxml floor vs feedparser-rs, fastfeedparser, podcastparser")
+        if "digest" in sections:
+            results["digest"] = run_child_json(
+                "digest_bench.py", ["--subscribers", "2000" if args.quick else "10000"],
+                "digest table: render once + MIME per subscriber")
+        if "memory" in sections:
+            results["memory"] = run_child_json(
+                "memory_probe.py", ["--workdir", str(workdir)] + (["--quick"] if args.quick else []),
+                "memory table: 50 MB feed on loopback, 15 MiB cap and 100 MB cap")
+        if "cost" not in results and "digest" in results:
+            results["cost"] = cost.monthly_cost(None)
+        if "cost" in results:
+            results["cost"] = cost.monthly_cost(results.get("earshot"), results.get("digest"))
+        results["total_seconds"] = round(time.perf_counter() - started, 1)
+        (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report.render(results))
+        log(f"wrote {args.out} in {results['total_seconds']:.0f}s (raw results: {workdir / 'results.json'})")
+    finally:
+        if not args.keep:
+            for child in ("feeds", "r2e"):
+                shutil.rmtree(workdir / child, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
