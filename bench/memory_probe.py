@@ -21,6 +21,18 @@ BENCH = Path(__file__).resolve().parent
 MiB = 1024 * 1024
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Linux's VmHWM belongs to the address space exec() made;
+    ``ru_maxrss`` would also count the parent's RSS from before exec (it survives exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(mode: str, url: str, cap: int) -> None:
     import earshot.fetcher as fetcher
     from earshot.errors import EarshotError
@@ -28,7 +40,7 @@ def child(mode: str, url: str, cap: int) -> None:
     from earshot.settings import Settings
 
     out: dict = {"mode": mode, "cap_bytes": cap}
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = peak_rss_mb()
     out["rss_after_imports_mb"] = round(baseline, 1)
     if mode != "baseline":
         settings = Settings.from_env(EARSHOT_ALLOW_PRIVATE_ADDRESSES="true", EARSHOT_MAX_BODY_BYTES=str(cap))
@@ -38,7 +50,7 @@ def child(mode: str, url: str, cap: int) -> None:
                 result = fetcher.fetch_feed(url, settings=settings, client=client)
             out["fetched_bytes"] = len(result.body or b"")
             out["fetch_s"] = round(time.perf_counter() - started, 2)
-            out["rss_after_fetch_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            out["rss_after_fetch_mb"] = round(peak_rss_mb(), 1)
             if mode == "parse":
                 parsed = parse_feed(result.body or b"", url=url)
             elif mode == "fastpath":
@@ -52,7 +64,7 @@ def child(mode: str, url: str, cap: int) -> None:
             out["outcome"] = f"error {getattr(exc, 'kind', type(exc).__name__)}"
             out["message"] = str(exc)[:200]
         out["seconds"] = round(time.perf_counter() - started, 2)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(out))
 
 

@@ -66,13 +66,6 @@ def _cycle_section(r: dict) -> list[str]:
                    "was built (boto3 clients copy the event emitter at creation), so it missed the DynamoDB calls; "
                    "fixed in `bench/earshot_cycles.py`, the next `make bench` fills this column.")
     out.append("")
-    c = ec[1]
-    modelled = c["dispatch_seconds"] + sum(c["batch_seconds"]) / 5
-    out.append(f"Modelled, not measured: with the deployed `WorkerMaxConcurrency` of 5 the warm cycle's "
-               f"{len(c['batch_seconds'])} worker invocations would overlap 5 at a time: "
-               f"{_f(c['dispatch_seconds'], 2)} s dispatch + {_f(sum(c['batch_seconds']), 1)} s / 5 ≈ {_f(modelled)} s "
-               f"(**{_ratio(rc[1]['seconds'], modelled)}** faster than rss2email's warm cycle).")
-    out.append("")
     out.append(f"Warm cycle checks: **{warm['parsed']} parses** for {warm['feeds']} feeds "
                f"({warm['not_modified']} answered 304, {warm['unchanged']} unchanged bodies found by SHA-256, "
                f"none of them parsed); **{writes / max(1, warm['feeds']):.2f} DynamoDB writes per feed** "
@@ -85,10 +78,11 @@ def _cycle_section(r: dict) -> list[str]:
     out.append(f"Where Earshot's time goes: cold, `parse_feed` took {_f(p0['seconds'])} CPU-s for {p0['calls']} feeds "
                f"({_f(p0['bytes'] / 1e6)} MB, {p0['episodes']:,} episodes) of {_f(ec[0]['cpu_s'])} CPU-s in total; "
                f"warm, {_f(p1['seconds'])} CPU-s of {_f(ec[1]['cpu_s'])}. Fetch worker invocations (SQS batches of "
-               f"10, run one after another like `earshot run` does): {len(ec[0]['batch_seconds'])} cold, mean "
+               f"10, up to 5 at once, as `earshot run` and the deployed event source run them; one process, so they "
+               f"share one GIL): {len(ec[0]['batch_seconds'])} cold, mean "
                f"{_f(sum(ec[0]['batch_seconds']) / max(1, len(ec[0]['batch_seconds'])), 2)} s; warm mean "
-               f"{_f(sum(ec[1]['batch_seconds']) / max(1, len(ec[1]['batch_seconds'])), 2)} s. In AWS, up to "
-               f"`WorkerMaxConcurrency` (default 5) such invocations run at once, each on its own CPU share.")
+               f"{_f(sum(ec[1]['batch_seconds']) / max(1, len(ec[1]['batch_seconds'])), 2)} s. In AWS each invocation "
+               f"has its own CPU share, so the deployed cycle is not bound by this one process's GIL.")
     out.append("")
     s = e["server"]
     out.append(f"Feed server (its own process, asyncio): during the Earshot run it served {s['requests']:,} requests "

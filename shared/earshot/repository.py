@@ -9,7 +9,13 @@ Single-table design (table ``earshot``; keys are strings):
     episode          FEED#<feed_id>          EP#<episode_id>                        -
     topic            TOPIC#<slug>            TOPIC                                  type: TOPIC / <slug>
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
-    subscriber       (see the subscriptions section below)
+    subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic> (confirmed only)
+    confirm counter  ADDR#<address_hash>     CONFIRMS#<yyyy-mm-dd>                  - (TTL)
+    send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
+    token            TOKEN#<sha256>          TOKEN                                  - (TTL)
+    rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
+
+(the subscriptions section below explains its items; ``expires_at`` is the table's TTL)
 
 - ``due`` is sparse and sharded: only feeds that should be checked carry ``due_pk``
   (``DUE#0`` .. ``DUE#<n-1>``, shard = hash of the feed id) so the hourly dispatcher
@@ -35,14 +41,12 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from earshot.models import Episode, FeedState
-# --- topics (issue 3)
-from earshot.models import MatchedEpisode, Topic
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.tokens import TokenRecord
 
 TOPIC_SK = "TOPIC"
 MATCH_PREFIX = "MATCH#"
 UNDATED = "0000-00-00T00:00:00Z"
-# --- end topics
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -444,9 +448,8 @@ class Repository:
     #   guard, which Powertools' one-record-per-invocation model does not give.
     # - ``expires_at`` (epoch seconds) is the table's TTL attribute. TTL deletion lags by
     #   up to days, so code also checks expiry itself (tokens.verify).
-    # Model imports are local to this section so the file's shared header stays untouched.
 
-    def _subscriber_item(self, sub: Any) -> dict[str, Any]:
+    def _subscriber_item(self, sub: Subscriber) -> dict[str, Any]:
         data = sub.model_dump(mode="json")
         item = {"pk": f"ADDR#{sub.address_hash}", "sk": f"SUB#{sub.topic}", **data}
         if sub.status == "confirmed":
@@ -455,13 +458,11 @@ class Repository:
         return item
 
     @staticmethod
-    def _subscriber_from_item(item: dict[str, Any]) -> Any:
-        from earshot.models import Subscriber
-
+    def _subscriber_from_item(item: dict[str, Any]) -> Subscriber:
         data = deserialize(item)
         return Subscriber.model_validate({k: v for k, v in data.items() if k in Subscriber.model_fields})
 
-    def get_subscriber(self, address_hash: str, topic: str) -> Any:
+    def get_subscriber(self, address_hash: str, topic: str) -> Subscriber | None:
         """The :class:`~earshot.models.Subscriber` or None (strongly consistent read)."""
         resp = self.client.get_item(
             TableName=self.table_name, ConsistentRead=True,
@@ -469,7 +470,7 @@ class Repository:
         )
         return self._subscriber_from_item(resp["Item"]) if "Item" in resp else None
 
-    def save_subscriber(self, sub: Any) -> bool:
+    def save_subscriber(self, sub: Subscriber) -> bool:
         """Write a subscriber if nobody else wrote it since it was read (optimistic lock on
         ``version``); the stored version becomes ``sub.version + 1``. False on a conflict."""
         item = self._subscriber_item(sub) | {"version": sub.version + 1}
@@ -484,14 +485,14 @@ class Repository:
             return False
         return True
 
-    def subscriptions_of_address(self, address_hash: str) -> list[Any]:
+    def subscriptions_of_address(self, address_hash: str) -> list[Subscriber]:
         """Every subscription (any status) of one address."""
         return [self._subscriber_from_item(i) for i in self._query_all(
             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
             ExpressionAttributeValues=serialize({":p": f"ADDR#{address_hash}", ":s": "SUB#"}),
         )]
 
-    def confirmed_subscribers(self, topic: str) -> Iterator[Any]:
+    def confirmed_subscribers(self, topic: str) -> Iterator[Subscriber]:
         """Confirmed subscribers of a topic, from the sparse ``type`` index (eventually
         consistent: a confirmation made a second ago may miss this week's digest)."""
         for item in self._query_all(
@@ -517,16 +518,14 @@ class Repository:
         return True
 
     # -- tokens (stored only as hashes; see tokens.py)
-    def put_token(self, record: Any) -> None:
+    def put_token(self, record: TokenRecord) -> None:
         data = record.model_dump(mode="json")
         self.client.put_item(TableName=self.table_name, Item=serialize({
             "pk": f"TOKEN#{record.token_hash}", "sk": "TOKEN", **data,
             "expires_at": int(record.expires_at.timestamp()),
         }))
 
-    def get_token(self, token_hash: str) -> Any:
-        from earshot.tokens import TokenRecord
-
+    def get_token(self, token_hash: str) -> TokenRecord | None:
         resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
                                     Key=serialize({"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}))
         if "Item" not in resp:
