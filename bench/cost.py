@@ -56,8 +56,10 @@ def monthly_cost(earshot: dict | None, digest: dict | None = None, *, checks_per
 
     # --- DynamoDB writes per warm check: the feed-state UpdateItem, plus index writes.
     # Every check moves next_check_at, the `due` index's sort key: a key change costs a
-    # delete + a put in that index (projected attributes only). The `type` index
-    # (ALL projection) is rewritten too because its projected attributes changed.
+    # delete + a put in that index (projected attributes only). The `type` index projects
+    # a feed's url/title/status only; a check leaves url and title out but rewrites
+    # `status` (usually to the same value). Counted as one index write to stay on the
+    # safe side: whether a same-value rewrite costs a write is not modelled.
     state_writes = calls.get("UpdateItem", 0) / feeds
     due_projection = min(feed_item, 450)
     wru_per_state_write = _wru(feed_item) + 2 * _wru(due_projection) + _wru(feed_item)

@@ -210,7 +210,8 @@ def _cost_section(c: dict | None) -> list[str]:
     out.append(f"Checked every hour, the total is **${c['total_usd']:.2f}/month** (target ≤ $10). The biggest "
                f"line is *{top['item']}* (${top['usd']:.2f}); per check that is {c['wru_per_check']} write units: "
                "the feed-state UpdateItem, plus the `due` index entry being moved (its sort key `next_check_at` "
-               "changes on every check: a delete and a put) and the `type` index copy (ALL projection). So the "
+               "changes on every check: a delete and a put) and, counted conservatively, the `type` index entry (a check "
+               "rewrites the feed's `status`, which that index projects). So the "
                "knob that moves the total most is **how often feeds are checked**, then write units per check.")
     if "adaptive" in c:
         a = c["adaptive"]

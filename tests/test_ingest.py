@@ -177,3 +177,23 @@ def test_infrastructure_failure_fails_only_its_record(stack: EmbeddedBackend, fe
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {event["Records"][0]["messageId"], "malformed"}
     assert feed(missing).last_error_kind == "http_404", "the other feed in the batch was still checked"
+
+
+def test_routine_check_never_rewrites_what_the_type_index_projects(stack: EmbeddedBackend, feed_server: FeedServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``type`` index is keyed by the url and projects the title: a routine check leaves
+    them out of its UpdateItem so it does not rewrite them in that index."""
+    fid = add(feed_server.route("/f.xml", Validated(rss(("a", "A")))))
+    run_cycle(stack)
+    client = runtime.repository().client
+    updates: list[dict] = []
+    real_update = client.update_item
+    monkeypatch.setattr(client, "update_item", lambda **kw: updates.append(kw) or real_update(**kw))
+
+    run_cycle(stack)  # 304: nothing about the feed's identity changed
+
+    (update,) = [u for u in updates if u["Key"]["pk"]["S"] == f"FEED#{fid}"]
+    written = set(update["ExpressionAttributeNames"].values())
+    assert written.isdisjoint({"url", "title", "type_pk", "type_sk"}), written
+    assert {"last_checked_at", "next_check_at", "last_result"} <= written
+    assert feed(fid).title == "Loopback Radio" and feed(fid).status == "active", "left as they were"

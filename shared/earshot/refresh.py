@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from earshot import schedule
 from earshot.errors import FeedError, FeedGone, HttpStatusError, ParseError
-from earshot.models import Episode, FeedState, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.parser import parse_feed
 from earshot.repository import Repository, feed_id_for
 from earshot.settings import Settings
@@ -56,6 +56,7 @@ class FeedCheck(BaseModel):
     feed_id: str
     url: str
     title: str = ""
+    status: FeedStatus = "active"
     etag: str | None = None
     last_modified: str | None = None
     body_sha256: str | None = None
@@ -89,6 +90,7 @@ def refresh_feed(
 ) -> RefreshOutcome:
     """Check one feed and store what changed. Feed failures come back as data."""
     now = now or datetime.now(UTC)
+    previous = check.to_state()  # what the check started from: unchanged attributes are not rewritten
     feed = check.to_state()
     feed.last_checked_at = now
     try:
@@ -109,18 +111,19 @@ def refresh_feed(
             if body_sha256:
                 feed.body_sha256 = body_sha256
             feed.last_result = "not_modified" if result.is_not_modified else "unchanged"
-            repo.save_feed_state(feed)
+            repo.save_feed_state(feed, previous=previous)
             return _outcome(feed, feed.last_result)
 
         # 3. parse and normalize
         parsed = parse_feed(result.body or b"", url=result.url)
     except FeedGone as exc:
-        return _record_gone(feed, exc, repo)
+        return _record_gone(feed, previous, exc, repo)
     except FeedError as exc:
-        return _record_failure(feed, exc, now, repo, settings, rng)
+        return _record_failure(feed, previous, exc, now, repo, settings, rng)
     except Exception as exc:  # a bug on one feed's input must not poison the queue
         logger.exception("unexpected error refreshing %s", check.url)
-        return _record_failure(feed, _InternalError(f"{type(exc).__name__}: {exc}"), now, repo, settings, rng)
+        error = _InternalError(f"{type(exc).__name__}: {exc}")
+        return _record_failure(feed, previous, error, now, repo, settings, rng)
 
     # 4. store new and changed episodes (infrastructure errors propagate for a retry)
     new, changed, stored_count = _store_episodes(feed, parsed, repo, now)
@@ -137,7 +140,7 @@ def refresh_feed(
     if new:
         feed.last_new_episode_at = now
     feed.last_result = "parsed"
-    repo.save_feed_state(feed)
+    repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
 
 
@@ -172,7 +175,7 @@ def _record_success(
 
 
 def _record_failure(
-    feed: FeedState, exc: FeedError, now: datetime, repo: Repository, settings: Settings,
+    feed: FeedState, previous: FeedState, exc: FeedError, now: datetime, repo: Repository, settings: Settings,
     rng: random.Random | None,
 ) -> RefreshOutcome:
     feed.status = feed.last_result = "error"
@@ -185,18 +188,18 @@ def _record_failure(
     feed.next_check_at = schedule.next_check_after_error(
         now, error_count=feed.error_count, settings=settings, retry_after_s=retry_after_s, rng=rng,
     )
-    repo.save_feed_state(feed)
+    repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "error", error=exc)
 
 
-def _record_gone(feed: FeedState, exc: FeedGone, repo: Repository) -> RefreshOutcome:
+def _record_gone(feed: FeedState, previous: FeedState, exc: FeedGone, repo: Repository) -> RefreshOutcome:
     """410 Gone: keep the feed and its episodes, stop checking it (it leaves the due index)."""
     feed.status = feed.last_result = "gone"
     feed.last_status = 410
     feed.last_error_kind = exc.kind
     feed.last_error_message = str(exc)[:500]
     feed.next_check_at = None
-    repo.save_feed_state(feed)
+    repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "gone", error=exc)
 
 

@@ -22,7 +22,9 @@ Single-table design (table ``earshot``; keys are strings):
   reads n small partitions instead of one hot one. A gone feed (410) drops out of it.
   The index projects what the worker needs (url, validators, hash, counters), so the
   dispatcher's Query already carries everything and the worker needs no GetItem.
-- ``type`` lists items of one kind (feeds by URL, topics by slug) without a Scan.
+- ``type`` lists items of one kind (feeds by URL, topics by slug, a topic's confirmed
+  subscribers) without a Scan. It projects only attributes that rarely change, so a
+  routine feed check (new validators, next check) writes nothing to it.
 - Episodes are never deleted: a feed that truncates its list leaves stored episodes as
   they are. New episodes are batch-written; changed ones are updated in place with
   ``first_seen_at`` kept (``if_not_exists``).
@@ -56,6 +58,10 @@ EP_PREFIX = "EP#"
 DUE_INDEX = "due"
 TYPE_INDEX = "type"
 
+# A feed's attributes that the ``type`` index keys or projects and that a check only
+# rewrites when they changed (keep in step with template.yaml). ``status`` is projected
+# too but always written: a queued check's snapshot of it may be stale after a retry.
+TYPE_INDEXED_FEED_ATTRIBUTES = ("type_pk", "type_sk", "url", "title")
 # Attributes the due index projects (keep in step with template.yaml).
 DUE_PROJECTION = (
     "url", "status", "etag", "last_modified", "body_sha256", "error_count", "interval_s",
@@ -162,23 +168,35 @@ class Repository:
         )
         return self._feed_from_item(resp["Item"]) if "Item" in resp else None
 
-    def save_feed_state(self, feed: FeedState) -> None:
-        """Write the feed's state after a check: one PutItem, the only write of a warm check.
+    def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
+        """Write the feed's state after a check: one UpdateItem, the only write of a warm check.
 
+        With ``previous`` (the state the check started from), the url and title (which the
+        ``type`` index keys and projects) are left out when unchanged, so a routine check does
+        not rewrite them in that index.
         Conditional on the feed still existing, so a feed removed meanwhile is not revived.
         """
         item = self._feed_item(feed)
+        if previous is not None:
+            before = self._feed_item(previous)
+            for key in TYPE_INDEXED_FEED_ATTRIBUTES:
+                if item.get(key) == before.get(key):
+                    item.pop(key, None)
         cleared = [k for k in ("etag", "last_modified", "body_sha256", "last_error_kind",
                                "last_error_message", "due_pk", "due_sk", "last_status", "next_check_at")
                    if item.get(k) in (None, "")]
         self._update(item, remove=cleared, condition="attribute_exists(pk)")
 
     def list_feeds(self) -> Iterator[FeedState]:
-        for item in self._query_all(
+        """Every feed, whole: keys from the ``type`` index (which projects only slowly
+        changing attributes, so checks do not write to it), items by BatchGetItem."""
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._query_all(
             IndexName=TYPE_INDEX,
             KeyConditionExpression="type_pk = :t",
             ExpressionAttributeValues=serialize({":t": "FEED"}),
-        ):
+            ProjectionExpression="pk, sk",
+        )]
+        for item in self._batch_get(keys):
             yield self._feed_from_item(item)
 
     def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:
@@ -303,6 +321,23 @@ class Repository:
             if "LastEvaluatedKey" not in resp:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """BatchGetItem in chunks of 100, retrying unprocessed keys; items in key order."""
+        for start in range(0, len(keys), 100):
+            chunk = keys[start:start + 100]
+            found: dict[tuple[str, str], dict[str, Any]] = {}
+            pending: dict[str, Any] = {self.table_name: {"Keys": chunk}}
+            for _attempt in range(8):
+                resp = self.client.batch_get_item(RequestItems=pending)
+                for item in resp.get("Responses", {}).get(self.table_name, []):
+                    found[(item["pk"]["S"], item["sk"]["S"])] = item
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name]['Keys'])} keys unprocessed")
+            yield from (found[key] for k in chunk if (key := (k["pk"]["S"], k["sk"]["S"])) in found)
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
