@@ -19,6 +19,7 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │       ├── MalformedFeed        malformed: XML too broken to recover anything
     │       └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
     ├── QueryError                   query_error: a topic query does not parse (has .position)
+    ├── InvalidTopic                 invalid_topic: bad slug or name, or the slug is taken
     ├── NotFound                     not_found: unknown topic/feed/subscription
     ├── TokenError                   invalid_token: tampered, unknown, used or expired token
     ├── InvalidEmail                 invalid_email: not a deliverable-looking address (HTTP 400)
@@ -155,6 +156,12 @@ class QueryError(EarshotError):
     def __init__(self, message: str, position: int) -> None:
         super().__init__(f"{message} at position {position}")
         self.position = position
+
+
+class InvalidTopic(EarshotError):
+    """A topic's slug or name is not acceptable (the query raises QueryError instead)."""
+
+    kind = "invalid_topic"
 
 
 class NotFound(EarshotError):

@@ -13,16 +13,12 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from earshot.errors import NotFound
+from earshot.errors import InvalidTopic, NotFound
 from earshot.matching import clear_topic_cache, match_episodes
 from earshot.models import Episode, MatchedEpisode, Topic
 from earshot.query import Query, parse_query
 from earshot.repository import Repository
 from earshot.stats import TopicReport, build_report
-
-
-class InvalidTopic(ValueError):
-    """A topic's slug or name is not acceptable (the query raises QueryError instead)."""
 
 
 @dataclass(frozen=True)

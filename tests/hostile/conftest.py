@@ -33,7 +33,7 @@ from earshot.local import REGION, EmbeddedBackend
 from earshot.models import Episode, FeedState
 from earshot.refresh import FeedCheck, new_feed
 from earshot.settings import get_settings
-from tests.support.feedserver import FeedServer
+from tests.support.feedserver import FeedServer, running_feed_server
 
 # Test-sized limits: every fault must end inside TOTAL_TIMEOUT_S (plus moto's overhead).
 TOTAL_TIMEOUT_S = 2.0
@@ -227,3 +227,10 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(inner)
     elif isinstance(value, str):
         yield value
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FeedServer]:
+    """One loopback feed server per test module (its routes are set per test)."""
+    with running_feed_server() as feed_server:
+        yield feed_server

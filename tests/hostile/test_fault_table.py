@@ -54,7 +54,6 @@ from tests.support.feedserver import (
     MiB,
     Redirect,
     Serve,
-    running_feed_server,
     unresponsive_port,
 )
 
@@ -243,12 +242,6 @@ FAULTS = [
 
 CLOSED_PORT = 0
 HANGING_PORT = 0
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FeedServer]:
-    with running_feed_server() as feed_server:
-        yield feed_server
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from tests.hostile.conftest import (
     stored,
     use_resolver,
 )
-from tests.support.feedserver import RSS, FeedServer, Redirect, Serve, running_feed_server
+from tests.support.feedserver import RSS, FeedServer, Redirect, Serve
 
 PUBLIC = "93.184.215.14"  # globally routable; only ever "connected" to through the tripwire's refusal
 DNS = {
@@ -94,12 +94,6 @@ NOT_HTTP_URLS = {
     "ftp": "ftp://10.0.0.1/feed.xml",
     "credentials": "http://user:pw@internal.example/feed",
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FeedServer]:
-    with running_feed_server() as feed_server:
-        yield feed_server
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from earshot.repository import feed_id_for, iso
 from earshot.sources import read_source
 from earshot.stats import TopicReport, build_report
 from earshot.topics import (
-    InvalidTopic, add_topic, edit_topic, get_topic, list_topics, remove_topic, topic_report,
+    add_topic, edit_topic, get_topic, list_topics, remove_topic, topic_report,
 )
 
 # The demo's two topics: one acronym, two meanings that both occur in samples/feeds.
@@ -123,11 +123,8 @@ def _now(args: argparse.Namespace) -> datetime:
 # ------------------------------------------------------------------ stored topics
 def cmd_add(args: argparse.Namespace) -> int:
     with backend_from_args(args) as repo:
-        try:
-            result = add_topic(repo, args.slug, name=args.name, query=args.query,
-                               description=args.description, now=_now(args))
-        except InvalidTopic as exc:
-            raise CliError(str(exc)) from None
+        result = add_topic(repo, args.slug, name=args.name, query=args.query,
+                           description=args.description, now=_now(args))
     print(f"added {result.topic.slug}: {result.matched} matching episode listings")
     return 0
 
@@ -136,11 +133,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.name is None and args.query is None and args.description is None:
         raise CliError("nothing to change: give --name, --query or --description")
     with backend_from_args(args) as repo:
-        try:
-            result = edit_topic(repo, args.slug, name=args.name, query=args.query,
-                                description=args.description, now=_now(args))
-        except InvalidTopic as exc:
-            raise CliError(str(exc)) from None
+        result = edit_topic(repo, args.slug, name=args.name, query=args.query,
+                            description=args.description, now=_now(args))
     print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
           + (f", {result.removed} no longer match" if result.removed else ""))
     return 0
