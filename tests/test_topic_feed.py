@@ -56,3 +56,23 @@ def test_feed_holds_the_latest_100() -> None:
     parsed = feedparser.parse(_render([_listing(i) for i in range(FEED_LIMIT + 20)]))
     assert len(parsed.entries) == FEED_LIMIT
     assert parsed.entries[0].title.startswith("Episode 0 ")
+
+
+def test_feed_supplied_urls_must_be_http() -> None:
+    """The same http(s)-only rule as the page and the mail: a javascript: link or
+    enclosure from someone's feed never reaches a listener's podcast app."""
+    from datetime import UTC, datetime
+
+    from earshot.models import MatchedEpisode, Topic
+    from earshot.topic_feed import render_topic_feed
+
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    topic = Topic(slug="t", name="T", query="x")
+    bad = MatchedEpisode(feed_id="f1", episode_id="e1", podcast="P", title="Bad", published=now,
+                         audio_url="javascript:alert(1)")
+    good = MatchedEpisode(feed_id="f2", episode_id="e2", podcast="Q", title="Good", published=now,
+                          audio_url="https://cdn.example/e2.mp3", link="javascript:alert(2)")
+    xml = render_topic_feed(topic, [bad, good], now=now, page_url="https://e.example/topics/t",
+                            feed_url="https://e.example/topics/t/feed.xml").decode()
+    assert "javascript:" not in xml
+    assert "https://cdn.example/e2.mp3" in xml and "<title>Bad</title>" not in xml

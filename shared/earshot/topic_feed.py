@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from earshot import __version__
 from earshot.dedup import cluster_episodes
 from earshot.models import MatchedEpisode, Topic
+from earshot.templating import safe_link
 
 FEED_LIMIT = 100
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -54,7 +55,9 @@ def render_topic_feed(
     _text(channel, f"{{{ITUNES_NS}}}explicit", "false")
     _text(channel, f"{{{ITUNES_NS}}}block", "yes")  # a personal aggregate, not for directories
 
-    clusters = [c for c in cluster_episodes(matches) if c.representative.audio_url][:limit]
+    # Feed-supplied URLs pass the same http(s)-only check as on the page and in the mail:
+    # a podcast app may make <link> clickable, and a javascript: enclosure is no audio.
+    clusters = [c for c in cluster_episodes(matches) if safe_link(c.representative.audio_url)][:limit]
     for cluster in clusters:
         ep = cluster.representative
         item = ET.SubElement(channel, "item")
@@ -62,17 +65,17 @@ def render_topic_feed(
         _text(item, "guid", ep.guid or ep.episode_id, isPermaLink="false")
         if ep.published:
             _text(item, "pubDate", format_datetime(ep.published))
-        if ep.link:
-            _text(item, "link", ep.link)
+        if link := safe_link(ep.link):
+            _text(item, "link", link)
         also = f" Also in {cluster.also_in} other podcast{'s' if cluster.also_in != 1 else ''}." if cluster.also_in else ""
         _text(item, "description", f"{ep.summary}\n\nFrom {ep.podcast}. Why it matched: {ep.reason}.{also}".strip())
         # RSS 2.0: url, length (bytes) and type are all required on <enclosure>.
-        _text(item, "enclosure", None, url=ep.audio_url or "", length=str(ep.audio_length or 0),
+        _text(item, "enclosure", None, url=safe_link(ep.audio_url) or "", length=str(ep.audio_length or 0),
               type=ep.audio_type or "audio/mpeg")
         _text(item, f"{{{ITUNES_NS}}}author", ep.podcast)
         if ep.duration_seconds:
             _text(item, f"{{{ITUNES_NS}}}duration", str(ep.duration_seconds))
-        if ep.image:
-            ET.SubElement(item, f"{{{ITUNES_NS}}}image", {"href": ep.image})
+        if image := safe_link(ep.image):
+            ET.SubElement(item, f"{{{ITUNES_NS}}}image", {"href": image})
     ET.indent(rss)
     return ET.tostring(rss, encoding="utf-8", xml_declaration=True)

@@ -22,11 +22,11 @@ from typing import Any
 
 from earshot import mime, runtime, tokens
 from earshot.cli import CliError
+from earshot.cli.ingest import STATE_PATH
 from earshot.digest import iso_week, previous_week, render_digest, week_window
 from earshot.local import EmbeddedBackend, sample_event
 from earshot.topics import get_topic, topic_report
 
-STATE_PATH = Path(".earshot/local-db.json")
 CHROMIUM = Path("/usr/bin/chromium")
 PREVIEW_RECIPIENT = "you@example.com"
 DEMO_RECIPIENT = "listener@example.com"

@@ -78,19 +78,13 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def open_backend(args: argparse.Namespace, *, fresh: bool = False) -> Iterator[Repository]:
+def open_backend(args: argparse.Namespace) -> Iterator[Repository]:
     """The repository for ``--backend``: the embedded stack (persisted) or the deployed one."""
     if getattr(args, "backend", "local") == "aws":
         yield runtime.repository()
         return
-    state = None if fresh else STATE_PATH
-    with EmbeddedBackend(state_path=state, extra_env=LOCAL_CLI_ENV):
+    with EmbeddedBackend(state_path=STATE_PATH, extra_env=LOCAL_CLI_ENV):
         yield runtime.repository()
-
-
-def backend_from_args(args: argparse.Namespace):  # noqa: ANN201 - context manager
-    """Alias used by other command groups."""
-    return open_backend(args)
 
 
 def local_settings() -> Settings:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from earshot import runtime
 from earshot.cli import CliError
-from earshot.cli.ingest import add_backend_args, backend_from_args, local_settings
+from earshot.cli.ingest import add_backend_args, open_backend, local_settings
 from earshot.errors import EarshotError
 from earshot.matching import match_episodes
 from earshot.models import MatchedEpisode, Topic
@@ -122,7 +122,7 @@ def _now(args: argparse.Namespace) -> datetime:
 
 # ------------------------------------------------------------------ stored topics
 def cmd_add(args: argparse.Namespace) -> int:
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
                            description=args.description, now=_now(args))
     print(f"added {result.topic.slug}: {result.matched} matching episode listings")
@@ -132,7 +132,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> int:
     if args.name is None and args.query is None and args.description is None:
         raise CliError("nothing to change: give --name, --query or --description")
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         result = edit_topic(repo, args.slug, name=args.name, query=args.query,
                             description=args.description, now=_now(args))
     print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
@@ -141,14 +141,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         remove_topic(repo, args.slug)
     print(f"removed {args.slug}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         topics = list_topics(repo)
     if args.json:
         for topic in topics:
@@ -161,7 +161,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         topic = get_topic(repo, args.slug)
         report = topic_report(repo, args.slug, now=_now(args))
     if args.json:
@@ -174,7 +174,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_page(args: argparse.Namespace) -> int:
     now = _now(args)
-    with backend_from_args(args) as repo:
+    with open_backend(args) as repo:
         topic = get_topic(repo, args.slug)
         report = topic_report(repo, args.slug, now=now)
     args.out.parent.mkdir(parents=True, exist_ok=True)
