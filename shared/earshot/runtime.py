@@ -11,6 +11,8 @@ import functools
 import boto3
 import httpx
 
+from earshot.mailer import ses_client
+from earshot.matching import clear_topic_cache
 from earshot.queue import Queue
 from earshot.repository import Repository
 from earshot.settings import Settings, get_settings
@@ -53,9 +55,6 @@ def settings() -> Settings:
 
 def reset() -> None:
     """Forget every cached service (the embedded backend calls this when it starts/stops)."""
-    from earshot.mailer import ses_client
-    from earshot.matching import clear_topic_cache
-
     for cached in (repository, fetch_queue, digest_queue, sqs_client, http_client, ses_client):
         cached.cache_clear()
     clear_topic_cache()

@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="earshot", description="Follow a topic across podcasts.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"earshot.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command group not built yet
-            if exc.name == f"earshot.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"earshot.cli.{name}").register(sub)
     return parser
 
 

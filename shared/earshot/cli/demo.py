@@ -11,16 +11,18 @@
 from __future__ import annotations
 
 import argparse
-import io
 import functools
-import importlib
+import io
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from earshot import runtime
+from earshot.cli.digest import demo_step as digest_demo_step
 from earshot.cli.ingest import LOCAL_CLI_ENV, add_feeds, format_cycle, read_feed_list, run_cycle
+from earshot.cli.topics import demo_step as topics_demo_step
 from earshot.local import REPO_ROOT, EmbeddedBackend
+from earshot.sources import local_path
 
 SAMPLES = REPO_ROOT / "samples"
 
@@ -54,7 +56,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         paths = read_feed_list(SAMPLES / "feeds.txt")
-        urls = [f"{base}/{Path(p.removeprefix('file://')).relative_to(SAMPLES).as_posix()}" for p in paths]
+        urls = [f"{base}/{local_path(p).relative_to(SAMPLES).as_posix()}" for p in paths]
         print(f"Serving {len(urls)} sample feeds from {base} (loopback)")
         if args.save_state:
             args.save_state.unlink(missing_ok=True)  # the demo always starts from nothing
@@ -63,21 +65,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("\n== Ingest: dispatcher + fetch workers on the embedded backend ==")
             for cycle in range(1, args.cycles + 1):
                 print(format_cycle(run_cycle(backend, cycle)))
-            for group in ("topics", "digest"):
-                step = _demo_step(group)
-                if step is not None:
-                    print(f"\n== {group.capitalize()} ==")
-                    for line in step(backend, out):
-                        print(line)
+            for title, step in (("Topics", topics_demo_step), ("Digest", digest_demo_step)):
+                print(f"\n== {title} ==")
+                for line in step(backend, out):
+                    print(line)
     finally:
         server.shutdown()
     print(f"\nDone. Open the files under {out}/")
     return 0
 
-
-def _demo_step(group: str):  # noqa: ANN202
-    try:
-        module = importlib.import_module(f"earshot.cli.{group}")
-    except ModuleNotFoundError:
-        return None
-    return getattr(module, "demo_step", None)
