@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from earshot.errors import BodyTooLarge, InvalidUrl
+from earshot.fetcher import fetch_feed
 from earshot.models import FetchResult
 from earshot.settings import Settings
 
@@ -63,6 +64,4 @@ def read_source(
         except OSError as exc:
             raise InvalidUrl(f"cannot read {path}: {exc.strerror or exc}") from exc
         return FetchResult(status=200, url=path.resolve().as_uri(), body=body)
-    from earshot.fetcher import fetch_feed
-
     return fetch_feed(source, etag=etag, last_modified=last_modified, settings=settings, client=client)
