@@ -28,8 +28,8 @@ def main() -> None:
 
     import earshot.refresh as refresh
     from earshot import runtime
-    from earshot.cli.ingest import LOCAL_CLI_ENV, add_feeds, read_feed_list, run_cycle
-    from earshot.local import EmbeddedBackend
+    from earshot_local.cli.ingest import LOCAL_CLI_ENV, add_feeds, read_feed_list, run_cycle
+    from tests.support.aws_stack import EmbeddedBackend
 
     parse_stats = {"calls": 0, "seconds": 0.0, "episodes": 0, "bytes": 0}
     lock = threading.Lock()
@@ -92,7 +92,7 @@ def main() -> None:
         # Before the first client is built: boto3 clients copy the session's event
         # emitter when they are created, so a later hook would miss them.
         hook_moto_cpu()
-        repo = runtime.repository()
+        repo = runtime.store()
         started = time.perf_counter()
         add_feeds(repo, urls, test_fetch=False, out=sys.stderr)
         out["add_seconds"] = round(time.perf_counter() - started, 3)

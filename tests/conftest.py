@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from earshot.local import EmbeddedBackend
+from tests.support.aws_stack import EmbeddedBackend
 from tests.support.feedserver import FeedServer, running_feed_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

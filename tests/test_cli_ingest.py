@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from earshot.cli import main
-from earshot.local import REPO_ROOT
+from earshot_local.cli import main
+from tests.support.aws_stack import REPO_ROOT
 from earshot.parser import parse_feed
 from tests.support.feedserver import FeedServer, Serve, Validated
 

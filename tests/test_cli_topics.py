@@ -1,5 +1,5 @@
 """``earshot match`` / ``earshot report`` (offline) and the stored-topic commands, through
-``earshot.cli.main``: exit codes, JSON shapes, one-line errors."""
+``earshot_local.cli.main``: exit codes, JSON shapes, one-line errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from earshot.cli import main
-from earshot.cli.topics import FINANCE_QUERY
+from earshot_local.cli import main
+from earshot_local.cli.topics import FINANCE_QUERY
 
 FEEDS = Path(__file__).resolve().parents[1] / "samples" / "feeds"
 SOURCES = [str(p) for p in sorted(FEEDS.glob("*.xml"))]

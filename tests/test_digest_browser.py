@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from earshot.cli.digest import CHROMIUM, screenshot
+from earshot_local.cli.digest import CHROMIUM, screenshot
 from earshot.digest import render_digest
 from earshot.models import Topic
 from earshot.stats import BestPodcast, EpisodeCard, TopicReport

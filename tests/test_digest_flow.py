@@ -24,7 +24,7 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.digest import iso_week, previous_week, week_window
-from earshot.local import EmbeddedBackend, sample_event
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 from earshot.models import MatchedEpisode, Topic
 from earshot.subscriptions import address_hash
 from earshot.tokens import hash_token
@@ -39,7 +39,7 @@ TOKEN_RE = re.compile(r"token=([A-Za-z0-9_-]{43})")
 def stack(backend: EmbeddedBackend) -> Iterator[EmbeddedBackend]:
     """The embedded backend with a topic that has news last week and this week."""
     runtime.reset()
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     repo.create_topic(Topic(slug=SLUG, name="MLPs & midstream", query="MLP", created_at=now, updated_at=now))
     last_start, _ = week_window(previous_week(now))
@@ -105,7 +105,7 @@ def token_in(message: EmailMessage) -> str:
 
 
 def status_of(address: str) -> str:
-    sub = runtime.repository().get_subscriber(address_hash(address), SLUG)
+    sub = runtime.store().get_subscriber(address_hash(address), SLUG)
     return sub.status if sub else "none"
 
 
@@ -144,7 +144,7 @@ def test_subscribe_confirm_digest_one_click_unsubscribe_then_skipped(stack: Embe
 
     # And presses the button (POST): confirmed, with the consent recorded
     assert stack.invoke("api", http("api_confirm_post", token=token))["statusCode"] == 200
-    sub = runtime.repository().get_subscriber(address_hash(alice), SLUG)
+    sub = runtime.store().get_subscriber(address_hash(alice), SLUG)
     assert sub.status == "confirmed"
     assert sub.confirmed.ip == "203.0.113.7" and "Firefox" in (sub.confirmed.user_agent or "")
     assert [h.status for h in sub.history] == ["pending", "confirmed"]
@@ -191,7 +191,7 @@ def test_resubscribe_after_unsubscribing(stack: EmbeddedBackend) -> None:
     token = token_in(mails_to("dan@example.com", "digest")[0])
     stack.invoke("api", http("api_unsubscribe_post", token=token))
     subscribe_and_confirm(stack, "dan@example.com")
-    sub = runtime.repository().get_subscriber(address_hash("dan@example.com"), SLUG)
+    sub = runtime.store().get_subscriber(address_hash("dan@example.com"), SLUG)
     assert [h.status for h in sub.history] == ["pending", "confirmed", "unsubscribed", "pending", "confirmed"]
 
 
@@ -213,7 +213,7 @@ def test_tampered_tokens_are_400_and_change_nothing(stack: EmbeddedBackend, mang
 def test_expired_confirmation_token_is_400_and_changes_nothing(stack: EmbeddedBackend) -> None:
     stack.invoke("api", subscribe_request("fay@example.com"))
     token = token_in(mails_to("fay@example.com")[0])
-    repo = runtime.repository()
+    repo = runtime.store()
     record = repo.get_token(hash_token(token))
     repo.put_token(record.model_copy(update={"expires_at": datetime.now(UTC) - timedelta(seconds=1)}))
     assert stack.invoke("api", http("api_confirm_get", token=token))["statusCode"] == 400
@@ -227,7 +227,7 @@ def test_confirmation_token_is_single_use_and_not_an_unsubscribe_token(stack: Em
     assert stack.invoke("api", http("api_unsubscribe_post", token=token))["statusCode"] == 400
     assert stack.invoke("api", http("api_confirm_post", token=token))["statusCode"] == 200
     assert stack.invoke("api", http("api_confirm_post", token=token))["statusCode"] == 400
-    assert runtime.repository().get_token(hash_token(token)) is None
+    assert runtime.store().get_token(hash_token(token)) is None
 
 
 # ------------------------------------------------------------------ subscribe rules
@@ -359,7 +359,7 @@ def test_each_recipient_gets_their_own_unsubscribe_link(stack: EmbeddedBackend) 
 def test_sender_pacing_share_matches_the_template() -> None:
     import inspect
 
-    from earshot.local import load_handler, load_template
+    from tests.support.aws_stack import load_handler, load_template
 
     props = load_template()["Resources"]["DigestSenderFunction"]["Properties"]
     handler_globals = inspect.unwrap(load_handler("digest_sender")).__globals__

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from earshot import runtime
-from earshot.local import EmbeddedBackend, sample_event
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 from earshot.refresh import FeedCheck, new_feed
 from tests.support.feedserver import FeedServer, Redirect, Serve, Validated
 
@@ -36,7 +36,7 @@ def stack(feed_server: FeedServer) -> Iterator[EmbeddedBackend]:
 
 def add(url: str) -> str:
     feed = new_feed(url, NOW - timedelta(minutes=1))
-    runtime.repository().add_feed(feed)
+    runtime.store().add_feed(feed)
     return feed.feed_id
 
 
@@ -47,16 +47,16 @@ def run_cycle(stack: EmbeddedBackend) -> list[dict]:
 
 
 def feed(feed_id: str):
-    return runtime.repository().get_feed(feed_id)
+    return runtime.store().get_feed(feed_id)
 
 
 def episode_ids(feed_id: str) -> set[str]:
-    return {e.id for e in runtime.repository().list_episodes(feed_id)}
+    return {e.id for e in runtime.store().list_episodes(feed_id)}
 
 
 def test_dispatcher_queues_only_due_feeds(stack: EmbeddedBackend, feed_server: FeedServer) -> None:
     # Given one due feed, one checked later and one gone
-    repo = runtime.repository()
+    repo = runtime.store()
     due_id = add(feed_server.url("/due.xml"))
     later = new_feed(feed_server.url("/later.xml"), NOW).model_copy(update={"next_check_at": NOW + timedelta(hours=2)})
     gone = new_feed(feed_server.url("/gone.xml"), NOW).model_copy(update={"status": "gone", "next_check_at": None})
@@ -90,7 +90,7 @@ def test_cycle_stores_episodes_and_records_failures_as_data(stack: EmbeddedBacke
     assert feed(limited).last_error_kind == "http_429"
     assert feed(limited).next_check_at >= feed(limited).last_checked_at + timedelta(seconds=7200)
     assert feed(html).last_error_kind == "not_a_feed"
-    due = {f.feed_id for f in runtime.repository().due_feeds(NOW, include_not_due=True)}
+    due = {f.feed_id for f in runtime.store().due_feeds(NOW, include_not_due=True)}
     assert gone not in due and {ok, missing, limited, html} <= due, "errors back off, they are never dropped"
 
 
@@ -119,7 +119,7 @@ def test_truncated_feed_never_loses_stored_episodes(stack: EmbeddedBackend, feed
     # The feed now lists only its newest episode plus a new one
     feed_server.route("/t.xml", Validated(rss(("e4", "Four"), ("e3", "Three (fixed title)")), etag='"v2"'))
     run_cycle(stack)
-    episodes = {e.id: e for e in runtime.repository().list_episodes(fid)}
+    episodes = {e.id: e for e in runtime.store().list_episodes(fid)}
     assert set(episodes) == {"e1", "e2", "e3", "e4"}
     assert episodes["e3"].title == "Three (fixed title)", "changed episodes are updated"
     assert feed(fid).episode_count == 4
@@ -171,7 +171,7 @@ def test_infrastructure_failure_fails_only_its_record(stack: EmbeddedBackend, fe
     def refuse(*_args, **_kwargs):
         raise RuntimeError("DynamoDB unavailable")
 
-    monkeypatch.setattr(runtime.repository(), "put_new_episodes", refuse)
+    monkeypatch.setattr(runtime.store(), "put_new_episodes", refuse)
     response = stack.invoke("fetch_worker", event)
 
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
@@ -185,7 +185,7 @@ def test_routine_check_never_rewrites_what_the_type_index_projects(stack: Embedd
     them out of its UpdateItem so it does not rewrite them in that index."""
     fid = add(feed_server.route("/f.xml", Validated(rss(("a", "A")))))
     run_cycle(stack)
-    client = runtime.repository().client
+    client = runtime.store().client
     updates: list[dict] = []
     real_update = client.update_item
     monkeypatch.setattr(client, "update_item", lambda **kw: updates.append(kw) or real_update(**kw))

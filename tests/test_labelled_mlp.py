@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from earshot.cli.topics import FINANCE_QUERY, ML_QUERY
+from earshot_local.cli.topics import FINANCE_QUERY, ML_QUERY
 from earshot.query import Document, parse_query
 
 LABELLED = Path(__file__).parent / "fixtures" / "labelled" / "mlp.jsonl"

@@ -12,7 +12,7 @@ NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
 
 def test_feed_round_trip_and_due_index(backend) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     due = new_feed("https://a.example/feed.xml", NOW)
     later = new_feed("https://b.example/feed.xml", NOW).model_copy(update={"next_check_at": NOW + timedelta(hours=3)})
     gone = new_feed("https://c.example/feed.xml", NOW).model_copy(update={"status": "gone", "next_check_at": None})
@@ -27,7 +27,7 @@ def test_feed_round_trip_and_due_index(backend) -> None:
 
 
 def test_save_feed_state_clears_validators_and_keeps_unset_fields(backend) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     feed = new_feed("https://a.example/feed.xml", NOW).model_copy(update={"etag": '"v1"', "title": "A"})
     repo.add_feed(feed)
     update = FeedState(feed_id=feed.feed_id, url=feed.url, error_count=2, last_error_kind="timeout",
@@ -41,7 +41,7 @@ def test_save_feed_state_clears_validators_and_keeps_unset_fields(backend) -> No
 
 
 def test_episodes_are_written_updated_and_never_deleted(backend) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     feed = new_feed("https://a.example/feed.xml", NOW)
     repo.add_feed(feed)
     eps = [Episode(id=f"guid-{i}", title=f"Episode {i}", published=NOW - timedelta(days=i),

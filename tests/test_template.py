@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from earshot.local import EVENTS_DIR, REPO_ROOT, load_handler, load_template
+from tests.support.aws_stack import EVENTS_DIR, REPO_ROOT, load_handler, load_template
 
 FUNCTIONS = {
     name: res["Properties"]

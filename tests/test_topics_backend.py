@@ -11,18 +11,18 @@ import pytest
 
 from earshot import runtime
 from earshot.errors import NotFound, QueryError
-from earshot.local import EmbeddedBackend, sample_event
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 from earshot.matching import clear_topic_cache, match_new_episodes
 from earshot.models import Episode, FeedState
 from earshot.parser import parse_feed
-from earshot.repository import Repository, feed_id_for
+from earshot.store import Store, feed_id_for
 from earshot.topics import add_topic, edit_topic, list_topics, remove_topic, topic_report
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "feeds"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _store_sample(repo: Repository, name: str) -> FeedState:
+def _store_sample(repo: Store, name: str) -> FeedState:
     url = f"https://samples.example/{name}"
     parsed = parse_feed((SAMPLES / name).read_bytes(), url=url)
     feed = FeedState(feed_id=feed_id_for(url), url=url, title=parsed.feed.title, created_at=NOW)
@@ -32,8 +32,8 @@ def _store_sample(repo: Repository, name: str) -> FeedState:
 
 
 @pytest.fixture
-def repo(backend: EmbeddedBackend) -> Repository:
-    repository = runtime.repository()
+def repo(backend: EmbeddedBackend) -> Store:
+    repository = runtime.store()
     for name in ("midstream-minute.xml", "gradient-descent.xml", "twin-cities-tonight.xml",
                  "energy-capital-weekly.xml"):
         _store_sample(repository, name)
@@ -41,11 +41,11 @@ def repo(backend: EmbeddedBackend) -> Repository:
     return repository
 
 
-def _titles(repo: Repository, slug: str) -> set[str]:
+def _titles(repo: Store, slug: str) -> set[str]:
     return {m.title for m in repo.list_matches(slug)}
 
 
-def test_add_backfills_edit_rematches_remove_deletes(repo: Repository) -> None:
+def test_add_backfills_edit_rematches_remove_deletes(repo: Store) -> None:
     # Given stored episodes, when a topic is added
     added = add_topic(repo, "mlp", name="MLPs", query="title:MLP", now=NOW)
     # Then past episodes match (the ML show's "MLP" too: the query is not precise yet)
@@ -67,18 +67,18 @@ def test_add_backfills_edit_rematches_remove_deletes(repo: Repository) -> None:
 
     # When removed, the topic and its matches are gone
     remove_topic(repo, "mlp")
-    assert repo.get_topic("mlp") is None and repo.match_keys("mlp") == []
+    assert repo.get_topic("mlp") is None and repo.count_matches("mlp") == 0
     with pytest.raises(NotFound):
         remove_topic(repo, "mlp")
 
 
-def test_bad_query_stores_nothing(repo: Repository) -> None:
+def test_bad_query_stores_nothing(repo: Store) -> None:
     with pytest.raises(QueryError):
         add_topic(repo, "bad", name="Bad", query="MLP (", now=NOW)
     assert list_topics(repo) == []
 
 
-def test_ingest_time_matching_adds_and_replaces(repo: Repository) -> None:
+def test_ingest_time_matching_adds_and_replaces(repo: Store) -> None:
     add_topic(repo, "mlp", name="MLPs", query='MLP midstream', now=NOW)
     feed = repo.get_feed(feed_id_for("https://samples.example/midstream-minute.xml"))
     assert feed is not None
@@ -93,7 +93,7 @@ def test_ingest_time_matching_adds_and_replaces(repo: Repository) -> None:
     assert not any(t.startswith("MLP") and "outlook" in t for t in _titles(repo, "mlp"))
 
 
-def test_topic_report_folds_syndicated_copies(repo: Repository) -> None:
+def test_topic_report_folds_syndicated_copies(repo: Store) -> None:
     add_topic(repo, "mlp", name="MLPs", query='"master limited partnership" OR (MLP midstream)', now=NOW)
     report = topic_report(repo, "mlp", now=NOW, latest_limit=None)
     cards = {c.title: c for c in report.latest_episodes}
@@ -101,7 +101,7 @@ def test_topic_report_folds_syndicated_copies(repo: Repository) -> None:
     assert report.duplicates_folded >= 2  # a syndicated copy and the re-upload
 
 
-def test_api_serves_page_and_feed_and_404s(backend: EmbeddedBackend, repo: Repository) -> None:
+def test_api_serves_page_and_feed_and_404s(backend: EmbeddedBackend, repo: Store) -> None:
     add_topic(repo, "mlp-finance", name="MLPs <finance>", query='MLP midstream', now=NOW)
 
     page = backend.invoke("api", sample_event("api_topic_page"))

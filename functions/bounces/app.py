@@ -20,7 +20,7 @@ metrics = Metrics()
 @metrics.log_metrics
 @event_parser(model=SesEvent)
 def handler(event: SesEvent, context) -> dict:
-    changed = apply_ses_event(runtime.repository(), event, now=datetime.now(UTC))
+    changed = apply_ses_event(runtime.store(), event, now=datetime.now(UTC))
     metrics.add_metric(name=f"Ses{event.detail.eventType}", unit=MetricUnit.Count, value=1)
     logger.info("ses feedback applied", extra={"event_type": event.detail.eventType,
                                                "message_id": event.detail.mail.messageId,

@@ -20,7 +20,7 @@ metrics = Metrics()
 @metrics.log_metrics
 @event_parser(model=DigestRequest)
 def handler(request: DigestRequest, context) -> dict:
-    result = plan_week(runtime.repository(), runtime.digest_queue(), runtime.settings(),
+    result = plan_week(runtime.store(), runtime.digest_queue(), runtime.settings(),
                        now=datetime.now(UTC), week=request.week)
     metrics.add_metric(name="DigestTopicsQueued", unit=MetricUnit.Count, value=len(result.topics_queued))
     metrics.add_metric(name="DigestRecipientsQueued", unit=MetricUnit.Count, value=result.recipients)

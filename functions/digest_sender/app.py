@@ -5,6 +5,7 @@ send was throttled is reported as a batch item failure and comes back later; rec
 it already mailed are skipped then, thanks to the per-recipient send claims.
 """
 
+import copy
 import functools
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.delivery import DigestBatch, send_batch
-from earshot.mailer import Mailer, Pacer, default_mailer
+from earshot.mailer import MailerPort, Pacer
 
 # Keep in step with DigestSenderFunction's ReservedConcurrentExecutions in template.yaml:
 # each concurrent sender takes an equal share of the account's SES send rate.
@@ -28,16 +29,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @functools.cache
-def mailer() -> Mailer:
+def mailer() -> MailerPort:
     """Paced mailer, built once per container (GetAccount is read once per cold start)."""
-    paced = default_mailer(runtime.settings())
+    paced = copy.copy(runtime.mailer())  # the shared mailer stays unpaced
     paced.pacer = Pacer(paced.max_send_rate() / SENDER_CONCURRENCY)
     return paced
 
 
 def record_handler(record: SQSRecord) -> dict:
     batch = DigestBatch.model_validate_json(record.body)
-    result = send_batch(runtime.repository(), mailer(), runtime.settings(), batch, now=datetime.now(UTC))
+    result = send_batch(runtime.store(), mailer(), runtime.settings(), batch, now=datetime.now(UTC))
     for name, value in vars(result).items():
         metrics.add_metric(name=f"Digest_{name}", unit=MetricUnit.Count, value=value)
     logger.info("digest batch sent", extra={"topic": batch.topic, "week": batch.week, **vars(result)})

@@ -17,7 +17,7 @@ metrics = Metrics()
 @metrics.log_metrics
 @event_parser(model=DispatchRequest)
 def handler(request: DispatchRequest, context) -> dict:
-    result = dispatch_due_feeds(runtime.repository(), runtime.fetch_queue(), force=request.force)
+    result = dispatch_due_feeds(runtime.store(), runtime.fetch_queue(), force=request.force)
     metrics.add_metric(name="FeedsQueued", unit=MetricUnit.Count, value=result.queued)
     logger.info("dispatched due feeds", extra=result.model_dump())
     return result.model_dump()

@@ -26,7 +26,7 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context) -> dict:
-    repo = runtime.repository()
+    repo = runtime.store()
     checks, futures = {}, {}
     for record in event.get("Records", []):
         try:

@@ -28,9 +28,9 @@ from pydantic import BaseModel, Field
 from earshot import mime, subscriptions, tokens
 from earshot.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
 from earshot.errors import RecipientRejected
-from earshot.mailer import Mailer
-from earshot.queue import Queue
-from earshot.repository import Repository
+from earshot.mailer import MailerPort
+from earshot.queue import QueuePort
+from earshot.store import Store
 from earshot.settings import Settings
 from earshot.topics import topic_report
 
@@ -74,7 +74,7 @@ class SendResult:
     rejected: int = 0
 
 
-def plan_week(repo: Repository, queue: Queue, settings: Settings, *, now: datetime,
+def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetime,
               week: str | None = None) -> PlanResult:
     """Render each topic's digest for ``week`` (default: last week) once and queue its
     recipients in batches. Topics without news are skipped unless ``send_empty_digests``."""
@@ -103,7 +103,7 @@ def plan_week(repo: Repository, queue: Queue, settings: Settings, *, now: dateti
     return result
 
 
-def send_batch(repo: Repository, mailer: Mailer, settings: Settings, batch: DigestBatch, *,
+def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: DigestBatch, *,
                now: datetime) -> SendResult:
     """Mail one batch. Raises a MailError (after releasing the current claim) when the
     batch should be retried; recipients already mailed are skipped on the retry."""
@@ -181,7 +181,7 @@ class SesEvent(EventBridgeModel):
     detail: SesEventDetail  # type: ignore[assignment]
 
 
-def apply_ses_event(repo: Repository, event: SesEvent, *, now: datetime) -> list[str]:
+def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]:
     """Mark subscribers after a bounce or complaint; returns the topics changed.
 
     Only permanent bounces count (a transient one is a full mailbox or a greylist; SES

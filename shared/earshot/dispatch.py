@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from earshot.queue import Queue
+from earshot.queue import QueuePort
 from earshot.refresh import FeedCheck
-from earshot.repository import Repository
+from earshot.store import Store
 
 
 class DispatchRequest(BaseModel):
@@ -21,14 +21,13 @@ class DispatchRequest(BaseModel):
 
 class DispatchResult(BaseModel):
     queued: int
-    shards: int
 
 
-def dispatch_due_feeds(repo: Repository, queue: Queue, *, now: datetime | None = None,
+def dispatch_due_feeds(repo: Store, queue: QueuePort, *, now: datetime | None = None,
                        force: bool = False) -> DispatchResult:
     """Queue a :class:`FeedCheck` for every due feed (read from the sharded ``due`` index)."""
     now = now or datetime.now(UTC)
     checks = [FeedCheck.from_state(f).model_dump(mode="json", exclude_none=True)
               for f in repo.due_feeds(now, include_not_due=force)]
     queue.send_messages(checks)
-    return DispatchResult(queued=len(checks), shards=repo.due_shards)
+    return DispatchResult(queued=len(checks))

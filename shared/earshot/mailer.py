@@ -25,13 +25,13 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.exceptions import ClientError
 
 from earshot.errors import MailError, RecipientRejected, SendingUnavailable, SendThrottled
-from earshot.settings import Settings, get_settings
+from earshot.settings import Settings
 
 
 # SESv2 error codes -> our classes (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html)
@@ -70,6 +70,17 @@ class Pacer:
         if waited > 0:
             self._sleep(waited)
         return waited
+
+
+class MailerPort(Protocol):
+    """What the domain needs of a mailer: SES deployed; an outbox of ``.eml`` files
+    (and optionally SMTP) locally (``earshot_local.outbox``). ``pacer`` spaces sends."""
+
+    pacer: Pacer | None
+
+    def max_send_rate(self) -> float: ...
+
+    def send_raw(self, raw: bytes, *, to: str, tags: dict[str, str] | None = None) -> str: ...
 
 
 class Mailer:
@@ -114,11 +125,11 @@ def _typed(exc: ClientError) -> MailError:
 
 
 @functools.cache
-def ses_client() -> Any:
+def ses_client(region: str) -> Any:
     """The process's SESv2 client, built on first use (after moto starts, in tests)."""
-    return boto3.client("sesv2", region_name=get_settings().region)
+    return boto3.client("sesv2", region_name=region)
 
 
-def default_mailer(settings: Settings | None = None, *, pacer: Pacer | None = None) -> Mailer:
-    settings = settings or get_settings()
-    return Mailer(ses_client(), configuration_set=settings.configuration_set, sender=settings.sender, pacer=pacer)
+def default_mailer(settings: Settings, *, pacer: Pacer | None = None) -> Mailer:
+    return Mailer(ses_client(settings.region), configuration_set=settings.configuration_set,
+                  sender=settings.sender, pacer=pacer)

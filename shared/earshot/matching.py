@@ -21,7 +21,7 @@ from earshot.models import Episode, FeedState, MatchedEpisode, Topic
 from earshot.query import Document, Query, parse_query
 
 if TYPE_CHECKING:
-    from earshot.repository import Repository
+    from earshot.store import Store
 
 TOPIC_CACHE_TTL_S = 60.0
 
@@ -63,15 +63,15 @@ class _TopicCache:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, list[CompiledTopic]]] = {}
 
-    def get(self, repo: "Repository", *, max_age_s: float = TOPIC_CACHE_TTL_S) -> list[CompiledTopic]:
+    def get(self, repo: "Store", *, max_age_s: float = TOPIC_CACHE_TTL_S) -> list[CompiledTopic]:
         now = time.monotonic()
         with self._lock:
-            entry = self._entries.get(repo.table_name)
+            entry = self._entries.get(repo.name)
             if entry is not None and now - entry[0] < max_age_s:
                 return entry[1]
         compiled = [CompiledTopic(t, parse_query(t.query)) for t in repo.list_topics()]
         with self._lock:
-            self._entries[repo.table_name] = (now, compiled)
+            self._entries[repo.name] = (now, compiled)
         return compiled
 
     def clear(self) -> None:
@@ -83,23 +83,19 @@ _cache = _TopicCache()
 clear_topic_cache = _cache.clear
 
 
-def match_new_episodes(repo: "Repository", feed: FeedState, episodes: list[Episode]) -> int:
+def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) -> int:
     """Match a feed's new/changed episodes against every topic; returns matches written.
 
-    A changed episode may stop matching, or move (its date is in the match key): its
-    earlier match items for this feed are replaced, so the topic never shows stale text.
+    A changed episode may stop matching: its earlier matches are replaced, so the topic
+    never shows stale text.
     """
     if not episodes:
         return 0
     topics = _cache.get(repo)
     written = 0
-    ids = {ep.id for ep in episodes}
+    ids = [ep.id for ep in episodes]
     for compiled in topics:
         matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=feed.title)
-        new_keys = {repo.match_sk(m) for m in matches}
-        stale = [sk for sk in repo.match_keys(compiled.topic.slug, feed_id=feed.feed_id)
-                 if sk.split("#", 3)[3] in ids and sk not in new_keys]
-        repo.delete_matches(compiled.topic.slug, stale)
-        repo.put_matches(compiled.topic.slug, matches)
+        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
         written += len(matches)
     return written

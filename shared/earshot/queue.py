@@ -1,14 +1,23 @@
-"""The only module that talks to SQS."""
+"""The queue port and its SQS adapter: the only module that talks to SQS.
+
+Locally the same port is a table in the SQLite database (``earshot_local.queue``).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
 MAX_BATCH = 10  # SendMessageBatch limit
 MAX_BATCH_BYTES = 256 * 1024
+
+
+class QueuePort(Protocol):
+    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
+        """Queue JSON bodies; returns how many were accepted (all, or it raises)."""
+        ...
 
 
 class Queue:

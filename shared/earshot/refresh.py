@@ -5,7 +5,7 @@
 1. conditional GET with the stored validators (``fetcher``);
 2. 304, or a body whose SHA-256 equals the last one: record the check, parse nothing;
 3. parse and normalize (``parser``);
-4. store new and changed episodes (``repository``); never delete — feeds truncate;
+4. match, then store new and changed episodes (``store``); never delete — feeds truncate;
 5. update the feed's state and ``next_check_at`` from one policy (``schedule``).
 
 A feed failing is data, not an exception: the typed error's ``kind`` and message are
@@ -36,7 +36,7 @@ from earshot import schedule
 from earshot.errors import FeedError, FeedGone, HttpStatusError, ParseError
 from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.parser import parse_feed
-from earshot.repository import Repository, feed_id_for
+from earshot.store import Store, feed_id_for
 from earshot.settings import Settings
 from earshot.sources import is_local_source, read_source
 
@@ -80,7 +80,7 @@ def new_feed(url: str, now: datetime) -> FeedState:
 def refresh_feed(
     check: FeedCheck,
     *,
-    repo: Repository,
+    repo: Store,
     settings: Settings,
     client: httpx.Client | None = None,
     now: datetime | None = None,
@@ -125,37 +125,42 @@ def refresh_feed(
         error = _InternalError(f"{type(exc).__name__}: {exc}")
         return _record_failure(feed, previous, error, now, repo, settings, rng)
 
-    # 4. store new and changed episodes (infrastructure errors propagate for a retry)
-    new, changed, stored_count = _store_episodes(feed, parsed, repo, now)
-    if on_new_episodes and (new or changed):
-        on_new_episodes(feed, new + changed)
-
-    # 5. feed state and next check
-    interval_s = schedule.cadence_interval_s([e.published for e in parsed.episodes], settings)
-    _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
-    feed.body_sha256 = body_sha256
-    feed.title = parsed.feed.title or feed.title
-    feed.podcast_guid = parsed.feed.podcast_guid
-    feed.episode_count = stored_count
-    if new:
-        feed.last_new_episode_at = now
-    feed.last_result = "parsed"
-    repo.save_feed_state(feed, previous=previous)
+    # 4-5. match, store new and changed episodes, then the feed's state, as one unit:
+    # one SQLite transaction locally; on DynamoDB the order makes a retry repair a
+    # partial write (episodes not yet stored are new again, so they are matched again).
+    # Infrastructure errors propagate, so the check is retried.
+    with repo.atomic():
+        new, changed, stored_count = _diff_episodes(feed, parsed, repo)
+        if on_new_episodes and (new or changed):
+            on_new_episodes(feed, new + changed)
+        _store_episodes(feed, new, changed, repo, now)
+        interval_s = schedule.cadence_interval_s([e.published for e in parsed.episodes], settings)
+        _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
+        feed.body_sha256 = body_sha256
+        feed.title = parsed.feed.title or feed.title
+        feed.podcast_guid = parsed.feed.podcast_guid
+        feed.episode_count = stored_count
+        if new:
+            feed.last_new_episode_at = now
+        feed.last_result = "parsed"
+        repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
 
 
-def _store_episodes(
-    feed: FeedState, parsed: ParsedFeed, repo: Repository, now: datetime
-) -> tuple[list[Episode], list[Episode], int]:
-    """Write new and changed episodes; returns them and how many the feed now has stored."""
+def _diff_episodes(feed: FeedState, parsed: ParsedFeed, repo: Store) -> tuple[list[Episode], list[Episode], int]:
+    """The parsed episodes that are new and changed, and how many the feed will have stored."""
     stored = repo.episode_hashes(feed.feed_id)
     new = [e for e in parsed.episodes if e.id not in stored]
     changed = [e for e in parsed.episodes if e.id in stored and stored[e.id] != e.content_hash]
+    return new, changed, len(stored) + len(new)
+
+
+def _store_episodes(feed: FeedState, new: list[Episode], changed: list[Episode], repo: Store, now: datetime) -> None:
+    """Write new and changed episodes; nothing is ever deleted (feeds truncate their lists)."""
     if new:
         repo.put_new_episodes(feed.feed_id, new, now)
     if changed:
         repo.update_changed_episodes(feed.feed_id, changed, now)
-    return new, changed, len(stored) + len(new)
 
 
 def _record_success(
@@ -175,7 +180,7 @@ def _record_success(
 
 
 def _record_failure(
-    feed: FeedState, previous: FeedState, exc: FeedError, now: datetime, repo: Repository, settings: Settings,
+    feed: FeedState, previous: FeedState, exc: FeedError, now: datetime, repo: Store, settings: Settings,
     rng: random.Random | None,
 ) -> RefreshOutcome:
     feed.status = feed.last_result = "error"
@@ -192,7 +197,7 @@ def _record_failure(
     return _outcome(feed, "error", error=exc)
 
 
-def _record_gone(feed: FeedState, previous: FeedState, exc: FeedGone, repo: Repository) -> RefreshOutcome:
+def _record_gone(feed: FeedState, previous: FeedState, exc: FeedGone, repo: Store) -> RefreshOutcome:
     """410 Gone: keep the feed and its episodes, stop checking it (it leaves the due index)."""
     feed.status = feed.last_result = "gone"
     feed.last_status = 410
@@ -244,7 +249,7 @@ class HostLimiter:
 def refresh_feeds(
     checks: list[FeedCheck],
     *,
-    repo: Repository,
+    repo: Store,
     settings: Settings,
     client: httpx.Client | None = None,
     on_new_episodes: NewEpisodesHook | None = None,

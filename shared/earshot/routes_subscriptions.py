@@ -25,7 +25,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, Field, ValidationError
 
 from earshot import runtime, subscriptions, templating
-from earshot.mailer import default_mailer
 
 router = APIGatewayHttpRouter()
 
@@ -103,7 +102,7 @@ def create_subscription():
                                          "message": 'Send JSON like {"email": "you@example.com", "topic": "<slug>"}.'}))
     settings = runtime.settings()
     subscriptions.subscribe(
-        runtime.repository(), default_mailer(settings), settings,
+        runtime.store(), runtime.mailer(), settings,
         email=request.email, topic_slug=request.topic,
         request=_request_info("web-form" if _is_form() else "api"), now=_now(),
     )
@@ -116,7 +115,7 @@ def create_subscription():
 @router.get("/confirm")
 def confirm_page():
     token = _token()
-    record = subscriptions.check_token(runtime.repository(), token, "confirm", now=_now())
+    record = subscriptions.check_token(runtime.store(), token, "confirm", now=_now())
     return _page("Confirm your subscription",
                  f"Press the button to start your weekly Earshot digest about “{_topic_name(record.topic)}”.",
                  action=_url("/confirm"), token=token, button="Confirm subscription")
@@ -124,7 +123,7 @@ def confirm_page():
 
 @router.post("/confirm")
 def confirm():
-    sub = subscriptions.confirm(runtime.repository(), _token(), request=_request_info("confirm-page"), now=_now())
+    sub = subscriptions.confirm(runtime.store(), _token(), request=_request_info("confirm-page"), now=_now())
     return _page("You're subscribed",
                  f"Your first weekly digest about “{_topic_name(sub.topic)}” arrives next Monday. "
                  "Every digest has an unsubscribe link at the bottom.")
@@ -133,7 +132,7 @@ def confirm():
 @router.get("/unsubscribe")
 def unsubscribe_page():
     token = _token()
-    record = subscriptions.check_token(runtime.repository(), token, "unsubscribe", now=_now())
+    record = subscriptions.check_token(runtime.store(), token, "unsubscribe", now=_now())
     return _page("Unsubscribe",
                  f"Press the button to stop the weekly Earshot digest about “{_topic_name(record.topic)}”.",
                  action=_url("/unsubscribe"), token=token, button="Unsubscribe")
@@ -143,7 +142,7 @@ def unsubscribe_page():
 def unsubscribe():
     form = _form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
-    sub = subscriptions.unsubscribe(runtime.repository(), _token(),
+    sub = subscriptions.unsubscribe(runtime.store(), _token(),
                                     request=_request_info("one-click" if one_click else "unsubscribe-page"),
                                     now=_now())
     if one_click:
@@ -155,5 +154,5 @@ def unsubscribe():
 
 
 def _topic_name(slug: str) -> str:
-    topic = runtime.repository().get_topic(slug)
+    topic = runtime.store().get_topic(slug)
     return topic.name if topic else slug

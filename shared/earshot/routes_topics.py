@@ -14,7 +14,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from earshot import runtime
 from earshot.pages import render_topic_page
-from earshot.settings import get_settings
 from earshot.stats import build_report
 from earshot.topic_feed import render_topic_feed
 from earshot.topics import topic_matches
@@ -26,14 +25,14 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def _urls(slug: str) -> tuple[str, str]:
-    base = get_settings().public_base_url.rstrip("/")
+    base = runtime.settings().public_base_url.rstrip("/")
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
 @router.get("/topics/<slug>")
 def topic_page(slug: str) -> Response[str]:
     now = datetime.now(UTC)
-    topic, matches = topic_matches(runtime.repository(), slug)
+    topic, matches = topic_matches(runtime.store(), slug)
     _, feed_url = _urls(slug)
     html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url)
     return Response(200, "text/html; charset=utf-8", html, headers={"Cache-Control": CACHE_CONTROL})
@@ -42,7 +41,7 @@ def topic_page(slug: str) -> Response[str]:
 @router.get("/topics/<slug>/feed.xml")
 def topic_feed(slug: str) -> Response[str]:
     now = datetime.now(UTC)
-    topic, matches = topic_matches(runtime.repository(), slug)
+    topic, matches = topic_matches(runtime.store(), slug)
     page_url, feed_url = _urls(slug)
     body = render_topic_feed(topic, matches, now=now, page_url=page_url, feed_url=feed_url)
     return Response(200, "application/rss+xml; charset=utf-8", body.decode("utf-8"),

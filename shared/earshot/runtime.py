@@ -1,61 +1,96 @@
 """Process-wide services for the Lambda handlers, built once per cold start.
 
-Clients are built lazily (first use), so tests and the embedded backend can start moto
-before anything touches AWS.
+Deployed, each service is the AWS adapter of its port: :class:`~earshot.store.Store` on
+DynamoDB, queues on SQS, the mailer on SES. Clients are built lazily (first use), so tests
+can start moto before anything touches AWS.
+
+A host process that runs the same handlers on other adapters (the local runtime in
+``earshot_local``) installs them with :func:`use`; the handlers never know the difference.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import boto3
 import httpx
 
-from earshot.mailer import ses_client
+from earshot.mailer import Mailer, MailerPort, ses_client
 from earshot.matching import clear_topic_cache
-from earshot.queue import Queue
-from earshot.repository import Repository
+from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
+from earshot.store import Store
+from earshot.store.dynamodb import DynamoStore
+
+_installed: dict[str, Any] = {}
+
+
+def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
+        digest_queue: QueuePort | None = None, mailer: MailerPort | None = None) -> None:
+    """Install adapters in place of the AWS ones (for this process, until :func:`reset`)."""
+    reset()
+    for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
+                        ("digest_queue", digest_queue), ("mailer", mailer)):
+        if value is not None:
+            _installed[name] = value
+
+
+def settings() -> Settings:
+    """The one way handlers and routes reach settings."""
+    return _installed.get("settings") or get_settings()
+
+
+def store() -> Store:
+    return _installed.get("store") or _dynamo_store()
+
+
+def fetch_queue() -> QueuePort:
+    return _installed.get("fetch_queue") or _sqs_queue(settings().fetch_queue_url)
+
+
+def digest_queue() -> QueuePort:
+    return _installed.get("digest_queue") or _sqs_queue(settings().digest_queue_url)
+
+
+def mailer() -> MailerPort:
+    """The mailer for one-off mails (confirmations); digests add pacing on top."""
+    return _installed.get("mailer") or _ses_mailer()
 
 
 @functools.cache
-def repository() -> Repository:
-    settings = get_settings()
-    return Repository(settings.table_name, client=boto3.client("dynamodb", region_name=settings.region),
-                      due_shards=settings.due_shards)
+def _dynamo_store() -> DynamoStore:
+    s = settings()
+    return DynamoStore(s.table_name, client=boto3.client("dynamodb", region_name=s.region), due_shards=s.due_shards)
 
 
 @functools.cache
-def fetch_queue() -> Queue:
-    settings = get_settings()
-    return Queue(settings.fetch_queue_url, client=sqs_client())
+def _sqs_queue(url: str) -> Queue:
+    return Queue(url, client=_sqs_client())
 
 
 @functools.cache
-def digest_queue() -> Queue:
-    settings = get_settings()
-    return Queue(settings.digest_queue_url, client=sqs_client())
+def _sqs_client() -> Any:
+    return boto3.client("sqs", region_name=settings().region)
 
 
 @functools.cache
-def sqs_client():  # type: ignore[no-untyped-def]
-    return boto3.client("sqs", region_name=get_settings().region)
+def _ses_mailer() -> Mailer:
+    s = settings()
+    return Mailer(ses_client(s.region), configuration_set=s.configuration_set, sender=s.sender)
 
 
 @functools.cache
 def http_client() -> httpx.Client:
     from earshot.fetcher import make_client
 
-    return make_client(get_settings())
-
-
-def settings() -> Settings:
-    return get_settings()
+    return make_client(settings())
 
 
 def reset() -> None:
-    """Forget every cached service (the embedded backend calls this when it starts/stops)."""
-    for cached in (repository, fetch_queue, digest_queue, sqs_client, http_client, ses_client):
+    """Forget every cached and installed service (tests and the local runtime call this)."""
+    _installed.clear()
+    for cached in (_dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client):
         cached.cache_clear()
     clear_topic_cache()
     get_settings.cache_clear()

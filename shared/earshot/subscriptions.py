@@ -30,9 +30,9 @@ from email_validator import EmailNotValidError, validate_email
 
 from earshot import mime, templating, tokens
 from earshot.errors import InvalidEmail, NotFound, TokenError
-from earshot.mailer import Mailer
+from earshot.mailer import MailerPort
 from earshot.models import ConsentEvent, StatusChange, Subscriber, SubscriptionStatus, Topic
-from earshot.repository import Repository
+from earshot.store import Store
 from earshot.settings import Settings
 
 ALLOWED: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
@@ -98,7 +98,7 @@ def transition(sub: Subscriber, status: SubscriptionStatus, *, at: datetime, sou
 
 
 # ------------------------------------------------------------------ subscribe
-def subscribe(repo: Repository, mailer: Mailer, settings: Settings, *, email: str, topic_slug: str,
+def subscribe(repo: Store, mailer: MailerPort, settings: Settings, *, email: str, topic_slug: str,
               request: RequestInfo, now: datetime) -> None:
     """Start (or restart) a subscription and mail a confirmation link.
 
@@ -128,7 +128,7 @@ def subscribe(repo: Repository, mailer: Mailer, settings: Settings, *, email: st
     _send_confirmation(repo, mailer, settings, topic, address, key, now)
 
 
-def _send_confirmation(repo: Repository, mailer: Mailer, settings: Settings, topic: Topic,
+def _send_confirmation(repo: Store, mailer: MailerPort, settings: Settings, topic: Topic,
                        address: str, key: str, now: datetime) -> bool:
     """Mail a fresh confirmation link unless the address hit today's cap."""
     day = now.strftime("%Y-%m-%d")
@@ -150,14 +150,14 @@ def _send_confirmation(repo: Repository, mailer: Mailer, settings: Settings, top
 
 
 # ------------------------------------------------------------ confirm / unsubscribe
-def check_token(repo: Repository, token: str, purpose: tokens.Purpose, *, now: datetime) -> tokens.TokenRecord:
+def check_token(repo: Store, token: str, purpose: tokens.Purpose, *, now: datetime) -> tokens.TokenRecord:
     """The token's record if it is valid now (read-only: what the GET pages use)."""
     if not tokens.is_well_formed(token):
         raise TokenError("This link is invalid or has expired.")
     return tokens.verify(token, repo.get_token(tokens.hash_token(token)), purpose, now=now)
 
 
-def confirm(repo: Repository, token: str, *, request: RequestInfo, now: datetime) -> Subscriber:
+def confirm(repo: Store, token: str, *, request: RequestInfo, now: datetime) -> Subscriber:
     """Confirm a pending subscription (single-use token). Confirming twice is harmless."""
     record = check_token(repo, token, "confirm", now=now)
     sub = _change(repo, record, "confirmed", request=request, now=now)
@@ -165,13 +165,13 @@ def confirm(repo: Repository, token: str, *, request: RequestInfo, now: datetime
     return sub
 
 
-def unsubscribe(repo: Repository, token: str, *, request: RequestInfo, now: datetime) -> Subscriber:
+def unsubscribe(repo: Store, token: str, *, request: RequestInfo, now: datetime) -> Subscriber:
     """Unsubscribe (the token stays valid: RFC 8058 clients may repeat the POST)."""
     record = check_token(repo, token, "unsubscribe", now=now)
     return _change(repo, record, "unsubscribed", request=request, now=now)
 
 
-def _change(repo: Repository, record: tokens.TokenRecord, status: SubscriptionStatus, *,
+def _change(repo: Store, record: tokens.TokenRecord, status: SubscriptionStatus, *,
             request: RequestInfo, now: datetime) -> Subscriber:
     for _ in range(SAVE_ATTEMPTS):
         sub = repo.get_subscriber(record.address_hash, record.topic)
@@ -193,7 +193,7 @@ def _change(repo: Repository, record: tokens.TokenRecord, status: SubscriptionSt
 Problem = Literal["bounced", "complained"]
 
 
-def record_delivery_problem(repo: Repository, email: str, problem: Problem, *, now: datetime,
+def record_delivery_problem(repo: Store, email: str, problem: Problem, *, now: datetime,
                             topic_slug: str | None = None, detail: str | None = None) -> list[str]:
     """Stop mail to an address after a permanent bounce (every topic: the mailbox is
     gone) or a complaint (the topic complained about, or every topic if unknown).

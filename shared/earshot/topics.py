@@ -17,7 +17,7 @@ from earshot.errors import InvalidTopic, NotFound
 from earshot.matching import clear_topic_cache, match_episodes
 from earshot.models import Episode, MatchedEpisode, Topic
 from earshot.query import Query, parse_query
-from earshot.repository import Repository
+from earshot.store import Store
 from earshot.stats import TopicReport, build_report
 
 
@@ -36,19 +36,19 @@ def _validated(**fields: object) -> Topic:
         raise InvalidTopic(problems) from None
 
 
-def get_topic(repo: Repository, slug: str) -> Topic:
+def get_topic(repo: Store, slug: str) -> Topic:
     topic = repo.get_topic(slug)
     if topic is None:
         raise NotFound(f"no topic {slug!r}")
     return topic
 
 
-def list_topics(repo: Repository) -> list[Topic]:
+def list_topics(repo: Store) -> list[Topic]:
     return sorted(repo.list_topics(), key=lambda t: t.slug)
 
 
 def add_topic(
-    repo: Repository, slug: str, *, name: str, query: str, description: str = "", now: datetime
+    repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime
 ) -> BackfillResult:
     """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
     parsed = parse_query(query)
@@ -61,7 +61,7 @@ def add_topic(
 
 
 def edit_topic(
-    repo: Repository, slug: str, *, name: str | None = None, query: str | None = None,
+    repo: Store, slug: str, *, name: str | None = None, query: str | None = None,
     description: str | None = None, now: datetime,
 ) -> BackfillResult:
     """Change a topic; a changed query re-matches the archive and drops stale matches."""
@@ -73,17 +73,17 @@ def edit_topic(
         raise NotFound(f"no topic {slug!r}")
     clear_topic_cache()
     if parsed is None or query == current.query:
-        return BackfillResult(topic, matched=len(repo.match_keys(slug)), removed=0)
+        return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
     return backfill(repo, topic, parsed)
 
 
-def remove_topic(repo: Repository, slug: str) -> None:
+def remove_topic(repo: Store, slug: str) -> None:
     if not repo.delete_topic(slug):
         raise NotFound(f"no topic {slug!r}")
     clear_topic_cache()
 
 
-def backfill(repo: Repository, topic: Topic, query: Query | None = None) -> BackfillResult:
+def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillResult:
     """Re-match every stored episode against ``topic``; write new matches, drop stale ones.
 
     Reads the archive with one Scan (episodes) plus the feed list for podcast titles: a
@@ -98,21 +98,18 @@ def backfill(repo: Repository, topic: Topic, query: Query | None = None) -> Back
     matches: list[MatchedEpisode] = []
     for feed_id, episodes in by_feed.items():
         matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts.get(feed_id, ""))
-    new_keys = {repo.match_sk(m) for m in matches}
-    stale = [sk for sk in repo.match_keys(topic.slug) if sk not in new_keys]
-    repo.delete_matches(topic.slug, stale)
-    repo.put_matches(topic.slug, matches)
-    return BackfillResult(topic, matched=len(matches), removed=len(stale))
+    removed = repo.replace_topic_matches(topic.slug, matches)
+    return BackfillResult(topic, matched=len(matches), removed=removed)
 
 
-def topic_matches(repo: Repository, slug: str) -> tuple[Topic, list[MatchedEpisode]]:
+def topic_matches(repo: Store, slug: str) -> tuple[Topic, list[MatchedEpisode]]:
     """A topic and all its matched listings, newest first (raises NotFound)."""
     topic = get_topic(repo, slug)
     return topic, repo.list_matches(slug)
 
 
 def topic_report(
-    repo: Repository, slug: str, *, now: datetime,
+    repo: Store, slug: str, *, now: datetime,
     window: tuple[datetime, datetime] | None = None, latest_limit: int | None = 20,
 ) -> TopicReport:
     """The topic's report (see ``stats.build_report``); raises NotFound for an unknown slug."""

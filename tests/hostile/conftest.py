@@ -29,7 +29,7 @@ import pytest
 
 from earshot import runtime
 from earshot.fetcher import make_client
-from earshot.local import REGION, EmbeddedBackend
+from tests.support.aws_stack import REGION, EmbeddedBackend
 from earshot.models import Episode, FeedState
 from earshot.refresh import FeedCheck, new_feed
 from earshot.settings import get_settings
@@ -168,7 +168,7 @@ def make_stack(server: FeedServer, *extra_authorities: str, primary_only: bool =
 def add_feed(url: str) -> FeedState:
     """A feed, stored and due now (as ``earshot feeds add`` leaves it)."""
     feed = new_feed(url, datetime.now(UTC))
-    runtime.repository().add_feed(feed)
+    runtime.store().add_feed(feed)
     return feed
 
 
@@ -201,13 +201,13 @@ def deliver(stack: EmbeddedBackend, feeds: list[FeedState]) -> Delivery:
 
 
 def stored(feed_id: str) -> FeedState:
-    state = runtime.repository().get_feed(feed_id)
+    state = runtime.store().get_feed(feed_id)
     assert state is not None
     return state
 
 
 def episodes(feed_id: str) -> dict[str, Episode]:
-    return {e.id: e for e in runtime.repository().list_episodes(feed_id)}
+    return {e.id: e for e in runtime.store().list_episodes(feed_id)}
 
 
 def table_strings() -> Iterator[str]:

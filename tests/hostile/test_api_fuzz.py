@@ -33,7 +33,7 @@ from moto.ses.models import ses_backends
 
 from earshot import mime, routes_subscriptions, runtime
 from earshot.digest import previous_week, render_digest, week_window
-from earshot.local import REGION, EmbeddedBackend, sample_event
+from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
 from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.subscriptions import address_hash
 from earshot.topics import topic_report
@@ -58,7 +58,7 @@ nasty_text = st.one_of(st.sampled_from(NASTY), st.text(max_size=80),
 @pytest.fixture(scope="module")
 def stack() -> Iterator[EmbeddedBackend]:
     with EmbeddedBackend() as backend:
-        repo = runtime.repository()
+        repo = runtime.store()
         now = datetime.now(UTC)
         repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
         yield backend
@@ -119,7 +119,7 @@ def table_snapshot() -> list[dict[str, Any]]:
 
 
 def status_of(address: str) -> str:
-    sub = runtime.repository().get_subscriber(address_hash(address), SLUG)
+    sub = runtime.store().get_subscriber(address_hash(address), SLUG)
     return sub.status if sub else "none"
 
 
@@ -293,7 +293,7 @@ def _unsubscribe_tokens(stack: EmbeddedBackend, address: str) -> Iterator[str]:
 
     token, record = tokens.issue_token("unsubscribe", topic=SLUG, address_hash=address_hash(address),
                                        now=datetime.now(UTC))
-    runtime.repository().put_token(record)
+    runtime.store().put_token(record)
     yield token
 
 
@@ -345,15 +345,14 @@ def assert_headers_clean(raw: bytes, expected_to: str) -> None:
 def render_and_assemble(topic_name: str, match: MatchedEpisode) -> bytes:
     """Render a week's digest with ``match`` and assemble one recipient's message, exactly
     as plan_week (render_digest) and send_batch (prepare, personalize, assemble) do."""
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     week = previous_week(now)
     start, end = week_window(week)
     slug = "fuzz-digest"
     topic = Topic(slug=slug, name=topic_name, query="x", created_at=now, updated_at=now)
     repo.create_topic(topic) or repo.save_topic(topic)
-    repo.delete_matches(slug, repo.match_keys(slug))
-    repo.put_matches(slug, [match.model_copy(update={"published": start + timedelta(days=1)})])
+    repo.replace_topic_matches(slug, [match.model_copy(update={"published": start + timedelta(days=1)})])
     report = topic_report(repo, slug, now=min(now, end), window=(start, end), latest_limit=None)
     digest = render_digest(topic, report, week=week, base_url="https://earshot.example", domain="earshot.example")
     skeleton = mime.prepare(sender="Earshot <digest@earshot.example>", subject=digest.subject,
@@ -399,7 +398,7 @@ def test_any_topic_name_yields_a_clean_digest(stack: EmbeddedBackend, topic_name
 @pytest.mark.parametrize("name", ["Économie & marchés", "=?utf-8?q?=0D=0ABcc:victim@example.com?="])
 def test_a_topic_name_never_stops_its_digest(stack: EmbeddedBackend, name: str) -> None:
     # Given a confirmed subscriber to a topic with that name and news last week
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     slug = "named-" + str(abs(hash(name)) % 10_000)
     repo.create_topic(Topic(slug=slug, name=name, query="x", created_at=now, updated_at=now))
@@ -419,7 +418,7 @@ def test_a_topic_name_never_stops_its_digest(stack: EmbeddedBackend, name: str) 
 
 
 def test_hostile_topic_name_cannot_inject_confirmation_mail_headers(stack: EmbeddedBackend) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     slug = "evil-name"
     repo.create_topic(Topic(slug=slug, name="Pipes\r\nBcc: victim@example.com\r\n\r\n<script>x</script>",
@@ -436,7 +435,7 @@ def test_hostile_topic_name_cannot_inject_confirmation_mail_headers(stack: Embed
 
 
 def test_feed_text_cannot_run_in_the_topic_page(stack: EmbeddedBackend) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     repo.put_matches(SLUG, [MatchedEpisode(
         feed_id="f-evil", episode_id=f"e-{n}", podcast=nasty, title=nasty, summary=nasty, reason=nasty,

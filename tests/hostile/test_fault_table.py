@@ -26,7 +26,7 @@ import boto3
 
 import pytest
 
-from earshot.local import REGION, EmbeddedBackend
+from tests.support.aws_stack import REGION, EmbeddedBackend
 from earshot.models import Episode, FeedState
 from earshot.settings import get_settings
 from tests.hostile.conftest import (

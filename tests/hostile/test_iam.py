@@ -29,7 +29,7 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.digest import previous_week, week_window
-from earshot.local import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
+from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
 from earshot.models import MatchedEpisode, Topic
 from tests.hostile.conftest import add_feed
 from tests.support.feedserver import Serve, running_feed_server
@@ -178,7 +178,7 @@ def used() -> dict[str, set[tuple[str, str]]]:
 
 
 def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any) -> None:
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     repo.create_topic(Topic(slug="pipes", name="Pipes", query="pipes", created_at=now, updated_at=now))
     start, _ = week_window(previous_week(now))

@@ -18,7 +18,7 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.digest import previous_week, week_window
-from earshot.local import REGION, EmbeddedBackend, sample_event
+from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
 from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.subscriptions import address_hash
 from tests.hostile.conftest import add_feed, deliver, episodes, make_stack, stored
@@ -51,7 +51,7 @@ def episode_items() -> Counter[tuple[str, str]]:
 def test_same_fetch_batch_delivered_twice_stores_nothing_twice(stack: tuple[EmbeddedBackend, FeedServer]) -> None:
     backend, server = stack
     # Given a topic that matches, two healthy feeds and two failing ones in one batch
-    repo = runtime.repository()
+    repo = runtime.store()
     now = datetime.now(UTC)
     repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
     a = add_feed(server.route("/a.xml", Serve(rss("a1", "a2", "a3"))))
@@ -63,13 +63,14 @@ def test_same_fetch_batch_delivered_twice_stores_nothing_twice(stack: tuple[Embe
     # When SQS delivers the very same batch twice (at-least-once)
     first = deliver(backend, batch)
     items_after_first = episode_items()
-    matches_after_first = repo.match_keys(SLUG)
+    matches_after_first = [(m.feed_id, m.episode_id, m.title) for m in repo.list_matches(SLUG)]
     second = deliver(backend, batch)
 
     # Then the second delivery adds no item, no match, and counts no error twice
     assert first.response == second.response == {"batchItemFailures": []}
     assert episode_items() == items_after_first and max(items_after_first.values()) == 1
-    assert repo.match_keys(SLUG) == matches_after_first and len(matches_after_first) == 4
+    assert [(m.feed_id, m.episode_id, m.title) for m in repo.list_matches(SLUG)] == matches_after_first
+    assert len(matches_after_first) == 4
     assert set(episodes(a.feed_id)) == {"a1", "a2", "a3"} and stored(a.feed_id).episode_count == 3
     assert stored(missing.feed_id).error_count == 1 and stored(html.feed_id).error_count == 1
 
@@ -90,7 +91,7 @@ def sent_digests() -> Counter[str]:
 @pytest.fixture
 def digest_stack() -> Iterator[EmbeddedBackend]:
     with EmbeddedBackend() as backend:
-        repo = runtime.repository()
+        repo = runtime.store()
         now = datetime.now(UTC)
         repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
         start, _ = week_window(previous_week(now))

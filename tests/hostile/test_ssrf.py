@@ -19,9 +19,9 @@ from datetime import timedelta
 
 import pytest
 
-from earshot.cli import main as earshot_cli
-from earshot.cli.ingest import LOCAL_CLI_ENV, local_settings
-from earshot.local import FUNCTIONS_DIR, TEMPLATE_PATH, EmbeddedBackend, load_template
+from earshot_local.cli import main as earshot_cli
+from earshot_local.cli.ingest import LOCAL_CLI_ENV, local_settings
+from tests.support.aws_stack import FUNCTIONS_DIR, TEMPLATE_PATH, EmbeddedBackend, load_template
 from earshot.settings import Settings
 from tests.hostile.conftest import (
     Tripwire,

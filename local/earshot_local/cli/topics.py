@@ -16,9 +16,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from earshot import runtime
-from earshot.cli import CliError
-from earshot.cli.ingest import add_backend_args, open_backend, local_settings
+from earshot_local.cli.common import CliError, add_backend_args, open_store
+from earshot_local.settings import domain_settings
 from earshot.errors import EarshotError
 from earshot.matching import match_episodes
 from earshot.models import MatchedEpisode, Topic
@@ -26,7 +25,7 @@ from earshot.pages import render_topic_page
 from earshot.templating import date_text, duration_text
 from earshot.parser import parse_feed
 from earshot.query import parse_query
-from earshot.repository import feed_id_for, iso
+from earshot.store import Store, feed_id_for, iso
 from earshot.sources import read_source
 from earshot.stats import TopicReport, build_report
 from earshot.topics import (
@@ -59,7 +58,7 @@ DEMO_TOPICS = (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     topics = sub.add_parser("topics", help="manage topics (stored; re-matched on add/edit)")
     add_backend_args(topics)
     tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
@@ -122,7 +121,7 @@ def _now(args: argparse.Namespace) -> datetime:
 
 # ------------------------------------------------------------------ stored topics
 def cmd_add(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
                            description=args.description, now=_now(args))
     print(f"added {result.topic.slug}: {result.matched} matching episode listings")
@@ -132,7 +131,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> int:
     if args.name is None and args.query is None and args.description is None:
         raise CliError("nothing to change: give --name, --query or --description")
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         result = edit_topic(repo, args.slug, name=args.name, query=args.query,
                             description=args.description, now=_now(args))
     print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
@@ -141,14 +140,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         remove_topic(repo, args.slug)
     print(f"removed {args.slug}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         topics = list_topics(repo)
     if args.json:
         for topic in topics:
@@ -161,7 +160,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         topic = get_topic(repo, args.slug)
         report = topic_report(repo, args.slug, now=_now(args))
     if args.json:
@@ -174,7 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_page(args: argparse.Namespace) -> int:
     now = _now(args)
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         topic = get_topic(repo, args.slug)
         report = topic_report(repo, args.slug, now=now)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +215,7 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
 def _match_sources(query_text: str, sources: list[str]) -> list[MatchedEpisode]:
     """Match every episode of every source; a source that fails is reported, the rest go on."""
     query = parse_query(query_text)  # a bad query fails before any feed is read
-    settings = local_settings()
+    settings = domain_settings()
     matches: list[MatchedEpisode] = []
     failures = []
     for source in sources:
@@ -251,10 +250,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ demo
-def demo_step(backend: object, out_dir: Path) -> list[str]:
-    """Define the sample topics on the running embedded backend, backfill them, and write
-    their pages to ``out_dir/topics/<slug>.html``; returns lines to print."""
-    repo = runtime.repository()
+def demo_step(repo: Store, out_dir: Path) -> list[str]:
+    """Define the sample topics, backfill them, and write their pages to
+    ``out_dir/topics/<slug>.html``; returns lines to print."""
     now = datetime.now(UTC)
     lines = []
     for slug, name, query, description in DEMO_TOPICS:

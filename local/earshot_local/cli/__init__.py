@@ -1,8 +1,11 @@
 """The ``earshot`` command line.
 
 Each command group lives in its own module and registers itself here:
-``ingest`` (parse, feeds, run, invoke), ``topics`` (topics, match, report),
-``digest`` (digest preview), ``demo`` (the end-to-end local demo).
+``ingest`` (parse, feeds, run, invoke, info), ``topics`` (topics, match, report),
+``digest`` (digest preview|run), ``serve`` (the local web server), ``demo``.
+
+Local commands use the SQLite database named by ``--db`` / ``EARSHOT_DB`` (default: one
+per user, see ``earshot info``); ``--backend aws`` talks to a deployed stack instead.
 
 Contract for scripts: results go to stdout; a failure prints one line
 ``error: <reason>`` on stderr and exits with code 2, never a traceback.
@@ -11,25 +14,22 @@ Contract for scripts: results go to stdout; a failure prints one line
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from earshot.errors import EarshotError
-
-# Modules that add subcommands; each has ``register(subparsers)``.
-COMMAND_MODULES = ("ingest", "topics", "digest", "demo")
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as ``error: ...``, exit code 2."""
+from earshot_local.cli import demo, digest, ingest, serve, topics
+from earshot_local.cli.common import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="earshot", description="Follow a topic across podcasts.")
+    parser.add_argument("--db", type=Path, default=None, metavar="PATH",
+                        help="the local database (default: $EARSHOT_DB, else one per user; see `earshot info`)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"earshot.cli.{name}").register(sub)
+    for module in (ingest, topics, digest, serve, demo):
+        module.register(sub)
     return parser
 
 
@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
 
+
+__all__ = ["CliError", "build_parser", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

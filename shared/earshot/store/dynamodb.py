@@ -1,4 +1,5 @@
-"""The only module that talks to DynamoDB.
+"""The DynamoDB adapter of the storage port (:mod:`earshot.store.port`): the only module
+that talks to DynamoDB.
 
 Single-table design (table ``earshot``; keys are strings):
 
@@ -35,8 +36,10 @@ The Dynamo item <-> model mapping is here and nowhere else.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +47,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.store.port import Store, iso
 from earshot.tokens import TokenRecord
 
 TOPIC_SK = "TOPIC"
@@ -69,30 +73,8 @@ DUE_PROJECTION = (
 )
 
 
-def feed_id_for(url: str) -> str:
-    """Stable feed id for a URL (the id survives later 301s; the URL attribute moves).
-
-    >>> feed_id_for("https://example.com/feed.xml")
-    'f-7a775db75c1d6d17'
-    """
-    return "f-" + hashlib.sha256(url.strip().encode()).hexdigest()[:16]
-
-
 def shard_for(feed_id: str, shards: int) -> int:
     return int(hashlib.sha256(feed_id.encode()).hexdigest()[:8], 16) % shards
-
-
-def iso(dt: datetime | None) -> str | None:
-    """UTC ISO 8601 with a Z, sortable as a string."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -124,11 +106,11 @@ def deserialize(item: dict[str, Any]) -> dict[str, Any]:
     return _from_dynamo({k: _de.deserialize(v) for k, v in item.items()})
 
 
-class Repository:
+class DynamoStore(Store):
     """DynamoDB access for every Earshot item. Thread-safe (uses a boto3 client)."""
 
     def __init__(self, table_name: str, *, client: Any | None = None, due_shards: int = 4) -> None:
-        self.table_name = table_name
+        self.table_name = self.name = table_name
         self.client = client or boto3.client("dynamodb")
         self.due_shards = due_shards
 
@@ -200,23 +182,29 @@ class Repository:
             yield self._feed_from_item(item)
 
     def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:
-        """Feeds whose ``next_check_at`` has passed, read shard by shard from the due index.
+        """Feeds whose ``next_check_at`` has passed, most overdue first: each shard of the
+        due index is read in key order and the shards are merged.
 
         Items come from the index projection: enough for the worker, not the whole feed.
         """
-        for shard in range(self.due_shards):
-            cond = "due_pk = :p" if include_not_due else "due_pk = :p AND due_sk <= :now"
-            values = {":p": f"DUE#{shard}"}
-            if not include_not_due:
-                values[":now"] = iso(now)
-            for item in self._query_all(
-                IndexName=DUE_INDEX, KeyConditionExpression=cond,
-                ExpressionAttributeValues=serialize(values),
-            ):
-                data = deserialize(item)
-                data["feed_id"] = data["pk"].removeprefix("FEED#")
-                data["next_check_at"] = data.get("due_sk")
-                yield FeedState.model_validate({k: v for k, v in data.items() if k in FeedState.model_fields})
+        shards = [self._due_shard(shard, now, include_not_due) for shard in range(self.due_shards)]
+        for _due, feed in heapq.merge(*shards, key=lambda pair: pair[0]):
+            yield feed
+
+    def _due_shard(self, shard: int, now: datetime, include_not_due: bool) -> Iterator[tuple[str, FeedState]]:
+        cond = "due_pk = :p" if include_not_due else "due_pk = :p AND due_sk <= :now"
+        values = {":p": f"DUE#{shard}"}
+        if not include_not_due:
+            values[":now"] = iso(now)  # type: ignore[assignment]
+        for item in self._query_all(
+            IndexName=DUE_INDEX, KeyConditionExpression=cond,
+            ExpressionAttributeValues=serialize(values),
+        ):
+            data = deserialize(item)
+            data["feed_id"] = data["pk"].removeprefix("FEED#")
+            data["next_check_at"] = data.get("due_sk")
+            yield data["due_sk"], FeedState.model_validate(
+                {k: v for k, v in data.items() if k in FeedState.model_fields})
 
     # --------------------------------------------------------------- episodes
     def episode_hashes(self, feed_id: str) -> dict[str, str]:
@@ -412,10 +400,10 @@ class Repository:
             TableName=self.table_name, Key=serialize({"pk": f"TOPIC#{slug}", "sk": TOPIC_SK}),
             ReturnValues="ALL_OLD",
         )
-        self.delete_matches(slug, self.match_keys(slug))
+        self._delete_matches(slug, self._match_keys(slug))
         return "Attributes" in resp
 
-    def match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
+    def _match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
         """Sort keys of a topic's match items (optionally one feed's), keys only read."""
         values = {":p": f"TOPIC#{slug}", ":m": MATCH_PREFIX}
         kwargs: dict[str, Any] = {}
@@ -445,7 +433,29 @@ class Repository:
                 break
         return out
 
-    def put_matches(self, slug: str, matches: list[MatchedEpisode]) -> None:
+    def count_matches(self, slug: str) -> int:
+        return len(self._match_keys(slug))
+
+    def replace_feed_matches(self, slug: str, feed_id: str, episode_ids: Iterable[str],
+                             matches: list[MatchedEpisode]) -> int:
+        # The episode id is the last part of the sort key; a changed date moves the key,
+        # so earlier keys of these episodes that are not written again are stale.
+        ids = set(episode_ids)
+        new_keys = {self.match_sk(m) for m in matches}
+        stale = [sk for sk in self._match_keys(slug, feed_id=feed_id)
+                 if sk.split("#", 3)[3] in ids and sk not in new_keys]
+        self._put_matches(slug, matches)
+        self._delete_matches(slug, stale)
+        return len(stale)
+
+    def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
+        new_keys = {self.match_sk(m) for m in matches}
+        stale = [sk for sk in self._match_keys(slug) if sk not in new_keys]
+        self._put_matches(slug, matches)
+        self._delete_matches(slug, stale)
+        return len(stale)
+
+    def _put_matches(self, slug: str, matches: list[MatchedEpisode]) -> None:
         requests = []
         for match in matches:
             data = match.model_dump(mode="json")
@@ -454,10 +464,14 @@ class Repository:
             requests.append({"PutRequest": {"Item": serialize(item)}})
         self._batch_write(requests)
 
-    def delete_matches(self, slug: str, sort_keys: Iterable[str]) -> None:
+    def _delete_matches(self, slug: str, sort_keys: Iterable[str]) -> None:
         self._batch_write([
             {"DeleteRequest": {"Key": serialize({"pk": f"TOPIC#{slug}", "sk": sk})}} for sk in sort_keys
         ])
+
+    def atomic(self) -> AbstractContextManager[None]:
+        # Each DynamoDB write is durable on its own; see the port's note on write order.
+        return nullcontext()
 
     # ========================================================== subscriptions
     # (subscriber, token and digest-claim items)
@@ -611,6 +625,11 @@ class Repository:
             ExpressionAttributeValues=serialize({":claimed": "claimed"}),
             Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}),
         )
+
+    def get_claim_state(self, address_hash: str, topic: str, week: str) -> str | None:
+        resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}))
+        return resp["Item"]["state"]["S"] if "Item" in resp else None
 
     # -- rendered digests: rendered once per (topic, week), read by every send batch
     def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:

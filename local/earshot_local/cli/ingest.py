@@ -1,4 +1,4 @@
-"""Ingest commands: ``parse``, ``feeds add|import|list``, ``run``, ``invoke``."""
+"""Ingest commands: ``parse``, ``feeds add|import|list``, ``run``, ``invoke``, ``info``."""
 
 from __future__ import annotations
 
@@ -7,35 +7,28 @@ import json
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
 from earshot import runtime
-from earshot.cli import CliError
 from earshot.errors import EarshotError
-from earshot.local import EmbeddedBackend, sample_event
+from earshot.matching import match_new_episodes
 from earshot.parser import parse_feed
-from earshot.refresh import new_feed
-from earshot.repository import Repository, iso
-from earshot.settings import Settings
+from earshot.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.sources import is_local_source, read_source, source_url
-
-STATE_PATH = Path(".earshot/local-db.json")
-# Worker invocations in flight at once, like template.yaml's WorkerMaxConcurrency default.
-DEFAULT_CONCURRENCY = 5
-# The local CLI runs on the user's own machine with the user's own feed list, so it may
-# fetch loopback/private addresses and read files; the Lambda functions never do.
-LOCAL_CLI_ENV = {"EARSHOT_ALLOW_PRIVATE_ADDRESSES": "true"}
+from earshot.store import Store, iso
+from earshot_local import functions
+from earshot_local.cli.common import CliError, add_backend_args, local_settings, open_local, open_store
+from earshot_local.runtime import LocalRuntime
+from earshot_local.settings import domain_settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("parse", help="parse a feed (file or URL) and print normalized JSON")
     p.add_argument("source", help="file path or http(s) URL")
     p.set_defaults(func=cmd_parse)
@@ -53,47 +46,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feeds_list)
 
-    p = sub.add_parser("run", help="run the main job locally: dispatcher + workers on the embedded backend")
+    p = sub.add_parser("run", help="check due feeds now: fetch, parse, store, match (run it from cron)")
     p.add_argument("--feeds", type=Path, help="OPML or a text file of URLs / file paths to add first")
-    p.add_argument("--cycles", type=int, default=1)
+    p.add_argument("--all", action="store_true", help="check every feed now, due or not")
+    p.add_argument("--cycles", type=int, default=1, help="run this many cycles back to back (implies --all after the first)")
     p.add_argument("--json", action="store_true", help="print one JSON object per cycle")
-    p.add_argument("--fresh", action="store_true", help="start from an empty local table")
-    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
-                   help=f"worker invocations at once (default {DEFAULT_CONCURRENCY}, as deployed)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="requests in flight at once (default 32; at most 2 per host whatever this is)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file")
-    p.add_argument("function", help="folder name under functions/ (e.g. dispatcher, fetch_worker)")
-    p.add_argument("event", type=Path, help="event JSON, e.g. events/dispatcher_scheduled.json")
+    p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file (like sam local invoke)")
+    p.add_argument("function", help="folder under functions/ or template logical id (dispatcher, DispatcherFunction)")
+    p.add_argument("event", nargs="?", help="event JSON file, or - for stdin")
+    p.add_argument("-e", "--event", dest="event_opt", help="event JSON file (as sam local invoke)")
     p.set_defaults(func=cmd_invoke)
 
-
-# ------------------------------------------------------------------ backends
-def add_backend_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--backend", choices=("local", "aws"), default="local",
-        help="local: embedded moto, state in .earshot/ (default); aws: the deployed stack "
-             "(TABLE_NAME etc. from the environment, see README)",
-    )
-
-
-@contextmanager
-def open_backend(args: argparse.Namespace) -> Iterator[Repository]:
-    """The repository for ``--backend``: the embedded stack (persisted) or the deployed one."""
-    if getattr(args, "backend", "local") == "aws":
-        yield runtime.repository()
-        return
-    with EmbeddedBackend(state_path=STATE_PATH, extra_env=LOCAL_CLI_ENV):
-        yield runtime.repository()
-
-
-def local_settings() -> Settings:
-    return Settings.from_env(EARSHOT_ALLOW_PRIVATE_ADDRESSES="true")
+    p = sub.add_parser("info", help="where the local database is and what it holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
 
 
 # ------------------------------------------------------------------ parse
 def cmd_parse(args: argparse.Namespace) -> int:
-    settings = local_settings()
+    settings = domain_settings()
     result = read_source(args.source, settings=settings)
     parsed = parse_feed(result.body or b"", url=result.url)
     out = {
@@ -131,11 +106,11 @@ def read_feed_list(path: Path) -> list[str]:
     return urls
 
 
-def add_feeds(repo: Repository, urls: list[str], *, test_fetch: bool, out: TextIO | None = None) -> int:
+def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | None = None) -> int:
     """Add feeds; with ``test_fetch`` each URL is fetched and parsed first and refused with
     a clear message if it is not a feed. Returns how many were refused."""
     out = out or sys.stdout
-    settings = local_settings()
+    settings = domain_settings()
     refused = 0
     now = datetime.now(UTC)
     for url in urls:
@@ -158,20 +133,20 @@ def add_feeds(repo: Repository, urls: list[str], *, test_fetch: bool, out: TextI
 
 
 def cmd_feeds_add(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         refused = add_feeds(repo, args.urls, test_fetch=True)
     return 2 if refused else 0
 
 
 def cmd_feeds_import(args: argparse.Namespace) -> int:
     urls = read_feed_list(args.file)
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         add_feeds(repo, urls, test_fetch=False)
     return 0
 
 
 def cmd_feeds_list(args: argparse.Namespace) -> int:
-    with open_backend(args) as repo:
+    with open_store(args) as repo:
         feeds = sorted(repo.list_feeds(), key=lambda f: f.url)
     if args.json:
         for f in feeds:
@@ -198,46 +173,58 @@ class CycleReport(BaseModel):
     parsed: int
     new_episodes: int
     errors: dict[str, int]
-    aws_calls: dict[str, int]
-    aws_seconds: float
     seconds: float
 
 
-def run_cycle(backend: EmbeddedBackend, cycle: int, *, concurrency: int = DEFAULT_CONCURRENCY,
+def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
+    """Order checks so consecutive ones are on different hosts (the biggest host first):
+    threads then spread over many hosts instead of queueing for one host's few slots.
+
+    >>> [c.url for c in by_host_round_robin([FeedCheck(feed_id=str(i), url=u) for i, u in
+    ...     enumerate(["http://a/1", "http://a/2", "http://b/1", "http://a/3"])])]
+    ['http://a/1', 'http://b/1', 'http://a/2', 'http://a/3']
+    """
+    hosts: dict[str, list[FeedCheck]] = defaultdict(list)
+    for check in checks:
+        hosts[(urlsplit(check.url).hostname or "").lower()].append(check)
+    lanes = sorted(hosts.values(), key=len, reverse=True)
+    return [lane[i] for i in range(max(map(len, lanes), default=0)) for lane in lanes if i < len(lane)]
+
+
+def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: int,
               progress: bool = False) -> CycleReport:
-    """One cycle: the real dispatcher handler (forced: every feed now), then the real worker
-    handler on the queue's batches of 10, ``concurrency`` invocations at a time as the SQS
-    event source runs up to ``WorkerMaxConcurrency`` workers. Counters cover only these calls."""
-    repo = runtime.repository()
-    queue_url = backend.settings.fetch_queue_url
-    before = {f.feed_id: f.episode_count for f in repo.list_feeds()}
-    backend.reset_counters()
+    """One cycle: every due feed (every feed with ``check_all``) fetched, parsed, stored
+    and matched, each feed committed on its own, ``concurrency`` requests in flight and
+    at most ``max_requests_per_host`` per host."""
+    store = local.store
+    settings = local.settings.with_(worker_threads=concurrency)
     started = time.perf_counter()
-    dispatched = backend.invoke("dispatcher", {**sample_event("dispatcher_scheduled"), "force": True})
-    total, done = dispatched["queued"], 0
-    batches = list(iter(lambda: backend.receive_sqs_event(queue_url), None))
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="worker") as pool:
-        running = {pool.submit(backend.invoke, "fetch_worker", event): event for event in batches}
-        for future in as_completed(running):
-            event = running[future]
-            failed = {f["itemIdentifier"] for f in future.result().get("batchItemFailures", [])}
-            backend.delete_messages(queue_url, event, keep=failed)  # failed ones come back later
-            done += len(event["Records"])
-            if progress:
-                _progress(done, total)
-    seconds = time.perf_counter() - started
-    calls, aws_seconds = dict(backend.aws_calls), backend.aws_seconds
+    checks = by_host_round_robin(
+        [FeedCheck.from_state(f) for f in store.due_feeds(datetime.now(UTC), include_not_due=check_all)])
+    futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
+                            on_new_episodes=lambda feed, episodes: match_new_episodes(store, feed, episodes))
+    results: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    new_episodes = 0
+    for done, future in enumerate(futures, start=1):
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the database refused a write: the feed is checked again next run
+            errors[f"store_error: {type(exc).__name__}"] += 1
+            continue
+        results[outcome.result] += 1
+        new_episodes += outcome.new_episodes
+        if outcome.error_kind:
+            errors[outcome.error_kind] += 1
+        if progress:
+            _progress(done, len(checks))
     if progress:
         sys.stderr.write("\n")
-    feeds = list(repo.list_feeds())  # after counting: reporting is not part of the job
-    results = Counter(f.last_result for f in feeds)
     return CycleReport(
-        cycle=cycle, feeds=total,
-        fetched=results["parsed"] + results["unchanged"],
+        cycle=cycle, feeds=len(checks), fetched=results["parsed"] + results["unchanged"],
         not_modified=results["not_modified"], unchanged=results["unchanged"], parsed=results["parsed"],
-        new_episodes=sum(f.episode_count - before.get(f.feed_id, 0) for f in feeds),
-        errors=dict(Counter(f.last_error_kind for f in feeds if f.last_result in ("error", "gone"))),
-        aws_calls=dict(sorted(calls.items())), aws_seconds=round(aws_seconds, 3), seconds=round(seconds, 3),
+        new_episodes=new_episodes, errors=dict(sorted(errors.items())),
+        seconds=round(time.perf_counter() - started, 3),
     )
 
 
@@ -250,36 +237,67 @@ def _progress(done: int, total: int) -> None:
 
 def format_cycle(r: CycleReport) -> str:
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
-    writes = sum(v for k, v in r.aws_calls.items() if k in ("PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"))
     return (f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
-            f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}; "
-            f"{sum(r.aws_calls.values())} AWS requests ({writes} DynamoDB writes)")
+            f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.cycles < 1 or args.concurrency < 1:
+    local_cfg = local_settings(args)
+    concurrency = args.concurrency or local_cfg.concurrency
+    if args.cycles < 1 or concurrency < 1:
         raise CliError("--cycles and --concurrency must be at least 1")
     urls = read_feed_list(args.feeds) if args.feeds else []
-    with EmbeddedBackend(state_path=None if args.fresh else STATE_PATH, extra_env=LOCAL_CLI_ENV) as backend:
-        repo = runtime.repository()
-        add_feeds(repo, urls, test_fetch=False, out=sys.stderr if args.json else sys.stdout)
+    with open_local(args) as local:
+        add_feeds(local.store, urls, test_fetch=False, out=sys.stderr if args.json else sys.stdout)
         for cycle in range(1, args.cycles + 1):
-            report = run_cycle(backend, cycle, concurrency=args.concurrency,
+            report = run_cycle(local, cycle, check_all=args.all or cycle > 1, concurrency=concurrency,
                                progress=not args.json and sys.stderr.isatty())
             print(report.model_dump_json() if args.json else format_cycle(report), flush=True)
     return 0
 
 
 # ------------------------------------------------------------------ invoke
-def cmd_invoke(args: argparse.Namespace) -> int:
+def read_event(path: str | None) -> dict[str, Any]:
+    if path is None:
+        raise CliError("give an event: earshot invoke FUNCTION EVENT.json (or -e EVENT.json, or - for stdin)")
     try:
-        event: dict[str, Any] = json.loads(args.event.read_text())
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+        event = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read event {args.event}: {exc}") from exc
-    with EmbeddedBackend(state_path=STATE_PATH, extra_env=LOCAL_CLI_ENV) as backend:
+        raise CliError(f"cannot read event {path}: {exc}") from exc
+    if not isinstance(event, dict):
+        raise CliError(f"event {path} is not a JSON object")
+    return event
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    event = read_event(args.event_opt or args.event)
+    try:
+        function = functions.resolve_function(args.function)
+    except LookupError as exc:
+        raise CliError(str(exc)) from exc
+    with open_local(args) as local:
         try:
-            result = backend.invoke(args.function, event)
-        except LookupError as exc:
-            raise CliError(str(exc)) from exc
+            result = local.invoke(function, event)
+        except Exception as exc:  # as sam local invoke: the error as JSON, exit non-zero
+            print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)[:2000]}))
+            return 1
+        if function == "dispatcher":  # the local event source: hand the queued checks to the worker
+            local.drain(local.fetch_queue, "fetch_worker")
+        elif function == "digest":
+            local.drain(local.digest_queue, "digest_sender")
     print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+# ------------------------------------------------------------------ info
+def cmd_info(args: argparse.Namespace) -> int:
+    with open_local(args) as local:
+        info = {"db": str(local.db_path), "schema_version": local.store.schema_version(),
+                **local.store.counts(), "outbox": str(local.local.outbox_dir)}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key:15} {value}")
     return 0

@@ -1,45 +1,32 @@
-"""The embedded backend: Earshot's AWS stack in-process, for the CLI, the demo and tests.
+"""The AWS test double: Earshot's deployed stack emulated in-process by moto, for the
+tests of the AWS adapters and of the handlers as deployed. Never the local product's
+database (that is SQLite, ``earshot_local``).
 
 ``moto`` is started in-process and the DynamoDB tables, SQS queues and SES configuration
 set are created from ``template.yaml``'s own definitions (key schemas, GSIs, projections),
 so local runs and tests cannot drift from what is deployed. The real Lambda handlers in
 ``functions/`` are then invoked with real event shapes.
 
-State can persist between CLI invocations in a JSON file (``.earshot/local-db.json``):
-DynamoDB items are dumped on :meth:`EmbeddedBackend.stop` and loaded on start, so
-``earshot feeds add`` followed by ``earshot feeds list`` behaves like the deployed stack.
-
 Every AWS request made through boto3 is counted by operation with a botocore event hook
-(``aws_calls``), which is how ``earshot run --json`` reports its request counts.
+(``aws_calls``), so tests can assert request counts.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import importlib.util
-import json
 import os
 import threading
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import yaml
 
 from earshot import runtime
-from earshot.settings import Settings, get_settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-FUNCTIONS_DIR = REPO_ROOT / "functions"
-EVENTS_DIR = REPO_ROOT / "events"
-REGION = "us-east-1"
+from earshot.settings import Settings
+from earshot_local.functions import (  # noqa: F401 - re-exported for the tests
+    EVENTS_DIR, HANDLER_ENV, REGION, REPO_ROOT, LambdaContext, invoke, load_handler, load_template, sample_event,
+)
 
 # Logical id in template.yaml -> (environment variable, local physical name)
 TABLES = {"Table": ("TABLE_NAME", "earshot")}
@@ -53,42 +40,16 @@ LOCAL_SENDER = "digest@earshot.example"
 
 # Environment the handlers see locally: quiet Powertools, fake credentials, no tracing.
 LOCAL_ENV = {
+    **HANDLER_ENV,
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SECURITY_TOKEN": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
-    "POWERTOOLS_SERVICE_NAME": "earshot",
-    "POWERTOOLS_METRICS_NAMESPACE": "Earshot",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_DEV": "false",
     "EARSHOT_SENDER": f"Earshot <{LOCAL_SENDER}>",
     "SES_CONFIGURATION_SET": "earshot",
 }
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation YAML: short-form intrinsics (!Ref, !Sub, ...) become plain values."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {tag_suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {tag_suffix: loader.construct_sequence(node, deep=True)}
-    return {tag_suffix: loader.construct_mapping(node, deep=True)}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
-@functools.cache
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """template.yaml as a dict (intrinsics kept as ``{"Ref": ...}``-like dicts)."""
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
 def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
@@ -108,59 +69,10 @@ def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
     return args
 
 
-@dataclass
-class LambdaContext:
-    """Just enough of the Lambda context object for Powertools and our handlers."""
-
-    function_name: str
-    memory_limit_in_mb: int = 512
-    timeout_s: float = 900.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
-
-    @property
-    def function_version(self) -> str:
-        return "$LATEST"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
-
-
-def load_handler(function: str) -> Any:
-    """Import ``functions/<function>/app.py`` under a unique module name; return ``handler``."""
-    return _load_function_module(function).handler
-
-
-@functools.cache
-def _load_function_module(function: str) -> ModuleType:
-    path = FUNCTIONS_DIR / function / "app.py"
-    if not path.is_file():
-        known = ", ".join(sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").is_file()))
-        raise LookupError(f"no function {function!r} (known: {known})")
-    spec = importlib.util.spec_from_file_location(f"earshot_function_{function}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class EmbeddedBackend:
     """moto-backed stand-in for the deployed stack. Use as a context manager."""
 
-    def __init__(self, *, state_path: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
-        self.state_path = state_path
+    def __init__(self, *, extra_env: dict[str, str] | None = None) -> None:
         self.extra_env = dict(extra_env or {})
         self.aws_calls: Counter[str] = Counter()
         self.aws_seconds = 0.0
@@ -188,14 +100,10 @@ class EmbeddedBackend:
         self._set_env(self.env)
         runtime.reset()
         self._hook_call_counter()
-        if self.state_path and self.state_path.exists():
-            self._load_state(self.state_path)
 
     def stop(self) -> None:
         if self._mock is None:
             return
-        if self.state_path:
-            self._save_state(self.state_path)
         self._mock.stop()
         self._mock = None
         for key, old in self._saved_env.items():
@@ -208,7 +116,7 @@ class EmbeddedBackend:
 
     @property
     def settings(self) -> Settings:
-        return get_settings()
+        return runtime.settings()
 
     def _set_env(self, env: dict[str, str]) -> None:
         for key, value in env.items():
@@ -257,37 +165,10 @@ class EmbeddedBackend:
         self.aws_calls.clear()
         self.aws_seconds = 0.0
 
-    # -- persistence between CLI runs --------------------------------------
-    def _save_state(self, path: Path) -> None:
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        items: list[dict[str, Any]] = []
-        for page in ddb.get_paginator("scan").paginate(TableName=self.env["TABLE_NAME"]):
-            items.extend(page["Items"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "items": items}, default=_encode_bytes))
-        tmp.replace(path)
-
-    def _load_state(self, path: Path) -> None:
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        items = json.loads(path.read_text(), object_hook=_decode_bytes).get("items", [])
-        table = self.env["TABLE_NAME"]
-        for start in range(0, len(items), 25):
-            pending = {table: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]}
-            while pending:
-                pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
     # -- running the real handlers -----------------------------------------
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Run ``functions/<function>/app.py:handler`` with ``event`` and a fake context."""
-        module = _load_function_module(function)
-        try:
-            return module.handler(event, LambdaContext(function_name=f"earshot-{function}"))
-        finally:
-            # Lambda flushes metrics after each invocation; locally they are disabled, and
-            # Powertools never clears a disabled set (it prints it once 100 values pile up).
-            if hasattr(module, "metrics"):
-                module.metrics.clear_metrics()
+        return invoke(function, event)
 
     def receive_sqs_event(self, queue_url: str, *, max_messages: int = 10) -> dict[str, Any] | None:
         """Pull up to 10 messages and shape them as the SQS -> Lambda event source does."""
@@ -387,17 +268,3 @@ def _ses_get_account(**_: Any) -> tuple[Any, dict[str, Any]]:
     }
 
 
-def _encode_bytes(value: Any) -> Any:
-    """DynamoDB binary attributes (``{"B": b"..."}``) are stored as base64 in the state file."""
-    if isinstance(value, (bytes, bytearray)):
-        return {"__base64__": base64.b64encode(value).decode()}
-    raise TypeError(f"cannot store {type(value).__name__} in the local state file")
-
-
-def _decode_bytes(obj: dict[str, Any]) -> Any:
-    return base64.b64decode(obj["__base64__"]) if set(obj) == {"__base64__"} else obj
-
-
-def sample_event(name: str) -> dict[str, Any]:
-    """Load ``events/<name>.json``."""
-    return json.loads((EVENTS_DIR / f"{name}.json").read_text())

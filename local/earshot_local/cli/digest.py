@@ -1,8 +1,8 @@
 """Digest commands: ``digest preview SLUG --out DIR [--week W] [--screenshot]``, and the
 digest part of ``earshot demo`` (:func:`demo_step`).
 
-``preview`` renders a stored topic's digest on the embedded backend (state in
-``.earshot/local-db.json``) exactly as the digest function would, and writes
+``preview`` renders a stored topic's digest from the local database exactly as the
+digest function would, and writes
 ``digest.html``, ``digest.txt`` and a complete ``digest.eml`` (the raw message SES would
 get, addressed to a sample recipient; its unsubscribe link is a placeholder that no
 stored token matches). ``--screenshot`` renders digest.html with headless Chromium.
@@ -11,8 +11,6 @@ stored token matches). ``--screenshot`` renders digest.html with headless Chromi
 from __future__ import annotations
 
 import argparse
-import email
-import email.policy
 import json
 import re
 import subprocess
@@ -21,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from earshot import mime, runtime, tokens
-from earshot.cli import CliError
-from earshot.cli.ingest import STATE_PATH
 from earshot.digest import iso_week, previous_week, render_digest, week_window
-from earshot.local import EmbeddedBackend, sample_event
 from earshot.topics import get_topic, topic_report
+from earshot_local.cli.common import CliError, open_local
+from earshot_local.functions import sample_event
+from earshot_local.runtime import LocalRuntime
 
 CHROMIUM = Path("/usr/bin/chromium")
 PREVIEW_RECIPIENT = "you@example.com"
@@ -42,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     preview.add_argument("--week", help="ISO week like 2025-W02 (default: the week of the topic's newest episode)")
     preview.add_argument("--screenshot", action="store_true", help="also write digest.png (headless Chromium)")
     preview.set_defaults(func=cmd_preview)
+    run = sub.add_parser("run", help="send this week's digests now (the weekly job), into the outbox")
+    run.add_argument("--week", help="ISO week like 2025-W02 (default: last week, as the schedule does)")
+    run.set_defaults(func=cmd_run)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -50,8 +51,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
             week_window(args.week)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-    with EmbeddedBackend(state_path=STATE_PATH):
-        repo = runtime.repository()
+    with open_local(args):
+        repo = runtime.store()
         settings = runtime.settings()
         topic = get_topic(repo, args.slug)
         now = datetime.now(UTC)
@@ -97,21 +98,42 @@ def screenshot(html_path: Path, png_path: Path, *, width: int = 680, height: int
     return png_path
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    with open_local(args) as local:
+        result = run_week(local, args.week)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def run_week(local: LocalRuntime, week: str | None) -> dict[str, Any]:
+    """The weekly job as deployed: the digest handler plans (renders once, queues batches),
+    then the queue is handed to the sender handler; mails land in the outbox."""
+    if week:
+        try:
+            week_window(week)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    planned = local.invoke("digest", {**sample_event("digest_scheduled"), **({"week": week} if week else {})})
+    sent = local.drain(local.digest_queue, "digest_sender")
+    failed = sum(len(r.get("batchItemFailures", [])) for r in sent)
+    return {**planned, "send_batches": len(sent), "failed_batches": failed}
+
+
 # ------------------------------------------------------------------ demo
-def demo_step(backend: EmbeddedBackend, out_dir: Path) -> list[str]:
+def demo_step(local: LocalRuntime, out_dir: Path) -> list[str]:
     """Subscribe and confirm a sample address through the real API handler, run the real
-    digest handler and sender, and write every mail SES captured to ``out_dir/mail``."""
-    repo = runtime.repository()
+    digest handler and sender, and list the mails the outbox received."""
+    repo = local.store
     now = datetime.now(UTC)
     topics = [slug for slug in DEMO_TOPICS if repo.get_topic(slug) is not None]
     lines: list[str] = []
     for slug in topics:
-        response = backend.invoke("api", _api_event("api_subscribe", body=json.dumps({"email": DEMO_RECIPIENT, "topic": slug})))
-        confirm_mail = _sent_messages()[-1]
+        response = local.invoke("api", _api_event("api_subscribe", body=json.dumps({"email": DEMO_RECIPIENT, "topic": slug})))
+        confirm_mail = local.mailer.messages()[-1][1]
         token = re.search(r"token=([\w-]{43})", confirm_mail.get_body(("plain",)).get_content())
         if response["statusCode"] != 202 or token is None:
             raise CliError(f"subscribing to {slug} failed: {response['statusCode']} {response.get('body')}")
-        confirmed = backend.invoke("api", _api_event("api_confirm_post", body=f"token={token[1]}"))
+        confirmed = local.invoke("api", _api_event("api_confirm_post", body=f"token={token[1]}"))
         lines.append(f"{DEMO_RECIPIENT} subscribed to {slug}: POST /subscriptions {response['statusCode']}, "
                      f"POST /confirm {confirmed['statusCode']}")
     # The samples are not from last week: send each topic's digest for the week of its
@@ -119,18 +141,10 @@ def demo_step(backend: EmbeddedBackend, out_dir: Path) -> list[str]:
     weeks = sorted({iso_week(latest) for slug in topics
                     if (latest := topic_report(repo, slug, now=now, latest_limit=1).latest)})
     for week in weeks:
-        planned = backend.invoke("digest", {**sample_event("digest_scheduled"), "week": week})
-        backend.drain_queue("digest_sender", backend.env["DIGEST_QUEUE_URL"])
+        planned = run_week(local, week)
         lines.append(f"digest {week}: {len(planned['topics_queued'])} topic(s) queued, "
                      f"{planned['recipients']} recipient(s)")
-    mail_dir = out_dir / "mail"
-    mail_dir.mkdir(parents=True, exist_ok=True)
-    for old in mail_dir.glob("*.eml"):
-        old.unlink()
-    for n, (raw, message) in enumerate(zip(_sent_raw(), _sent_messages(), strict=True), start=1):
-        kind = "digest" if message["List-Unsubscribe"] else "confirm"
-        path = mail_dir / f"{n:02d}-{kind}.eml"
-        path.write_bytes(raw)
+    for path, message in local.mailer.messages():
         lines.append(f"{path}  {message['Subject']}")
     return lines
 
@@ -139,16 +153,3 @@ def _api_event(name: str, *, body: str) -> dict[str, Any]:
     event = sample_event(name)
     event["body"] = body
     return event
-
-
-def _sent_raw() -> list[bytes]:
-    from moto.core import DEFAULT_ACCOUNT_ID  # moto is a dev/CLI dependency, never in Lambda
-    from moto.ses.models import ses_backends
-
-    return [m.raw_data.encode() for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-            if hasattr(m, "raw_data")]
-
-
-def _sent_messages() -> list[email.message.EmailMessage]:
-    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in _sent_raw()]  # type: ignore[misc]
-

@@ -2,10 +2,11 @@
 
 1. serve the sample feeds in ``samples/`` from a loopback HTTP server (so the real HTTP
    path runs: conditional GETs, Last-Modified, 304s);
-2. ``earshot run`` twice on the embedded backend (moto): episodes stored, then mostly 304;
+2. ``earshot run`` twice into the demo's own SQLite database (``OUT/earshot-demo.db``,
+   never the user's): episodes stored, then mostly 304;
 3. define the sample topics and write their pages to ``out/topics/``;
 4. subscribe and confirm a sample address through the API handler, run the weekly digest
-   handlers, and write the mails SES captured to ``out/mail/``.
+   handlers; the mails land in the outbox ``out/mail/``.
 """
 
 from __future__ import annotations
@@ -17,22 +18,22 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from earshot import runtime
-from earshot.cli.digest import demo_step as digest_demo_step
-from earshot.cli.ingest import LOCAL_CLI_ENV, add_feeds, format_cycle, read_feed_list, run_cycle
-from earshot.cli.topics import demo_step as topics_demo_step
-from earshot.local import REPO_ROOT, EmbeddedBackend
 from earshot.sources import local_path
+from earshot_local.cli.digest import demo_step as digest_demo_step
+from earshot_local.cli.ingest import add_feeds, format_cycle, read_feed_list, run_cycle
+from earshot_local.cli.topics import demo_step as topics_demo_step
+from earshot_local.functions import REPO_ROOT
+from earshot_local.runtime import LocalRuntime
+from earshot_local.settings import LocalSettings
 
 SAMPLES = REPO_ROOT / "samples"
+DEMO_DB = "earshot-demo.db"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="run Earshot end to end locally (sample feeds, topics, digest)")
     p.add_argument("--out", type=Path, default=Path("out"), help="where pages and mails are written")
     p.add_argument("--cycles", type=int, default=2)
-    p.add_argument("--save-state", type=Path, metavar="FILE",
-                   help="keep the demo's data in FILE (e.g. .earshot/local-db.json for later commands)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -58,19 +59,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         paths = read_feed_list(SAMPLES / "feeds.txt")
         urls = [f"{base}/{local_path(p).relative_to(SAMPLES).as_posix()}" for p in paths]
         print(f"Serving {len(urls)} sample feeds from {base} (loopback)")
-        if args.save_state:
-            args.save_state.unlink(missing_ok=True)  # the demo always starts from nothing
-        with EmbeddedBackend(state_path=args.save_state, extra_env=LOCAL_CLI_ENV) as backend:
-            add_feeds(runtime.repository(), urls, test_fetch=False, out=io.StringIO())
-            print("\n== Ingest: dispatcher + fetch workers on the embedded backend ==")
+        db = out / DEMO_DB
+        for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            stale.unlink(missing_ok=True)  # the demo always starts from nothing
+        for old_mail in (out / "mail").glob("*.eml"):
+            old_mail.unlink()
+        with LocalRuntime(LocalSettings(EARSHOT_DB=db, EARSHOT_OUTBOX=out / "mail")) as local:
+            add_feeds(local.store, urls, test_fetch=False, out=io.StringIO())
+            print(f"\n== Ingest: fetch, parse, store, match into {db} ==")
             for cycle in range(1, args.cycles + 1):
-                print(format_cycle(run_cycle(backend, cycle)))
-            for title, step in (("Topics", topics_demo_step), ("Digest", digest_demo_step)):
-                print(f"\n== {title} ==")
-                for line in step(backend, out):
-                    print(line)
+                print(format_cycle(run_cycle(local, cycle, check_all=True, concurrency=local.local.concurrency)))
+            print("\n== Topics ==")
+            for line in topics_demo_step(local.store, out):
+                print(line)
+            print("\n== Digest ==")
+            for line in digest_demo_step(local, out):
+                print(line)
     finally:
         server.shutdown()
-    print(f"\nDone. Open the files under {out}/")
+    print(f"\nDone. Open the files under {out}/; explore the demo's data with e.g.\n"
+          f"  earshot --db {out / DEMO_DB} topics show mlp-finance\n"
+          f"  earshot --db {out / DEMO_DB} serve   # then http://127.0.0.1:3000/topics/mlp-finance")
     return 0
 

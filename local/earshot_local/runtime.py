@@ -1,0 +1,70 @@
+"""The local runtime: the deployed handlers and domain, on this machine's adapters.
+
+    store          SqliteStore           (DynamoDB deployed)
+    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`
+    mail           OutboxMailer          (SES deployed): .eml files, optionally SMTP
+    handlers       functions/*/app.py    the same code Lambda runs, via earshot.runtime.use()
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from earshot import runtime
+from earshot.settings import Settings
+from earshot_local import functions
+from earshot_local.outbox import OutboxMailer
+from earshot_local.queue import SqliteQueue
+from earshot_local.settings import LocalSettings, domain_settings
+from earshot_local.sqlite_store import SqliteStore
+
+
+class LocalRuntime:
+    """Opens the local database and installs the local adapters. A context manager."""
+
+    def __init__(self, local: LocalSettings | None = None, *, settings: Settings | None = None) -> None:
+        self.local = local or LocalSettings.from_env()
+        self.settings = settings or domain_settings()
+        self.store = SqliteStore(self.local.db)
+        self.fetch_queue = SqliteQueue(self.store, "fetch")
+        self.digest_queue = SqliteQueue(self.store, "digest")
+        self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
+        for key, value in functions.HANDLER_ENV.items():
+            os.environ.setdefault(key, value)
+        runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
+                    digest_queue=self.digest_queue, mailer=self.mailer)
+
+    @property
+    def db_path(self) -> Path:
+        return self.local.db
+
+    def __enter__(self) -> "LocalRuntime":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        runtime.reset()
+        self.store.close()
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return functions.invoke(function, event)
+
+    def drain(self, queue: SqliteQueue, function: str, *, max_rounds: int = 10_000) -> list[Any]:
+        """Hand a queue's messages to a function 10 at a time, as the SQS event source
+        does: messages the handler reports failed stay queued; the drain stops when a
+        round makes no progress (they wait for the next run)."""
+        responses = []
+        for _ in range(max_rounds):
+            event = queue.receive_event()
+            if event is None:
+                break
+            response = self.invoke(function, event)
+            responses.append(response)
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+            if not queue.delete(event, keep=failed):
+                break
+        return responses

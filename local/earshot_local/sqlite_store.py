@@ -1,0 +1,481 @@
+"""The SQLite adapter of the storage port: Earshot's local database, one file.
+
+Habits (Datasette / sqlite-utils): WAL journal so readers never block the writer and a
+reader never sees a half-written feed; a busy timeout so concurrent processes queue for
+the write lock instead of failing; ``PRAGMA user_version`` plus migrations in code;
+explicit indexes for each named query; short write transactions.
+
+Durability: ``synchronous=NORMAL`` in WAL mode survives a killed process (kill -9) with
+every committed transaction; only an OS crash or power loss may lose the last few.
+
+Each thread has its own connection (sqlite3 connections are not shared across threads).
+Rows keep the model as JSON (``data``) next to the columns that queries filter or sort
+on, so a model field added later needs no migration.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.store import Store, iso
+from earshot.tokens import TokenRecord
+
+UNDATED = "0000-00-00T00:00:00Z"
+BUSY_TIMEOUT_MS = 60_000
+
+# Each entry migrates the schema from version i to i + 1; never edit a shipped one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE feeds (
+        feed_id        TEXT PRIMARY KEY,
+        url            TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        next_check_at  TEXT,
+        data           TEXT NOT NULL
+    );
+    CREATE INDEX feeds_due ON feeds (next_check_at) WHERE status != 'gone' AND next_check_at IS NOT NULL;
+    CREATE INDEX feeds_url ON feeds (url);
+
+    CREATE TABLE episodes (
+        feed_id        TEXT NOT NULL,
+        episode_id     TEXT NOT NULL,
+        content_hash   TEXT NOT NULL,
+        first_seen_at  TEXT NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (feed_id, episode_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE topics (
+        slug           TEXT PRIMARY KEY,
+        data           TEXT NOT NULL
+    );
+
+    CREATE TABLE matches (
+        topic          TEXT NOT NULL,
+        feed_id        TEXT NOT NULL,
+        episode_id     TEXT NOT NULL,
+        published      TEXT NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (topic, feed_id, episode_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX matches_by_date ON matches (topic, published DESC, feed_id DESC, episode_id DESC);
+
+    CREATE TABLE subscribers (
+        address_hash   TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        version        INTEGER NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (address_hash, topic)
+    ) WITHOUT ROWID;
+    CREATE INDEX subscribers_confirmed ON subscribers (topic, address_hash) WHERE status = 'confirmed';
+
+    CREATE TABLE confirm_counters (
+        address_hash   TEXT NOT NULL,
+        day            TEXT NOT NULL,
+        sent           INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_hash, day)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE send_claims (
+        address_hash   TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        week           TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        claimed_at     TEXT NOT NULL,
+        finished_at    TEXT,
+        message_id     TEXT,
+        detail         TEXT,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_hash, topic, week)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE tokens (
+        token_hash     TEXT PRIMARY KEY,
+        data           TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL
+    );
+
+    CREATE TABLE rendered_digests (
+        topic          TEXT NOT NULL,
+        week           TEXT NOT NULL,
+        payload        BLOB NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (topic, week)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE queue_messages (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue          TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        enqueued_at    TEXT NOT NULL
+    );
+    CREATE INDEX queue_messages_by_queue ON queue_messages (queue, id);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Earshot; refuse rather than guess."""
+
+
+def _dump(model: Any) -> str:
+    return model.model_dump_json()
+
+
+class SqliteStore(Store):
+    """Every Earshot record in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.name = str(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate()
+
+    # ------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE.
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (nested ones join the outer one): BEGIN IMMEDIATE takes the
+        write lock up front, so a transaction never fails half-way on a lock upgrade."""
+        conn = self._connect()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
+
+    def atomic(self) -> Any:
+        return self._write()
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._connect()
+        return conn.execute(sql, tuple(params)).fetchall()
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(f"{self.path} has schema {version}; this Earshot knows up to {SCHEMA_VERSION}")
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {step + 1}")
+
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def purge_expired(self, now: datetime) -> int:
+        """Delete expired tokens, counters, claims and renderings (DynamoDB's TTL, locally)."""
+        epoch = int(now.timestamp())
+        removed = 0
+        with self._write() as conn:
+            for table in ("tokens", "confirm_counters", "send_claims", "rendered_digests"):
+                removed += conn.execute(f"DELETE FROM {table} WHERE expires_at < ?", (epoch,)).rowcount
+        return removed
+
+    def counts(self) -> dict[str, int]:
+        """Rows per kind, for ``earshot info``."""
+        out = {}
+        for key, sql in (("feeds", "SELECT count(*) FROM feeds"), ("episodes", "SELECT count(*) FROM episodes"),
+                         ("topics", "SELECT count(*) FROM topics"),
+                         ("subscribers", "SELECT count(*) FROM subscribers WHERE status = 'confirmed'")):
+            out[key] = int(self._read(sql)[0][0])
+        return out
+
+    # ------------------------------------------------------------------ feeds
+    @staticmethod
+    def _feed_row(feed: FeedState) -> tuple[Any, ...]:
+        next_check = iso(feed.next_check_at) if feed.status != "gone" else None
+        return feed.feed_id, feed.url, feed.status, next_check, _dump(feed)
+
+    def add_feed(self, feed: FeedState) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO feeds (feed_id, url, status, next_check_at, data) VALUES (?, ?, ?, ?, ?) "
+                               "ON CONFLICT (feed_id) DO NOTHING", self._feed_row(feed))
+        return cur.rowcount == 1
+
+    def get_feed(self, feed_id: str) -> FeedState | None:
+        rows = self._read("SELECT data FROM feeds WHERE feed_id = ?", (feed_id,))
+        return FeedState.model_validate_json(rows[0][0]) if rows else None
+
+    def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
+        feed_id, url, status, next_check, data = self._feed_row(feed)
+        with self._write() as conn:
+            conn.execute("UPDATE feeds SET url = ?, status = ?, next_check_at = ?, data = ? WHERE feed_id = ?",
+                         (url, status, next_check, data, feed_id))
+
+    def list_feeds(self) -> Iterator[FeedState]:
+        for (data,) in self._read("SELECT data FROM feeds ORDER BY url"):
+            yield FeedState.model_validate_json(data)
+
+    def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:
+        sql = "SELECT data FROM feeds WHERE status != 'gone' AND next_check_at IS NOT NULL"
+        params: tuple[Any, ...] = ()
+        if not include_not_due:
+            sql += " AND next_check_at <= ?"
+            params = (iso(now),)
+        for (data,) in self._read(sql + " ORDER BY next_check_at, feed_id", params):
+            yield FeedState.model_validate_json(data)
+
+    # --------------------------------------------------------------- episodes
+    def episode_hashes(self, feed_id: str) -> dict[str, str]:
+        return dict(self._read("SELECT episode_id, content_hash FROM episodes WHERE feed_id = ?", (feed_id,)))
+
+    @staticmethod
+    def _episode_json(feed_id: str, ep: Episode) -> str:
+        return ep.model_copy(update={"feed_id": feed_id}).model_dump_json()
+
+    def put_new_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        # A re-delivered check may write the same new episodes again: the row is replaced
+        # in place, keeping its first sighting.
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO episodes (feed_id, episode_id, content_hash, first_seen_at, data) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (feed_id, episode_id) DO UPDATE SET content_hash = excluded.content_hash, "
+                "data = excluded.data",
+                [(feed_id, ep.id, ep.content_hash, iso(now), self._episode_json(feed_id, ep)) for ep in episodes])
+
+    def update_changed_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        self.put_new_episodes(feed_id, episodes, now)  # the upsert keeps first_seen_at
+
+    def list_episodes(self, feed_id: str) -> list[Episode]:
+        return [Episode.model_validate_json(d) for (d,) in self._read(
+            "SELECT data FROM episodes WHERE feed_id = ? ORDER BY episode_id", (feed_id,))]
+
+    def iter_all_episodes(self) -> Iterator[Episode]:
+        # Paged by key so a long backfill never holds a read transaction open for long.
+        after = ("", "")
+        while True:
+            rows = self._read("SELECT feed_id, episode_id, data FROM episodes WHERE (feed_id, episode_id) > (?, ?) "
+                              "ORDER BY feed_id, episode_id LIMIT 1000", after)
+            if not rows:
+                return
+            for _feed, _ep, data in rows:
+                yield Episode.model_validate_json(data)
+            after = (rows[-1][0], rows[-1][1])
+
+    def first_seen_at(self, feed_id: str, episode_id: str) -> str | None:
+        rows = self._read("SELECT first_seen_at FROM episodes WHERE feed_id = ? AND episode_id = ?",
+                          (feed_id, episode_id))
+        return rows[0][0] if rows else None
+
+    # ----------------------------------------------------------------- topics
+    def create_topic(self, topic: Topic) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO topics (slug, data) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
+                               (topic.slug, _dump(topic)))
+        return cur.rowcount == 1
+
+    def save_topic(self, topic: Topic) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("UPDATE topics SET data = ? WHERE slug = ?", (_dump(topic), topic.slug))
+        return cur.rowcount == 1
+
+    def get_topic(self, slug: str) -> Topic | None:
+        rows = self._read("SELECT data FROM topics WHERE slug = ?", (slug,))
+        return Topic.model_validate_json(rows[0][0]) if rows else None
+
+    def list_topics(self) -> list[Topic]:
+        return [Topic.model_validate_json(d) for (d,) in self._read("SELECT data FROM topics ORDER BY slug")]
+
+    def delete_topic(self, slug: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM topics WHERE slug = ?", (slug,))
+            conn.execute("DELETE FROM matches WHERE topic = ?", (slug,))
+        return cur.rowcount == 1
+
+    # ---------------------------------------------------------------- matches
+    def list_matches(self, slug: str, *, limit: int | None = None) -> list[MatchedEpisode]:
+        sql = ("SELECT data FROM matches WHERE topic = ? "
+               "ORDER BY published DESC, feed_id DESC, episode_id DESC")
+        params: tuple[Any, ...] = (slug,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        return [MatchedEpisode.model_validate_json(d) for (d,) in self._read(sql, params)]
+
+    def count_matches(self, slug: str) -> int:
+        return int(self._read("SELECT count(*) FROM matches WHERE topic = ?", (slug,))[0][0])
+
+    @staticmethod
+    def _match_rows(slug: str, matches: list[MatchedEpisode]) -> list[tuple[Any, ...]]:
+        return [(slug, m.feed_id, m.episode_id, iso(m.published) or UNDATED, _dump(m)) for m in matches]
+
+    _UPSERT_MATCH = ("INSERT INTO matches (topic, feed_id, episode_id, published, data) VALUES (?, ?, ?, ?, ?) "
+                     "ON CONFLICT (topic, feed_id, episode_id) DO UPDATE SET published = excluded.published, "
+                     "data = excluded.data")
+
+    def replace_feed_matches(self, slug: str, feed_id: str, episode_ids: Iterable[str],
+                             matches: list[MatchedEpisode]) -> int:
+        keep = {m.episode_id for m in matches}
+        stale = [(slug, feed_id, e) for e in set(episode_ids) - keep]
+        with self._write() as conn:
+            before = conn.total_changes
+            conn.executemany("DELETE FROM matches WHERE topic = ? AND feed_id = ? AND episode_id = ?", stale)
+            removed = conn.total_changes - before
+            conn.executemany(self._UPSERT_MATCH, self._match_rows(slug, matches))
+        return removed
+
+    def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
+        with self._write() as conn:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS keep_matches (feed_id TEXT, episode_id TEXT, "
+                         "PRIMARY KEY (feed_id, episode_id))")
+            conn.execute("DELETE FROM keep_matches")
+            conn.executemany("INSERT OR IGNORE INTO keep_matches VALUES (?, ?)",
+                             [(m.feed_id, m.episode_id) for m in matches])
+            removed = conn.execute(
+                "DELETE FROM matches WHERE topic = ? AND (feed_id, episode_id) NOT IN "
+                "(SELECT feed_id, episode_id FROM keep_matches)", (slug,)).rowcount
+            conn.executemany(self._UPSERT_MATCH, self._match_rows(slug, matches))
+            conn.execute("DELETE FROM keep_matches")
+        return removed
+
+    # ------------------------------------------------------------ subscribers
+    def get_subscriber(self, address_hash: str, topic: str) -> Subscriber | None:
+        rows = self._read("SELECT data FROM subscribers WHERE address_hash = ? AND topic = ?", (address_hash, topic))
+        return Subscriber.model_validate_json(rows[0][0]) if rows else None
+
+    def save_subscriber(self, sub: Subscriber) -> bool:
+        stored = sub.model_copy(update={"version": sub.version + 1})
+        row = (stored.address_hash, stored.topic, stored.status, stored.version, _dump(stored))
+        with self._write() as conn:
+            if sub.version == 0:
+                cur = conn.execute("INSERT INTO subscribers (address_hash, topic, status, version, data) "
+                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", row)
+            else:
+                cur = conn.execute("UPDATE subscribers SET status = ?, version = ?, data = ? "
+                                   "WHERE address_hash = ? AND topic = ? AND version = ?",
+                                   (row[2], row[3], row[4], row[0], row[1], sub.version))
+        return cur.rowcount == 1
+
+    def subscriptions_of_address(self, address_hash: str) -> list[Subscriber]:
+        return [Subscriber.model_validate_json(d) for (d,) in self._read(
+            "SELECT data FROM subscribers WHERE address_hash = ? ORDER BY topic", (address_hash,))]
+
+    def confirmed_subscribers(self, topic: str) -> Iterator[Subscriber]:
+        for (data,) in self._read("SELECT data FROM subscribers WHERE topic = ? AND status = 'confirmed' "
+                                  "ORDER BY address_hash", (topic,)):
+            yield Subscriber.model_validate_json(data)
+
+    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO confirm_counters (address_hash, day, sent, expires_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (address_hash, day) DO UPDATE SET sent = sent + 1, expires_at = excluded.expires_at "
+                "WHERE sent < ?", (address_hash, day, expires_at, limit))
+        return cur.rowcount == 1
+
+    # ----------------------------------------------------------------- tokens
+    def put_token(self, record: TokenRecord) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO tokens (token_hash, data, expires_at) VALUES (?, ?, ?)",
+                         (record.token_hash, _dump(record), int(record.expires_at.timestamp())))
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        rows = self._read("SELECT data FROM tokens WHERE token_hash = ?", (token_hash,))
+        return TokenRecord.model_validate_json(rows[0][0]) if rows else None
+
+    def delete_token(self, token_hash: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)).rowcount == 1
+
+    # ------------------------------------------------------ digest send claims
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO send_claims (address_hash, topic, week, state, claimed_at, expires_at) "
+                               "VALUES (?, ?, ?, 'claimed', ?, ?) ON CONFLICT DO NOTHING",
+                               (address_hash, topic, week, iso(now), expires_at))
+        return cur.rowcount == 1
+
+    def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
+                     message_id: str | None = None, detail: str | None = None) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE send_claims SET state = ?, finished_at = ?, message_id = ?, detail = ? "
+                         "WHERE address_hash = ? AND topic = ? AND week = ?",
+                         (state, iso(now), message_id, detail, address_hash, topic, week))
+
+    def release_claim(self, address_hash: str, topic: str, week: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM send_claims WHERE address_hash = ? AND topic = ? AND week = ? "
+                         "AND state = 'claimed'", (address_hash, topic, week))
+
+    def get_claim_state(self, address_hash: str, topic: str, week: str) -> str | None:
+        rows = self._read("SELECT state FROM send_claims WHERE address_hash = ? AND topic = ? AND week = ?",
+                          (address_hash, topic, week))
+        return rows[0][0] if rows else None
+
+    # -------------------------------------------------------- rendered digests
+    def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("INSERT INTO rendered_digests (topic, week, payload, expires_at) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT DO NOTHING", (topic, week, payload, expires_at))
+        return cur.rowcount == 1
+
+    def get_rendered_digest(self, topic: str, week: str) -> bytes | None:
+        rows = self._read("SELECT payload FROM rendered_digests WHERE topic = ? AND week = ?", (topic, week))
+        return bytes(rows[0][0]) if rows else None
+
+    # ----------------------------------------------------------------- queues
+    def enqueue(self, queue: str, bodies: list[dict[str, Any]], now: datetime) -> int:
+        with self._write() as conn:
+            conn.executemany("INSERT INTO queue_messages (queue, body, enqueued_at) VALUES (?, ?, ?)",
+                             [(queue, json.dumps(b, separators=(",", ":")), iso(now)) for b in bodies])
+        return len(bodies)
+
+    def peek_messages(self, queue: str, limit: int) -> list[tuple[int, str]]:
+        return [(int(i), b) for i, b in self._read(
+            "SELECT id, body FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?", (queue, limit))]
+
+    def delete_messages(self, ids: Iterable[int]) -> None:
+        with self._write() as conn:
+            conn.executemany("DELETE FROM queue_messages WHERE id = ?", [(i,) for i in ids])

@@ -1,0 +1,210 @@
+"""The storage port: every read and write Earshot makes, named by what it means.
+
+The domain (refresh, matching, topics, subscriptions, delivery) sees only :class:`Store`.
+Two adapters implement it and one contract suite (``tests/store/test_contract.py``) runs
+every behaviour below against both, so they cannot drift:
+
+- :class:`earshot.store.dynamodb.DynamoStore` — deployed: the single-table design;
+- ``earshot_local.sqlite_store.SqliteStore`` — local: one SQLite file (not in the layer).
+
+Operations are named queries (``due_feeds``, ``claim_send``), never generic get/put: each
+adapter uses its database well (DynamoDB keys and conditional writes; SQLite indexes,
+transactions and ``INSERT ... ON CONFLICT``).
+
+Promises every adapter keeps:
+
+- episodes are never deleted; a changed episode keeps its ``first_seen_at``;
+- conditional writes answer ``False`` instead of overwriting (``add_feed``,
+  ``create_topic``, ``save_subscriber``'s optimistic lock, ``claim_send``,
+  ``put_rendered_digest``, ``delete_token``);
+- ``due_feeds`` yields due feeds most overdue first; a gone feed is never due;
+- ``list_matches`` is newest first, undated episodes last;
+- ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
+  DynamoDB writes are each durable, and the refresh orders its writes (matches,
+  episodes, then the feed's state) so a retried check repairs a partial one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.tokens import TokenRecord
+
+
+def feed_id_for(url: str) -> str:
+    """Stable feed id for a URL (the id survives later 301s; the URL attribute moves).
+
+    >>> feed_id_for("https://example.com/feed.xml")
+    'f-7a775db75c1d6d17'
+    """
+    return "f-" + hashlib.sha256(url.strip().encode()).hexdigest()[:16]
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, sortable as a string.
+
+    >>> iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    '2026-01-02T03:04:05Z'
+    """
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class Store(ABC):
+    """Everything Earshot stores. Adapters are thread-safe."""
+
+    #: identifies the database (a table name, a file path): caches are kept per store
+    name: str
+
+    # ------------------------------------------------------------------ feeds
+    @abstractmethod
+    def add_feed(self, feed: FeedState) -> bool:
+        """Insert a feed; False if it already exists (nothing changes then)."""
+
+    @abstractmethod
+    def get_feed(self, feed_id: str) -> FeedState | None: ...
+
+    @abstractmethod
+    def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
+        """Write a feed's state after a check. Never creates a feed that is gone from the
+        store. ``previous`` (the state the check started from) lets an adapter skip
+        rewriting what did not change."""
+
+    @abstractmethod
+    def list_feeds(self) -> Iterator[FeedState]:
+        """Every feed, whole."""
+
+    @abstractmethod
+    def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:
+        """Feeds whose next check has passed (every checkable feed with
+        ``include_not_due``), most overdue first. At least the fields of a fetch check
+        (``FeedCheck``) are filled in."""
+
+    # --------------------------------------------------------------- episodes
+    @abstractmethod
+    def episode_hashes(self, feed_id: str) -> dict[str, str]:
+        """episode id -> content hash for every stored episode of a feed."""
+
+    @abstractmethod
+    def put_new_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None: ...
+
+    @abstractmethod
+    def update_changed_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        """Overwrite changed episodes, keeping their ``first_seen_at``."""
+
+    @abstractmethod
+    def list_episodes(self, feed_id: str) -> list[Episode]: ...
+
+    @abstractmethod
+    def iter_all_episodes(self) -> Iterator[Episode]:
+        """Every stored episode (topic backfill; never on the ingest path)."""
+
+    # ----------------------------------------------------------------- topics
+    @abstractmethod
+    def create_topic(self, topic: Topic) -> bool:
+        """Insert a topic; False if the slug is taken."""
+
+    @abstractmethod
+    def save_topic(self, topic: Topic) -> bool:
+        """Overwrite an existing topic; False if it was removed meanwhile."""
+
+    @abstractmethod
+    def get_topic(self, slug: str) -> Topic | None: ...
+
+    @abstractmethod
+    def list_topics(self) -> list[Topic]: ...
+
+    @abstractmethod
+    def delete_topic(self, slug: str) -> bool:
+        """Delete a topic and its matches; False if there was no such topic."""
+
+    # ---------------------------------------------------------------- matches
+    @abstractmethod
+    def list_matches(self, slug: str, *, limit: int | None = None) -> list[MatchedEpisode]:
+        """A topic's matches, newest first (undated last)."""
+
+    @abstractmethod
+    def count_matches(self, slug: str) -> int: ...
+
+    @abstractmethod
+    def replace_feed_matches(self, slug: str, feed_id: str, episode_ids: Iterable[str],
+                             matches: list[MatchedEpisode]) -> int:
+        """After re-matching ``episode_ids`` of one feed: their matches become exactly
+        ``matches``. Returns how many earlier matches were dropped."""
+
+    @abstractmethod
+    def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
+        """After re-matching the archive: the topic's matches become exactly ``matches``.
+        Returns how many earlier matches were dropped."""
+
+    # ------------------------------------------------------------ subscribers
+    @abstractmethod
+    def get_subscriber(self, address_hash: str, topic: str) -> Subscriber | None: ...
+
+    @abstractmethod
+    def save_subscriber(self, sub: Subscriber) -> bool:
+        """Write if nobody wrote it since it was read (optimistic lock on ``version``); the
+        stored version becomes ``sub.version + 1``. False on a conflict."""
+
+    @abstractmethod
+    def subscriptions_of_address(self, address_hash: str) -> list[Subscriber]: ...
+
+    @abstractmethod
+    def confirmed_subscribers(self, topic: str) -> Iterator[Subscriber]: ...
+
+    @abstractmethod
+    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
+        """Count one confirmation mail on ``day``; False (nothing counted) at ``limit``."""
+
+    # ----------------------------------------------------------------- tokens
+    @abstractmethod
+    def put_token(self, record: TokenRecord) -> None: ...
+
+    @abstractmethod
+    def get_token(self, token_hash: str) -> TokenRecord | None: ...
+
+    @abstractmethod
+    def delete_token(self, token_hash: str) -> bool:
+        """False if it was already gone (a single-use token used twice)."""
+
+    # ------------------------------------------------------ digest send claims
+    @abstractmethod
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
+        """Claim the right to mail this address this week's digest; False if claimed before."""
+
+    @abstractmethod
+    def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
+                     message_id: str | None = None, detail: str | None = None) -> None: ...
+
+    @abstractmethod
+    def release_claim(self, address_hash: str, topic: str, week: str) -> None:
+        """Drop a claim still in state ``claimed`` (SES certainly sent nothing)."""
+
+    @abstractmethod
+    def get_claim_state(self, address_hash: str, topic: str, week: str) -> str | None:
+        """``claimed``, ``sent``, ``rejected``... or None when unclaimed."""
+
+    # -------------------------------------------------------- rendered digests
+    @abstractmethod
+    def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:
+        """Store unless one exists (a re-run keeps the first). False if one existed."""
+
+    @abstractmethod
+    def get_rendered_digest(self, topic: str, week: str) -> bytes | None: ...
+
+    # ------------------------------------------------------------ transactions
+    @abstractmethod
+    def atomic(self) -> AbstractContextManager[None]:
+        """Group one feed's writes (see the module docstring)."""
