@@ -14,6 +14,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus" / "feeds"
 
 
+@pytest.fixture(autouse=True)
+def _own_local_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's CLI commands use a database of their own, never the user's."""
+    monkeypatch.setenv("EARSHOT_DB", str(tmp_path / "earshot.db"))
+
+
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[EmbeddedBackend]:
     """The embedded stack (moto; tables and queues from template.yaml), fresh per test."""

@@ -44,7 +44,7 @@ def stack(backend: EmbeddedBackend) -> Iterator[EmbeddedBackend]:
     repo.create_topic(Topic(slug=SLUG, name="MLPs & midstream", query="MLP", created_at=now, updated_at=now))
     last_start, _ = week_window(previous_week(now))
     this_start, _ = week_window(iso_week(now))
-    repo.put_matches(SLUG, [
+    repo.replace_topic_matches(SLUG, [
         _match("e-last", EVIL_TITLE, last_start + timedelta(days=2), audio="javascript:alert(1)"),
         _match("e-this", "MLPs this week", this_start + (now - this_start) / 2),
         _match("e-old", "MLPs in 2019", datetime(2019, 5, 1, tzinfo=UTC)),

@@ -26,6 +26,7 @@ from typing import Any
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
 from earshot.store import Store, iso
+from earshot.store.port import merge_feed_state
 from earshot.tokens import TokenRecord
 
 UNDATED = "0000-00-00T00:00:00Z"
@@ -249,8 +250,12 @@ class SqliteStore(Store):
         return FeedState.model_validate_json(rows[0][0]) if rows else None
 
     def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
-        feed_id, url, status, next_check, data = self._feed_row(feed)
         with self._write() as conn:
+            rows = conn.execute("SELECT data FROM feeds WHERE feed_id = ?", (feed.feed_id,)).fetchall()
+            if not rows:
+                return  # removed meanwhile: never revived
+            merged = merge_feed_state(FeedState.model_validate_json(rows[0][0]), feed)
+            feed_id, url, status, next_check, data = self._feed_row(merged)
             conn.execute("UPDATE feeds SET url = ?, status = ?, next_check_at = ?, data = ? WHERE feed_id = ?",
                          (url, status, next_check, data, feed_id))
 

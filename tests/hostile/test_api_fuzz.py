@@ -403,7 +403,7 @@ def test_a_topic_name_never_stops_its_digest(stack: EmbeddedBackend, name: str) 
     slug = "named-" + str(abs(hash(name)) % 10_000)
     repo.create_topic(Topic(slug=slug, name=name, query="x", created_at=now, updated_at=now))
     start, _ = week_window(previous_week(now))
-    repo.put_matches(slug, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="News",
+    repo.replace_topic_matches(slug, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="News",
                                            published=start + timedelta(days=1), reason="title")])
     address = f"{slug}@example.com"
     consent = ConsentEvent(at=now, source="api")
@@ -437,7 +437,7 @@ def test_hostile_topic_name_cannot_inject_confirmation_mail_headers(stack: Embed
 def test_feed_text_cannot_run_in_the_topic_page(stack: EmbeddedBackend) -> None:
     repo = runtime.store()
     now = datetime.now(UTC)
-    repo.put_matches(SLUG, [MatchedEpisode(
+    repo.replace_topic_matches(SLUG, [MatchedEpisode(
         feed_id="f-evil", episode_id=f"e-{n}", podcast=nasty, title=nasty, summary=nasty, reason=nasty,
         audio_url="javascript:alert(1)", link="javascript:alert(1)", image="javascript:alert(1)",
         published=now - timedelta(days=n + 1)) for n, nasty in enumerate(NASTY)])

@@ -182,7 +182,7 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     now = datetime.now(UTC)
     repo.create_topic(Topic(slug="pipes", name="Pipes", query="pipes", created_at=now, updated_at=now))
     start, _ = week_window(previous_week(now))
-    repo.put_matches("pipes", [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="P", title="Pipes weekly",
+    repo.replace_topic_matches("pipes", [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="P", title="Pipes weekly",
                                               published=start + timedelta(days=1), reason="title")])
     # ingest: dispatcher -> worker (with topic matching)
     body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>P</title><item><title>Pipes news</title>"

@@ -95,7 +95,7 @@ def digest_stack() -> Iterator[EmbeddedBackend]:
         now = datetime.now(UTC)
         repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
         start, _ = week_window(previous_week(now))
-        repo.put_matches(SLUG, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="Pipelines",
+        repo.replace_topic_matches(SLUG, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="Pipelines",
                                                published=start + timedelta(days=1), reason="pipelines in title")])
         for n in range(3):
             address = f"reader{n}@example.com"

@@ -20,7 +20,7 @@ from datetime import timedelta
 import pytest
 
 from earshot_local.cli import main as earshot_cli
-from earshot_local.cli.ingest import LOCAL_CLI_ENV, local_settings
+from earshot_local.settings import domain_settings
 from tests.support.aws_stack import FUNCTIONS_DIR, TEMPLATE_PATH, EmbeddedBackend, load_template
 from earshot.settings import Settings
 from tests.hostile.conftest import (
@@ -262,13 +262,12 @@ def test_deployed_stack_never_relaxes_the_guard() -> None:
     # and no function handler opts into the CLI's local settings
     for app in FUNCTIONS_DIR.glob("*/app.py"):
         source = app.read_text()
-        assert "LOCAL_CLI_ENV" not in source and "local_settings" not in source and "allow_private" not in source
+        assert "earshot_local" not in source and "domain_settings" not in source and "allow_private" not in source
 
 
 def test_local_cli_allows_loopback_by_default(server: FeedServer) -> None:
     # The CLI fetches the user's own feeds on the user's own machine
-    assert LOCAL_CLI_ENV == {"EARSHOT_ALLOW_PRIVATE_ADDRESSES": "true"}
-    assert local_settings().allow_private_addresses is True
+    assert domain_settings().allow_private_addresses is True
     assert Settings().allow_private_addresses is False and Settings().allowed_hosts == ()
     # `earshot parse http://127.0.0.1:<port>/...` works with no allowlist set
     url = server.route("/cli.xml", Serve(RSS))

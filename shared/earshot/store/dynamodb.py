@@ -47,7 +47,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
-from earshot.store.port import Store, iso
+from earshot.store.port import CLEARED_WHEN_EMPTY, Store, iso
 from earshot.tokens import TokenRecord
 
 TOPIC_SK = "TOPIC"
@@ -134,15 +134,10 @@ class DynamoStore(Store):
 
     def add_feed(self, feed: FeedState) -> bool:
         """Insert a feed; False if it already exists (nothing changes then)."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=serialize(self._feed_item(feed)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", Item=serialize(self._feed_item(feed)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def get_feed(self, feed_id: str) -> FeedState | None:
         resp = self.client.get_item(
@@ -164,10 +159,11 @@ class DynamoStore(Store):
             for key in TYPE_INDEXED_FEED_ATTRIBUTES:
                 if item.get(key) == before.get(key):
                     item.pop(key, None)
-        cleared = [k for k in ("etag", "last_modified", "body_sha256", "last_error_kind",
-                               "last_error_message", "due_pk", "due_sk", "last_status", "next_check_at")
-                   if item.get(k) in (None, "")]
-        self._update(item, remove=cleared, condition="attribute_exists(pk)")
+        cleared = [k for k in (*CLEARED_WHEN_EMPTY, "due_pk", "due_sk") if item.get(k) in (None, "")]
+        try:
+            self._update(item, remove=cleared, condition="attribute_exists(pk)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return  # removed meanwhile: never revived
 
     def list_feeds(self) -> Iterator[FeedState]:
         """Every feed, whole: keys from the ``type`` index (which projects only slowly
@@ -271,6 +267,14 @@ class DynamoStore(Store):
         return Episode.model_validate({k: v for k, v in data.items() if k in Episode.model_fields})
 
     # ---------------------------------------------------------------- helpers
+    def _if(self, operation: str, **kwargs: Any) -> bool:
+        """Run a conditional write; False (nothing changed) when its condition failed."""
+        try:
+            getattr(self.client, operation)(TableName=self.table_name, **kwargs)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def _update(
         self,
         item: dict[str, Any],
@@ -361,25 +365,17 @@ class DynamoStore(Store):
 
     def create_topic(self, topic: Topic) -> bool:
         """Insert a topic; False if the slug is taken (nothing changes then)."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name, Item=serialize(self._topic_item(topic)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", Item=serialize(self._topic_item(topic)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def save_topic(self, topic: Topic) -> bool:
         """Overwrite an existing topic; False if it was removed meanwhile."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name, Item=serialize(self._topic_item(topic)),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", Item=serialize(self._topic_item(topic)),
+            ConditionExpression="attribute_exists(pk)",
+        )
 
     def get_topic(self, slug: str) -> Topic | None:
         resp = self.client.get_item(
@@ -527,12 +523,10 @@ class DynamoStore(Store):
         kwargs: dict[str, Any] = {}
         if sub.version:
             kwargs["ExpressionAttributeValues"] = serialize({":v": sub.version})
-        try:
-            self.client.put_item(TableName=self.table_name, Item=serialize(item),
-                                 ConditionExpression=cond, **kwargs)
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", Item=serialize(item),
+            ConditionExpression=cond, **kwargs,
+        )
 
     def subscriptions_of_address(self, address_hash: str) -> list[Subscriber]:
         """Every subscription (any status) of one address."""
@@ -553,18 +547,13 @@ class DynamoStore(Store):
     def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
         """Count one confirmation mail for an address on ``day``; False (and nothing
         counted) once ``limit`` mails were already counted that day. Atomic (ADD + condition)."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"CONFIRMS#{day}"}),
-                UpdateExpression="ADD #n :one SET expires_at = :exp",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                ExpressionAttributeNames={"#n": "sent"},
-                ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":exp": expires_at}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "update_item", Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"CONFIRMS#{day}"}),
+            UpdateExpression="ADD #n :one SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+            ExpressionAttributeNames={"#n": "sent"},
+            ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":exp": expires_at}),
+        )
 
     # -- tokens (stored only as hashes; see tokens.py)
     def put_token(self, record: TokenRecord) -> None:
@@ -584,26 +573,20 @@ class DynamoStore(Store):
 
     def delete_token(self, token_hash: str) -> bool:
         """Delete a token; False if it was already gone (a single-use token used twice)."""
-        try:
-            self.client.delete_item(TableName=self.table_name, ConditionExpression="attribute_exists(pk)",
-                                    Key=serialize({"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}))
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "delete_item", ConditionExpression="attribute_exists(pk)",
+            Key=serialize({"pk": f"TOKEN#{token_hash}", "sk": "TOKEN"}),
+        )
 
     # -- digest send claims: at most one mail per (topic, ISO week, address)
     def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
         """Claim the right to mail this address this week's digest; False if claimed before
         (already sent, or a previous attempt died mid-send: never risk a second mail)."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name, ConditionExpression="attribute_not_exists(pk)",
-                Item=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}",
-                                "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at}),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", ConditionExpression="attribute_not_exists(pk)",
+            Item=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}",
+                "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at}),
+        )
 
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
                      message_id: str | None = None, detail: str | None = None) -> None:
@@ -618,13 +601,12 @@ class DynamoStore(Store):
         )
 
     def release_claim(self, address_hash: str, topic: str, week: str) -> None:
-        """Drop a claim whose send SES refused with a retryable error (nothing was sent)."""
-        self.client.delete_item(
-            TableName=self.table_name, ConditionExpression="#s = :claimed",
-            ExpressionAttributeNames={"#s": "state"},
-            ExpressionAttributeValues=serialize({":claimed": "claimed"}),
-            Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}),
-        )
+        """Drop a claim still in state ``claimed`` (SES certainly sent nothing); a claim
+        that already ended (sent, rejected) stays."""
+        self._if("delete_item", ConditionExpression="#s = :claimed",
+                 ExpressionAttributeNames={"#s": "state"},
+                 ExpressionAttributeValues=serialize({":claimed": "claimed"}),
+                 Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}))
 
     def get_claim_state(self, address_hash: str, topic: str, week: str) -> str | None:
         resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
@@ -635,15 +617,11 @@ class DynamoStore(Store):
     def put_rendered_digest(self, topic: str, week: str, payload: bytes, *, expires_at: int) -> bool:
         """Store a week's rendered digest unless one exists (a re-run keeps the first, so
         every batch of that week mails the same content). False if one existed."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name, ConditionExpression="attribute_not_exists(pk)",
-                Item={"pk": {"S": f"DIGEST#{topic}"}, "sk": {"S": f"WEEK#{week}"},
-                      "payload": {"B": payload}, "expires_at": {"N": str(expires_at)}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._if(
+            "put_item", ConditionExpression="attribute_not_exists(pk)",
+            Item={"pk": {"S": f"DIGEST#{topic}"}, "sk": {"S": f"WEEK#{week}"},
+                "payload": {"B": payload}, "expires_at": {"N": str(expires_at)}},
+        )
 
     def get_rendered_digest(self, topic: str, week: str) -> bytes | None:
         resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,

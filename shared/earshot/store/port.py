@@ -62,6 +62,22 @@ def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+# A feed's state after a check replaces these even with nothing (a validator the server
+# stopped sending is forgotten, an error is cleared); every other field an update leaves
+# empty keeps its stored value (a check does not carry ``created_at``, say).
+CLEARED_WHEN_EMPTY = ("etag", "last_modified", "body_sha256", "last_error_kind", "last_error_message",
+                      "last_status", "next_check_at")
+
+
+def merge_feed_state(stored: FeedState, update: FeedState) -> FeedState:
+    """The feed state ``save_feed_state`` leaves behind (both adapters keep this rule)."""
+    data = stored.model_dump()
+    for name, value in update.model_dump().items():
+        if value not in (None, "") or name in CLEARED_WHEN_EMPTY:
+            data[name] = value
+    return FeedState.model_validate(data)
+
+
 class Store(ABC):
     """Everything Earshot stores. Adapters are thread-safe."""
 
@@ -78,8 +94,8 @@ class Store(ABC):
 
     @abstractmethod
     def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
-        """Write a feed's state after a check. Never creates a feed that is gone from the
-        store. ``previous`` (the state the check started from) lets an adapter skip
+        """Write a feed's state after a check (see :func:`merge_feed_state`). Never
+        creates a feed that is gone from the store. ``previous`` (the state the check started from) lets an adapter skip
         rewriting what did not change."""
 
     @abstractmethod

@@ -1,0 +1,207 @@
+"""The storage contract: every behaviour of :class:`earshot.store.Store`, run against each
+adapter (DynamoDB on the table built from template.yaml, under moto; SQLite on a temp
+file). A behaviour that differs between them fails here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from earshot import runtime, tokens
+from earshot.models import ConsentEvent, Episode, FeedState, MatchedEpisode, Subscriber, Topic, Transcript
+from earshot.refresh import new_feed
+from earshot.store import Store
+from earshot_local.sqlite_store import SqliteStore
+from tests.support.aws_stack import EmbeddedBackend
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+@pytest.fixture(params=["dynamodb", "sqlite"])
+def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "dynamodb":
+        with EmbeddedBackend():
+            yield runtime.store()
+    else:
+        store = SqliteStore(tmp_path / "earshot.db")
+        yield store
+        store.close()
+
+
+def test_feed_round_trip_and_due_index(repo: Store) -> None:
+    due = new_feed("https://a.example/feed.xml", NOW)
+    later = new_feed("https://b.example/feed.xml", NOW).model_copy(update={"next_check_at": NOW + timedelta(hours=3)})
+    gone = new_feed("https://c.example/feed.xml", NOW).model_copy(update={"status": "gone", "next_check_at": None})
+    for feed in (due, later, gone):
+        assert repo.add_feed(feed)
+    assert not repo.add_feed(due), "adding twice changes nothing"
+
+    assert [f.url for f in repo.due_feeds(NOW)] == [due.url]
+    assert sorted(f.url for f in repo.due_feeds(NOW, include_not_due=True)) == [due.url, later.url]
+    assert sorted(f.url for f in repo.list_feeds()) == [due.url, later.url, gone.url]
+    assert repo.get_feed(due.feed_id) == due
+
+
+def test_save_feed_state_clears_validators_and_keeps_unset_fields(repo: Store) -> None:
+    feed = new_feed("https://a.example/feed.xml", NOW).model_copy(update={"etag": '"v1"', "title": "A"})
+    repo.add_feed(feed)
+    update = FeedState(feed_id=feed.feed_id, url=feed.url, error_count=2, last_error_kind="timeout",
+                       next_check_at=NOW + timedelta(hours=2))
+    repo.save_feed_state(update)
+    stored = repo.get_feed(feed.feed_id)
+    assert stored.etag is None, "a validator the server stopped sending is forgotten"
+    assert stored.created_at == NOW, "fields the update did not carry are kept"
+    assert stored.error_count == 2 and stored.last_error_kind == "timeout"
+    assert [f.next_check_at for f in repo.due_feeds(NOW + timedelta(hours=2))] == [NOW + timedelta(hours=2)]
+
+
+def test_episodes_are_written_updated_and_never_deleted(repo: Store) -> None:
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    eps = [Episode(id=f"guid-{i}", title=f"Episode {i}", published=NOW - timedelta(days=i),
+                   transcripts=(Transcript(url=f"https://a.example/{i}.vtt", type="text/vtt"),))
+           for i in range(30)]
+    repo.put_new_episodes(feed.feed_id, eps, NOW)
+    hashes = repo.episode_hashes(feed.feed_id)
+    assert hashes == {e.id: e.content_hash for e in eps}
+
+    changed = eps[0].model_copy(update={"title": "Episode 0 (corrected)"})
+    repo.update_changed_episodes(feed.feed_id, [changed], NOW + timedelta(days=1))
+    stored = {e.id: e for e in repo.list_episodes(feed.feed_id)}
+    assert len(stored) == 30
+    assert stored["guid-0"].title == "Episode 0 (corrected)"
+    assert stored["guid-3"] == eps[3].model_copy(update={"feed_id": feed.feed_id})
+
+
+def test_due_feeds_come_most_overdue_first_across_shards(repo: Store) -> None:
+    feeds = [new_feed(f"https://h{i}.example/feed.xml", NOW - timedelta(minutes=7 * i)) for i in range(12)]
+    for feed in feeds:
+        repo.add_feed(feed)
+    due = [f.feed_id for f in repo.due_feeds(NOW)]
+    assert due == [f.feed_id for f in sorted(feeds, key=lambda f: f.next_check_at)]
+    check_fields = {"feed_id", "url", "status", "etag", "last_modified", "body_sha256", "error_count",
+                    "interval_s", "title", "episode_count"}
+    first = next(repo.due_feeds(NOW))
+    assert check_fields <= set(first.model_dump(exclude_none=False))
+
+
+def test_gone_feed_leaves_the_due_list_and_a_removed_feed_is_not_revived(repo: Store) -> None:
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    repo.save_feed_state(feed.model_copy(update={"status": "gone", "next_check_at": None}))
+    assert list(repo.due_feeds(NOW, include_not_due=True)) == []
+    assert repo.get_feed(feed.feed_id).status == "gone"
+    ghost = new_feed("https://never-added.example/feed.xml", NOW)
+    repo.save_feed_state(ghost)  # a check of a feed removed meanwhile
+    assert repo.get_feed(ghost.feed_id) is None
+
+
+def test_changed_episode_keeps_first_seen_and_redelivery_stores_once(repo: Store) -> None:
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    ep = Episode(id="g1", title="One", published=NOW)
+    repo.put_new_episodes(feed.feed_id, [ep], NOW)
+    repo.put_new_episodes(feed.feed_id, [ep], NOW + timedelta(hours=1))  # the same batch delivered twice
+    repo.update_changed_episodes(feed.feed_id, [ep.model_copy(update={"title": "One!"})], NOW + timedelta(days=1))
+    assert [e.title for e in repo.list_episodes(feed.feed_id)] == ["One!"]
+    assert [e.id for e in repo.iter_all_episodes()] == ["g1"]
+
+
+def _match(feed_id: str, episode_id: str, published: datetime | None, title: str = "") -> MatchedEpisode:
+    return MatchedEpisode(feed_id=feed_id, episode_id=episode_id, podcast="P", title=title or episode_id,
+                          published=published, reason="why")
+
+
+def test_topics_and_matches(repo: Store) -> None:
+    topic = Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW)
+    assert repo.create_topic(topic) and not repo.create_topic(topic)
+    assert repo.save_topic(topic.model_copy(update={"name": "MLPs!"}))
+    assert not repo.save_topic(topic.model_copy(update={"slug": "nope"}))
+    assert [t.name for t in repo.list_topics()] == ["MLPs!"]
+
+    old, new, undated = NOW - timedelta(days=9), NOW - timedelta(days=1), None
+    assert repo.replace_topic_matches("mlp", [_match("f1", "a", old), _match("f1", "b", new),
+                                              _match("f2", "c", undated)]) == 0
+    assert [m.episode_id for m in repo.list_matches("mlp")] == ["b", "a", "c"], "newest first, undated last"
+    assert [m.episode_id for m in repo.list_matches("mlp", limit=2)] == ["b", "a"]
+
+    # re-matching episode a (now re-dated) and b (no longer matching) of feed f1
+    removed = repo.replace_feed_matches("mlp", "f1", ["a", "b"], [_match("f1", "a", NOW, "a v2")])
+    assert removed >= 1
+    assert [(m.episode_id, m.title) for m in repo.list_matches("mlp")] == [("a", "a v2"), ("c", "c")]
+    assert repo.count_matches("mlp") == 2
+
+    # a backfill whose query now matches only c
+    assert repo.replace_topic_matches("mlp", [_match("f2", "c", undated)]) == 1
+    assert [m.episode_id for m in repo.list_matches("mlp")] == ["c"]
+
+    assert repo.delete_topic("mlp") and not repo.delete_topic("mlp")
+    assert repo.get_topic("mlp") is None and repo.count_matches("mlp") == 0
+
+
+def _subscriber(status: str = "pending", version: int = 0) -> Subscriber:
+    return Subscriber(topic="mlp", email="a@example.com", address_hash="h1", status=status, created_at=NOW,
+                      requested=ConsentEvent(at=NOW, source="api"), version=version)
+
+
+def test_subscriber_optimistic_lock_and_confirmed_listing(repo: Store) -> None:
+    assert repo.save_subscriber(_subscriber())
+    assert not repo.save_subscriber(_subscriber()), "a second create conflicts"
+    stored = repo.get_subscriber("h1", "mlp")
+    assert stored.version == 1 and list(repo.confirmed_subscribers("mlp")) == []
+    assert repo.save_subscriber(stored.model_copy(update={"status": "confirmed"}))
+    assert not repo.save_subscriber(stored.model_copy(update={"status": "unsubscribed"})), "stale version"
+    assert [s.address_hash for s in repo.confirmed_subscribers("mlp")] == ["h1"]
+    assert [s.status for s in repo.subscriptions_of_address("h1")] == ["confirmed"]
+
+
+def test_confirmation_mails_are_counted_up_to_the_limit(repo: Store) -> None:
+    results = [repo.count_confirmation_mail("h1", "2026-11-26", limit=3, expires_at=2**31) for _ in range(5)]
+    assert results == [True, True, True, False, False]
+    assert repo.count_confirmation_mail("h1", "2026-11-27", limit=3, expires_at=2**31)
+
+
+def test_tokens_are_single_use(repo: Store) -> None:
+    token, record = tokens.issue_token("confirm", topic="mlp", address_hash="h1", now=NOW)
+    repo.put_token(record)
+    assert repo.get_token(record.token_hash) == record
+    assert repo.delete_token(record.token_hash) and not repo.delete_token(record.token_hash)
+    assert repo.get_token(record.token_hash) is None
+
+
+def test_send_claims_are_taken_once_and_released_only_while_claimed(repo: Store) -> None:
+    claim = lambda: repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31)  # noqa: E731
+    assert claim() and not claim()
+    repo.release_claim("h1", "mlp", "2026-W48")
+    assert repo.get_claim_state("h1", "mlp", "2026-W48") is None
+    assert claim()
+    repo.finish_claim("h1", "mlp", "2026-W48", state="sent", now=NOW, message_id="m-1")
+    repo.release_claim("h1", "mlp", "2026-W48")  # too late: it was sent
+    assert repo.get_claim_state("h1", "mlp", "2026-W48") == "sent" and not claim()
+
+
+def test_concurrent_claims_let_exactly_one_through(repo: Store) -> None:
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        wins.append(repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_rendered_digest_first_one_wins(repo: Store) -> None:
+    assert repo.put_rendered_digest("mlp", "2026-W48", b"first", expires_at=2**31)
+    assert not repo.put_rendered_digest("mlp", "2026-W48", b"second", expires_at=2**31)
+    assert repo.get_rendered_digest("mlp", "2026-W48") == b"first"
+    assert repo.get_rendered_digest("mlp", "2026-W47") is None
