@@ -32,7 +32,7 @@ test: $(STAMP)  ## run the whole test suite (what CI runs)
 test-fast: $(STAMP)  ## skip slow tests
 	$(PY) -m pytest -q -m "not slow"
 
-demo: $(STAMP)  ## run Earshot end to end locally (embedded moto, local feed server)
+demo: $(STAMP)  ## run Earshot end to end locally (its own SQLite database in out/, a loopback feed server)
 	$(VENV)/bin/earshot demo --out out
 
 bench: $(STAMP)  ## benchmarks; rewrites docs/benchmarks.md
@@ -47,8 +47,8 @@ build: $(STAMP)  ## sam build (no Docker needed; uses python3.13)
 
 preview: $(STAMP)  ## render a digest and screenshot it in headless Chromium
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
-	$(VENV)/bin/earshot demo --out out --save-state .earshot/local-db.json
-	$(VENV)/bin/earshot digest preview mlp-finance --out out/preview --screenshot
+	$(VENV)/bin/earshot demo --out out
+	$(VENV)/bin/earshot --db out/earshot-demo.db digest preview mlp-finance --out out/preview --screenshot
 
 clean:
 	rm -rf $(VENV) .aws-sam out .pytest_cache
