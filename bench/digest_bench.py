@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 def build_inputs(episodes: int = 25):  # noqa: ANN201
     from earshot.models import Topic
-    from earshot.stats import BestPodcast, EpisodeCard, TopicReport
+    from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport
 
     now = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
     cards = [EpisodeCard(
@@ -39,7 +39,9 @@ def build_inputs(episodes: int = 25):  # noqa: ANN201
 
 
 def run(subscribers: int) -> tuple[float, float, int, int]:
-    from earshot import digest, mime, tokens
+    from earshot.mail import digest
+    from earshot.mail import mime
+    from earshot.mail import tokens
 
     topic, report, now = build_inputs()
     started = time.perf_counter()
@@ -65,7 +67,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     args = parser.parse_args()
     try:
-        from earshot import digest, mime  # noqa: F401
+        from earshot import mime  # noqa: F401
+        from earshot.mail import digest
     except ImportError as exc:
         print(json.dumps({"error": f"pending: {exc}"}))
         return

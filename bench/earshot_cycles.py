@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="where the JSON result goes (stdout carries logs)")
     args = parser.parse_args()
 
-    import earshot.refresh as refresh
+    import earshot.ingest.refresh as refresh
     from earshot import runtime
     from earshot_local.cli.ingest import LOCAL_CLI_ENV, add_feeds, read_feed_list, run_cycle
     from tests.support.aws_stack import EmbeddedBackend
@@ -124,7 +124,7 @@ def main() -> None:
 def _feed_item_sizes(repo) -> dict:  # noqa: ANN001
     """DynamoDB item sizes (bytes, by AWS's rule: names + values) of the feed-state items
     and of a sample of episode items: they turn request counts into write units."""
-    from earshot.repository import TYPE_INDEX, serialize
+    from earshot.store.dynamodb import TYPE_INDEX, serialize
 
     def size(item: dict) -> int:
         total = 0

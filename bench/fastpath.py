@@ -1,4 +1,4 @@
-"""Prototype (bench only, not Earshot code): a fast parse path for ``earshot.parser``.
+"""Prototype (bench only, not Earshot code): a fast parse path for ``earshot.ingest.parser``.
 
 ``parse_feed_fast`` keeps everything of ``parse_feed`` except the feedparser call:
 
@@ -11,7 +11,7 @@
    cleanly: XML that expat could not read, a bozo result, an unknown version, or a
    different item count than expat saw.
 
-It reaches into ``earshot.parser``'s private helpers on purpose: the proposal is to move
+It reaches into ``earshot.ingest.parser``'s private helpers on purpose: the proposal is to move
 exactly this into ``parser.py`` (see docs/benchmarks.md), not to keep a copy.
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 import feedparser_rs
 from feedparser.sanitizer import _sanitize_html as sanitize_html
 
-from earshot import parser as ep
+from earshot.ingest import parser as ep
 from earshot.errors import NotAFeed
 from earshot.models import ParsedFeed
 

@@ -34,9 +34,9 @@ def peak_rss_mb() -> float:
 
 
 def child(mode: str, url: str, cap: int) -> None:
-    import earshot.fetcher as fetcher
+    import earshot.ingest.fetcher as fetcher
     from earshot.errors import EarshotError
-    from earshot.parser import parse_feed
+    from earshot.ingest.parser import parse_feed
     from earshot.settings import Settings
 
     out: dict = {"mode": mode, "cap_bytes": cap}

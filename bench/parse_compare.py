@@ -1,7 +1,7 @@
-"""The parse table: every corpus file through earshot.parser.parse_feed, the raw lxml
+"""The parse table: every corpus file through earshot.ingest.parser.parse_feed, the raw lxml
 recover-parse floor, and the alternatives; speed, and output compared field by field.
 
-- ``earshot``: ``earshot.parser.parse_feed`` (expat pass + feedparser + mapping), with a
+- ``earshot``: ``earshot.ingest.parser.parse_feed`` (expat pass + feedparser + mapping), with a
   breakdown of where its time goes (expat pass, feedparser, the rest = mapping/pydantic);
 - ``feedparser`` alone (what Earshot calls inside);
 - ``lxml floor``: ``lxml.etree.fromstring`` with ``recover=True`` and the items counted;
@@ -106,8 +106,8 @@ def main() -> None:
     from lxml import etree
 
     import fastpath
-    from earshot import parser as ep
-    from earshot.parser import parse_feed
+    from earshot.ingest import parser as ep
+    from earshot.ingest.parser import parse_feed
 
     files = sorted(p for p in args.corpus.iterdir() if p.is_file())
     lxml_parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=True)

@@ -110,7 +110,7 @@ def _parse_section(p: dict) -> list[str]:
     out.append("| parser | s | MB/s | episodes/s | × parse_feed | identical files |")
     out.append("|---|---:|---:|---:|---:|---:|")
     labels = {
-        "earshot": "`earshot.parser.parse_feed` (feedparser path)",
+        "earshot": "`earshot.ingest.parser.parse_feed` (feedparser path)",
         "feedparser": "feedparser alone (inside parse_feed)",
         "expat pass": "parse_feed's expat pass alone",
         "lxml floor": "raw `lxml.etree` recover-parse (floor)",

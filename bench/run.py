@@ -245,7 +245,7 @@ def main() -> int:
         if "parse" in sections:
             results["parse"] = run_child_json(
                 "parse_compare.py", ["--corpus", str(corpus)] + (["--quick"] if args.quick else []),
-                "parse table: earshot.parser.parse_feed vs lxml floor vs feedparser-rs, fastfeedparser, podcastparser")
+                "parse table: earshot.ingest.parser.parse_feed vs lxml floor vs feedparser-rs, fastfeedparser, podcastparser")
         if "digest" in sections:
             results["digest"] = run_child_json(
                 "digest_bench.py", ["--subscribers", "2000" if args.quick else "10000"],

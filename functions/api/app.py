@@ -1,9 +1,9 @@
-"""Public HTTP API: topic pages, topic RSS, subscriptions. Routing lives in earshot.api."""
+"""Public HTTP API: topic pages, topic RSS, subscriptions. Routing lives in earshot.web.api."""
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 
-from earshot.api import app
+from earshot.web.api import app
 
 logger = Logger()
 tracer = Tracer()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
-from earshot.delivery import SesEvent, apply_ses_event
+from earshot.mail.delivery import SesEvent, apply_ses_event
 
 logger = Logger()
 tracer = Tracer()

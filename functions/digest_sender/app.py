@@ -1,6 +1,6 @@
 """SQS batch of digest recipients: mail each one once per (topic, week).
 
-One message = one topic's slice of recipients (see earshot.delivery). A message whose
+One message = one topic's slice of recipients (see earshot.mail.delivery). A message whose
 send was throttled is reported as a batch item failure and comes back later; recipients
 it already mailed are skipped then, thanks to the per-recipient send claims.
 """
@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
-from earshot.delivery import DigestBatch, send_batch
-from earshot.mailer import MailerPort, Pacer
+from earshot.mail.delivery import DigestBatch, send_batch
+from earshot.mail.mailer import MailerPort, Pacer
 
 # Keep in step with DigestSenderFunction's ReservedConcurrentExecutions in template.yaml:
 # each concurrent sender takes an equal share of the account's SES send rate.

@@ -5,7 +5,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
-from earshot.dispatch import DispatchRequest, dispatch_due_feeds
+from earshot.ingest.dispatch import DispatchRequest, dispatch_due_feeds
 
 logger = Logger()
 tracer = Tracer()

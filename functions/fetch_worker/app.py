@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
-from earshot.matching import match_new_episodes
-from earshot.refresh import FeedCheck, refresh_feeds
+from earshot.topics.matching import match_new_episodes
+from earshot.ingest.refresh import FeedCheck, refresh_feeds
 
 logger = Logger()
 tracer = Tracer()

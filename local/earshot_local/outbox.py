@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from earshot.errors import MailError
-from earshot.mailer import Pacer
+from earshot.mail.mailer import Pacer
 
 
 class OutboxMailer:

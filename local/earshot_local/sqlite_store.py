@@ -27,7 +27,7 @@ from typing import Any
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
 from earshot.store import Store, iso
 from earshot.store.port import merge_feed_state
-from earshot.tokens import TokenRecord
+from earshot.models import TokenRecord
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000

@@ -1,5 +1,5 @@
 """``earshot serve``: the public HTTP API on this machine, through the same route code
-the Lambda runs (``earshot.api.app``), served by waitress (a production WSGI server).
+the Lambda runs (``earshot.web.api.app``), served by waitress (a production WSGI server).
 
 Each WSGI request becomes the API Gateway HTTP API (payload 2.0) event the Lambda would
 receive, and the resolver's answer becomes the WSGI response. Nothing here parses HTTP.
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from earshot import api
+from earshot.web import api
 from earshot_local.functions import LambdaContext
 
 MAX_BODY_BYTES = 1024 * 1024  # API Gateway's payload limit is 10 MB; subscriptions are tiny

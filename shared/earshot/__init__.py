@@ -1,13 +1,16 @@
 """Earshot: follow a topic across podcasts.
 
-The path of one event, module by module::
+The path of one event, package by package::
 
-    schedule -> dispatch (dispatch.py) -> fetch (fetcher.py) -> parse (parser.py)
-             -> store (repository.py) -> match (query.py, matching.py)
-             -> weekly digest (digest.py) -> send (mailer.py)
+    schedule -> ingest.dispatch -> ingest.fetcher -> ingest.parser -> ingest.refresh
+             -> topics.matching -> store (port; DynamoDB adapter here, SQLite in earshot_local)
+             -> mail.delivery (weekly: mail.digest renders, mail.mailer sends)
+    web.api: the public HTTP routes
 
-Only ``fetcher`` talks HTTP, only ``repository`` talks DynamoDB, only ``mailer``
-talks SES and only ``queue`` talks SQS; everything else is pure.
+The core (``settings``, ``errors``, ``models``, ``textutil``, ``templating``, ``queue``)
+imports no subpackage. Only ``ingest.fetcher`` talks HTTP, only ``store.dynamodb``
+talks DynamoDB, only ``mail.mailer`` talks SES and only ``queue`` talks SQS
+(``runtime`` builds their clients); tests/test_architecture.py holds these rules.
 """
 
 __version__ = "0.1.0"

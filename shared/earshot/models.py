@@ -233,3 +233,20 @@ class MatchedEpisode(BaseModel):
     link: str | None = None
     image: str | None = None
     reason: str = Field("", description='e.g. MLPs in title; "midstream" in description')
+
+
+TokenPurpose = Literal["confirm", "unsubscribe"]
+
+
+class TokenRecord(BaseModel):
+    """What is stored for a confirmation or unsubscribe token (never the token itself;
+    see ``earshot.mail.tokens``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    purpose: TokenPurpose
+    topic: str
+    address_hash: str
+    created_at: datetime
+    expires_at: datetime

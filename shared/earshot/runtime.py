@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 import httpx
 
-from earshot.mailer import Mailer, MailerPort, ses_client
-from earshot.matching import clear_topic_cache
+from earshot.mail.mailer import Mailer, MailerPort, ses_client
+from earshot.topics.matching import clear_topic_cache
 from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
 from earshot.store import Store
@@ -82,7 +82,7 @@ def _ses_mailer() -> Mailer:
 
 @functools.cache
 def http_client() -> httpx.Client:
-    from earshot.fetcher import make_client
+    from earshot.ingest.fetcher import make_client
 
     return make_client(settings())
 

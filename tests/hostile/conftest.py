@@ -28,10 +28,10 @@ import boto3
 import pytest
 
 from earshot import runtime
-from earshot.fetcher import make_client
+from earshot.ingest.fetcher import make_client
 from tests.support.aws_stack import REGION, EmbeddedBackend
 from earshot.models import Episode, FeedState
-from earshot.refresh import FeedCheck, new_feed
+from earshot.ingest.refresh import FeedCheck, new_feed
 from earshot.settings import get_settings
 from tests.support.feedserver import FeedServer, running_feed_server
 

@@ -31,12 +31,14 @@ from hypothesis import strategies as st
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from earshot import mime, routes_subscriptions, runtime
-from earshot.digest import previous_week, render_digest, week_window
+from earshot import runtime
+from earshot.mail import mime
+from earshot.web import subscriptions as routes_subscriptions
+from earshot.mail.digest import previous_week, render_digest, week_window
 from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
 from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
-from earshot.subscriptions import address_hash
-from earshot.topics import topic_report
+from earshot.mail.subscriptions import address_hash
+from earshot.topics.service import topic_report
 
 SLUG = "pipelines"
 TOKEN_RE = re.compile(r"token=([A-Za-z0-9_-]{43})")
@@ -289,7 +291,7 @@ def test_subscribe_answers_the_same_whatever_the_address_state(stack: EmbeddedBa
 
 def _unsubscribe_tokens(stack: EmbeddedBackend, address: str) -> Iterator[str]:
     """An unsubscribe token for ``address``, issued the way the digest sender issues them."""
-    from earshot import tokens
+    from earshot.mail import tokens
 
     token, record = tokens.issue_token("unsubscribe", topic=SLUG, address_hash=address_hash(address),
                                        now=datetime.now(UTC))

@@ -28,7 +28,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from earshot import runtime
-from earshot.digest import previous_week, week_window
+from earshot.mail.digest import previous_week, week_window
 from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
 from earshot.models import MatchedEpisode, Topic
 from tests.hostile.conftest import add_feed
@@ -335,7 +335,7 @@ def test_template_has_no_secret_parameters_and_no_signing_key() -> None:
     template = load_template()
     for name, parameter in template.get("Parameters", {}).items():
         assert not re.search(r"(?i)secret|password|token|key", name), f"parameter {name} looks like a secret"
-    # Tokens are random and stored only as SHA-256 hashes (earshot.tokens): no signing key
+    # Tokens are random and stored only as SHA-256 hashes (earshot.mail.tokens): no signing key
     # exists, so none needs SSM SecureString / Secrets Manager, and no function reads one.
     text = (REPO_ROOT / "template.yaml").read_text()
     assert "SecretString" not in text and "NoEcho" not in text

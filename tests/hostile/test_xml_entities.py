@@ -18,7 +18,7 @@ import feedparser
 import pytest
 
 from earshot.errors import UnsafeXml
-from earshot.parser import parse_feed
+from earshot.ingest.parser import parse_feed
 from tests.support.feedserver import FeedServer, Serve
 
 CANARY = "CANARY-7f3a-never-store-me"

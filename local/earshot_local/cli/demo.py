@@ -18,7 +18,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from earshot.sources import local_path
+from earshot.ingest.sources import local_path
 from earshot_local.cli.digest import demo_step as digest_demo_step
 from earshot_local.cli.ingest import add_feeds, format_cycle, read_feed_list, run_cycle
 from earshot_local.cli.topics import demo_step as topics_demo_step

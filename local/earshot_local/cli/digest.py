@@ -18,9 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from earshot import mime, runtime, tokens
-from earshot.digest import iso_week, previous_week, render_digest, week_window
-from earshot.topics import get_topic, topic_report
+from earshot import runtime
+from earshot.mail import mime
+from earshot.mail import tokens
+from earshot.mail.digest import iso_week, previous_week, render_digest, week_window
+from earshot.topics.service import get_topic, topic_report
 from earshot_local.cli.common import CliError, open_local
 from earshot_local.functions import sample_event
 from earshot_local.runtime import LocalRuntime

@@ -17,10 +17,10 @@ from pydantic import BaseModel
 
 from earshot import runtime
 from earshot.errors import EarshotError
-from earshot.matching import match_new_episodes
-from earshot.parser import parse_feed
-from earshot.refresh import FeedCheck, new_feed, refresh_feeds
-from earshot.sources import is_local_source, read_source, source_url
+from earshot.topics.matching import match_new_episodes
+from earshot.ingest.parser import parse_feed
+from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
+from earshot.ingest.sources import is_local_source, read_source, source_url
 from earshot.store import Store, iso
 from earshot_local import functions
 from earshot_local.cli.common import CliError, add_backend_args, local_settings, open_local, open_store

@@ -19,16 +19,16 @@ from pathlib import Path
 from earshot_local.cli.common import CliError, add_backend_args, open_store
 from earshot_local.settings import domain_settings
 from earshot.errors import EarshotError
-from earshot.matching import match_episodes
+from earshot.topics.matching import match_episodes
 from earshot.models import MatchedEpisode, Topic
-from earshot.pages import render_topic_page
+from earshot.topics.pages import render_topic_page
 from earshot.templating import date_text, duration_text
-from earshot.parser import parse_feed
-from earshot.query import parse_query
+from earshot.ingest.parser import parse_feed
+from earshot.topics.query import parse_query
 from earshot.store import Store, feed_id_for, iso
-from earshot.sources import read_source
-from earshot.stats import TopicReport, build_report
-from earshot.topics import (
+from earshot.ingest.sources import read_source
+from earshot.topics.stats import TopicReport, build_report
+from earshot.topics.service import (
     add_topic, edit_topic, get_topic, list_topics, remove_topic, topic_report,
 )
 

@@ -1,7 +1,7 @@
 """Storage: the port every domain module uses (:class:`Store`) and its DynamoDB adapter.
 
 Owns: the store interface, ids and timestamps as stored, the DynamoDB key layout.
-May import: ``earshot.models``, ``earshot.tokens`` (records), ``earshot.settings``.
+May import: ``earshot.models``, ``earshot.mail.tokens`` (records), ``earshot.settings``.
 """
 
 from earshot.store.port import Store, feed_id_for, iso, parse_iso

@@ -48,7 +48,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
 from earshot.store.port import CLEARED_WHEN_EMPTY, Store, iso
-from earshot.tokens import TokenRecord
+from earshot.models import TokenRecord
 
 TOPIC_SK = "TOPIC"
 MATCH_PREFIX = "MATCH#"

@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
-from earshot.tokens import TokenRecord
+from earshot.models import TokenRecord
 
 
 def feed_id_for(url: str) -> str:

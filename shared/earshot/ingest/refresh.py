@@ -1,0 +1,271 @@
+"""Refreshing feeds: the ingest path for one feed, and a concurrent batch of them.
+
+:func:`refresh_feed` is a straight line of steps (Miniflux's ``RefreshFeed`` shape):
+
+1. conditional GET with the stored validators (``fetcher``);
+2. 304, or a body whose SHA-256 equals the last one: record the check, parse nothing;
+3. parse and normalize (``parser``);
+4. match, then store new and changed episodes (``store``); never delete — feeds truncate;
+5. update the feed's state and ``next_check_at`` from one policy (``schedule``).
+
+A feed failing is data, not an exception: the typed error's ``kind`` and message are
+recorded on the feed, the error counter rises and the next check backs off. Only
+infrastructure failures (DynamoDB refusing a write) propagate, so SQS retries them.
+
+:func:`refresh_feeds` runs a batch on a thread pool with at most
+``max_requests_per_host`` requests in flight per host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel
+
+from earshot.ingest import schedule
+from earshot.errors import FeedError, FeedGone, HttpStatusError, ParseError
+from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.ingest.parser import parse_feed
+from earshot.store import Store, feed_id_for
+from earshot.settings import Settings
+from earshot.ingest.sources import is_local_source, read_source
+
+logger = logging.getLogger(__name__)
+
+# Called with the feed and the episodes that were new or changed (topic matching hooks in here).
+NewEpisodesHook = Callable[[FeedState, list[Episode]], object]
+
+
+class FeedCheck(BaseModel):
+    """The fetch queue's message: everything the worker needs to check one feed.
+
+    The dispatcher builds it from the ``due`` index projection, so the worker reads
+    nothing from DynamoDB before fetching.
+    """
+
+    feed_id: str
+    url: str
+    title: str = ""
+    status: FeedStatus = "active"
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    error_count: int = 0
+    interval_s: int | None = None
+    episode_count: int = 0
+
+    @classmethod
+    def from_state(cls, feed: FeedState) -> "FeedCheck":
+        return cls.model_validate(feed.model_dump(include=set(cls.model_fields)))
+
+    def to_state(self) -> FeedState:
+        return FeedState.model_validate(self.model_dump())
+
+
+def new_feed(url: str, now: datetime) -> FeedState:
+    """A feed to be checked at once."""
+    return FeedState(feed_id=feed_id_for(url), url=url, created_at=now, next_check_at=now)
+
+
+def refresh_feed(
+    check: FeedCheck,
+    *,
+    repo: Store,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    now: datetime | None = None,
+    on_new_episodes: NewEpisodesHook | None = None,
+    limiter: "HostLimiter | None" = None,
+    rng: random.Random | None = None,
+) -> RefreshOutcome:
+    """Check one feed and store what changed. Feed failures come back as data."""
+    now = now or datetime.now(UTC)
+    previous = check.to_state()  # what the check started from: unchanged attributes are not rewritten
+    feed = check.to_state()
+    feed.last_checked_at = now
+    try:
+        # 1. conditional GET (files only where the settings allow local sources)
+        with limiter.slot(check.url) if limiter else nullcontext():
+            result = read_source(
+                check.url, settings=settings, etag=check.etag, last_modified=check.last_modified,
+                client=client, allow_files=settings.allow_private_addresses,
+            )
+        feed.last_status = result.status
+        if result.permanent_redirect_url:  # 301/308: the feed moved for good (RFC 9110 §15.4)
+            feed.url = result.permanent_redirect_url
+
+        # 2. not modified, or the same bytes again: nothing to parse
+        body_sha256 = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
+        if result.is_not_modified or body_sha256 == check.body_sha256:
+            _record_success(feed, result, now, settings, interval_s=check.interval_s)
+            if body_sha256:
+                feed.body_sha256 = body_sha256
+            feed.last_result = "not_modified" if result.is_not_modified else "unchanged"
+            repo.save_feed_state(feed, previous=previous)
+            return _outcome(feed, feed.last_result)
+
+        # 3. parse and normalize
+        parsed = parse_feed(result.body or b"", url=result.url)
+    except FeedGone as exc:
+        return _record_gone(feed, previous, exc, repo)
+    except FeedError as exc:
+        return _record_failure(feed, previous, exc, now, repo, settings, rng)
+    except Exception as exc:  # a bug on one feed's input must not poison the queue
+        logger.exception("unexpected error refreshing %s", check.url)
+        error = _InternalError(f"{type(exc).__name__}: {exc}")
+        return _record_failure(feed, previous, error, now, repo, settings, rng)
+
+    # 4-5. match, store new and changed episodes, then the feed's state, as one unit:
+    # one SQLite transaction locally; on DynamoDB the order makes a retry repair a
+    # partial write (episodes not yet stored are new again, so they are matched again).
+    # Infrastructure errors propagate, so the check is retried.
+    with repo.atomic():
+        new, changed, stored_count = _diff_episodes(feed, parsed, repo)
+        if on_new_episodes and (new or changed):
+            on_new_episodes(feed, new + changed)
+        _store_episodes(feed, new, changed, repo, now)
+        interval_s = schedule.cadence_interval_s([e.published for e in parsed.episodes], settings)
+        _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
+        feed.body_sha256 = body_sha256
+        feed.title = parsed.feed.title or feed.title
+        feed.podcast_guid = parsed.feed.podcast_guid
+        feed.episode_count = stored_count
+        if new:
+            feed.last_new_episode_at = now
+        feed.last_result = "parsed"
+        repo.save_feed_state(feed, previous=previous)
+    return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
+
+
+def _diff_episodes(feed: FeedState, parsed: ParsedFeed, repo: Store) -> tuple[list[Episode], list[Episode], int]:
+    """The parsed episodes that are new and changed, and how many the feed will have stored."""
+    stored = repo.episode_hashes(feed.feed_id)
+    new = [e for e in parsed.episodes if e.id not in stored]
+    changed = [e for e in parsed.episodes if e.id in stored and stored[e.id] != e.content_hash]
+    return new, changed, len(stored) + len(new)
+
+
+def _store_episodes(feed: FeedState, new: list[Episode], changed: list[Episode], repo: Store, now: datetime) -> None:
+    """Write new and changed episodes; nothing is ever deleted (feeds truncate their lists)."""
+    if new:
+        repo.put_new_episodes(feed.feed_id, new, now)
+    if changed:
+        repo.update_changed_episodes(feed.feed_id, changed, now)
+
+
+def _record_success(
+    feed: FeedState, result: FetchResult, now: datetime, settings: Settings, *,
+    interval_s: int | None, ttl_minutes: int | None = None,
+) -> None:
+    feed.status = "active"
+    feed.etag = result.etag or (feed.etag if result.is_not_modified else None)
+    feed.last_modified = result.last_modified or (feed.last_modified if result.is_not_modified else None)
+    feed.error_count = 0
+    feed.last_error_kind = feed.last_error_message = None
+    feed.interval_s = interval_s or settings.max_interval_s
+    feed.next_check_at = schedule.next_check_after_success(
+        now, interval_s=feed.interval_s, settings=settings, ttl_minutes=ttl_minutes,
+        cache_max_age_s=result.cache_max_age_s, retry_after_s=result.retry_after_s,
+    )
+
+
+def _record_failure(
+    feed: FeedState, previous: FeedState, exc: FeedError, now: datetime, repo: Store, settings: Settings,
+    rng: random.Random | None,
+) -> RefreshOutcome:
+    feed.status = feed.last_result = "error"
+    feed.error_count += 1
+    feed.last_error_kind = exc.kind
+    feed.last_error_message = str(exc)[:500]
+    if isinstance(exc, HttpStatusError):
+        feed.last_status = exc.status
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    feed.next_check_at = schedule.next_check_after_error(
+        now, error_count=feed.error_count, settings=settings, retry_after_s=retry_after_s, rng=rng,
+    )
+    repo.save_feed_state(feed, previous=previous)
+    return _outcome(feed, "error", error=exc)
+
+
+def _record_gone(feed: FeedState, previous: FeedState, exc: FeedGone, repo: Store) -> RefreshOutcome:
+    """410 Gone: keep the feed and its episodes, stop checking it (it leaves the due index)."""
+    feed.status = feed.last_result = "gone"
+    feed.last_status = 410
+    feed.last_error_kind = exc.kind
+    feed.last_error_message = str(exc)[:500]
+    feed.next_check_at = None
+    repo.save_feed_state(feed, previous=previous)
+    return _outcome(feed, "gone", error=exc)
+
+
+def _outcome(
+    feed: FeedState, result: str, *, new: list[Episode] = (), changed: list[Episode] = (),  # type: ignore[assignment]
+    seen: int = 0, error: FeedError | None = None,
+) -> RefreshOutcome:
+    return RefreshOutcome(
+        feed_id=feed.feed_id, url=feed.url, result=result, status=feed.last_status,
+        new_episodes=len(new), changed_episodes=len(changed), episodes_seen=seen,
+        error_kind=error.kind if error else None, error_message=str(error) if error else None,
+        next_check_at=feed.next_check_at, new_episode_ids=[e.id for e in new],
+    )
+
+
+class _InternalError(ParseError):
+    """Unexpected failure while fetching or parsing this feed (a bug; logged with a traceback)."""
+
+    kind = "internal_error"
+
+
+class HostLimiter:
+    """At most ``per_host`` concurrent requests to one host (politeness)."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(self._per_host))
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        if is_local_source(url):
+            yield
+            return
+        host = (urlsplit(url).hostname or "").lower()
+        with self._lock:
+            semaphore = self._slots[host]
+        with semaphore:
+            yield
+
+
+def refresh_feeds(
+    checks: list[FeedCheck],
+    *,
+    repo: Store,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    on_new_episodes: NewEpisodesHook | None = None,
+    now: datetime | None = None,
+) -> list[Future[RefreshOutcome]]:
+    """Start refreshing ``checks`` concurrently; one future per check, in order.
+
+    Callers wait on each future: a future raises only for infrastructure failures.
+    """
+    limiter = HostLimiter(settings.max_requests_per_host)
+    workers = max(1, min(settings.worker_threads, len(checks)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
+    futures = [
+        pool.submit(refresh_feed, check, repo=repo, settings=settings, client=client, now=now,
+                    on_new_episodes=on_new_episodes, limiter=limiter)
+        for check in checks
+    ]
+    pool.shutdown(wait=False)  # threads finish their work; futures carry the results
+    return futures

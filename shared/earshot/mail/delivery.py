@@ -1,0 +1,205 @@
+"""Weekly digest delivery: plan (render once, fan out) and send (one batch of recipients).
+
+    digest function:         plan_week    for each topic with confirmed subscribers and
+                                          news: render once, store it, queue batches
+    digest_sender function:  send_batch   per recipient: still confirmed? claim
+                                          (topic, week, address) -> token -> mail -> done
+    bounces function:        apply_ses_event  a permanent bounce or a complaint stops mail
+
+At most once per (topic, ISO week, address): the claim is a conditional put made
+*before* the send. A re-delivered message, a retried invocation or a second run of the
+digest finds the claim and skips. If SES throttles, the claim is released and the batch
+retried; if the process dies between claim and send, that recipient misses one week
+rather than risk a second mail (the spec's rule: never mail anyone twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from typing import Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, Field
+
+from earshot.mail import mime
+from earshot.mail import subscriptions
+from earshot.mail import tokens
+from earshot.mail.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
+from earshot.errors import RecipientRejected
+from earshot.mail.mailer import MailerPort
+from earshot.queue import QueuePort
+from earshot.store import Store
+from earshot.settings import Settings
+from earshot.topics.service import topic_report
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 50  # recipients per queue message: ~4 s of sending at 14 mails/s
+RENDERED_TTL = timedelta(days=30)
+CLAIM_TTL = timedelta(days=400)  # the claim doubles as the record of what was sent
+
+
+class DigestRequest(BaseModel):
+    """The scheduler's payload (template.yaml ``Input``); ``week`` re-runs a given week."""
+
+    source: Literal["earshot.scheduler"]
+    detail_type: Literal["weekly-digest"] = Field(alias="detail-type")
+    week: str | None = Field(None, pattern=r"^\d{4}-W\d{2}$")
+
+
+class DigestBatch(BaseModel):
+    """One queue message: a slice of a topic's recipients for one week."""
+
+    topic: str
+    week: str = Field(pattern=r"^\d{4}-W\d{2}$")
+    recipients: list[str] = Field(description="address hashes", min_length=1, max_length=500)
+
+
+@dataclass
+class PlanResult:
+    week: str
+    topics_queued: list[str] = field(default_factory=list)
+    topics_without_news: list[str] = field(default_factory=list)
+    recipients: int = 0
+    batches: int = 0
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    skipped_not_confirmed: int = 0
+    skipped_already_claimed: int = 0
+    rejected: int = 0
+
+
+def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetime,
+              week: str | None = None) -> PlanResult:
+    """Render each topic's digest for ``week`` (default: last week) once and queue its
+    recipients in batches. Topics without news are skipped unless ``send_empty_digests``."""
+    week = week or previous_week(now)
+    start, end = week_window(week)
+    domain = parseaddr(settings.sender)[1].rpartition("@")[2]
+    result = PlanResult(week=week)
+    for topic in repo.list_topics():
+        recipients = [s.address_hash for s in repo.confirmed_subscribers(topic.slug)]
+        if not recipients:
+            continue
+        report = topic_report(repo, topic.slug, now=min(now, end), window=(start, end), latest_limit=None)
+        if not has_news(report) and not settings.send_empty_digests:
+            result.topics_without_news.append(topic.slug)
+            continue
+        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=domain)
+        # A re-run keeps the first rendering, so every batch of a week mails the same text.
+        repo.put_rendered_digest(topic.slug, week, rendered.to_bytes(),
+                                 expires_at=int((now + RENDERED_TTL).timestamp()))
+        batches = [DigestBatch(topic=topic.slug, week=week, recipients=recipients[i:i + BATCH_SIZE])
+                   for i in range(0, len(recipients), BATCH_SIZE)]
+        queue.send_messages([b.model_dump() for b in batches])
+        result.topics_queued.append(topic.slug)
+        result.recipients += len(recipients)
+        result.batches += len(batches)
+    return result
+
+
+def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: DigestBatch, *,
+               now: datetime) -> SendResult:
+    """Mail one batch. Raises a MailError (after releasing the current claim) when the
+    batch should be retried; recipients already mailed are skipped on the retry."""
+    payload = repo.get_rendered_digest(batch.topic, batch.week)
+    if payload is None:
+        raise LookupError(f"no rendered digest for {batch.topic} {batch.week}")
+    digest = RenderedDigest.from_bytes(payload)
+    skeleton = mime.prepare(sender=settings.sender, subject=digest.subject, list_id_value=digest.list_id)
+    base = settings.public_base_url.rstrip("/")
+    claim_expiry = int((now + CLAIM_TTL).timestamp())
+    result = SendResult()
+    for key in batch.recipients:
+        sub = repo.get_subscriber(key, batch.topic)
+        if sub is None or sub.status != "confirmed":
+            result.skipped_not_confirmed += 1  # unsubscribed or bounced since the plan
+            continue
+        if not repo.claim_send(key, batch.topic, batch.week, now=now, expires_at=claim_expiry):
+            result.skipped_already_claimed += 1
+            continue
+        token, record = tokens.issue_token("unsubscribe", topic=batch.topic, address_hash=key, now=now)
+        repo.put_token(record)
+        url = f"{base}/unsubscribe?token={token}"
+        text, html = digest.personalize(url)
+        raw = mime.assemble(skeleton, to=sub.email, now=now, text=text, html=html,
+                            unsubscribe=mime.Unsubscribe(url=url, mailto=settings.unsubscribe_mailto, token=token))
+        try:
+            message_id = mailer.send_raw(raw, to=sub.email, tags={"kind": "digest", "topic": batch.topic,
+                                                                  "address": key})
+        except RecipientRejected as exc:
+            repo.finish_claim(key, batch.topic, batch.week, state="rejected", now=now, detail=str(exc)[:300])
+            logger.warning("SES rejected a digest", extra={"topic": batch.topic, "error": str(exc)})
+            result.rejected += 1
+            continue
+        except Exception:
+            repo.release_claim(key, batch.topic, batch.week)
+            raise
+        repo.finish_claim(key, batch.topic, batch.week, state="sent", now=now, message_id=message_id)
+        result.sent += 1
+    return result
+
+
+# ------------------------------------------------------------------ SES feedback
+# The configuration set's EventBridge destination: detail-type "Email Bounced" /
+# "Email Complaint Received", detail = the SES event record
+# (https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html).
+class SesRecipient(BaseModel):
+    emailAddress: str
+    diagnosticCode: str | None = None
+
+
+class SesBounce(BaseModel):
+    bounceType: Literal["Undetermined", "Permanent", "Transient"]
+    bounceSubType: str = ""
+    bouncedRecipients: list[SesRecipient]
+
+
+class SesComplaint(BaseModel):
+    complainedRecipients: list[SesRecipient]
+    complaintFeedbackType: str | None = None
+
+
+class SesMail(BaseModel):
+    messageId: str
+    tags: dict[str, list[str]] = {}
+
+
+class SesEventDetail(BaseModel):
+    eventType: Literal["Bounce", "Complaint"]
+    mail: SesMail
+    bounce: SesBounce | None = None
+    complaint: SesComplaint | None = None
+
+
+class SesEvent(EventBridgeModel):
+    detail: SesEventDetail  # type: ignore[assignment]
+
+
+def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]:
+    """Mark subscribers after a bounce or complaint; returns the topics changed.
+
+    Only permanent bounces count (a transient one is a full mailbox or a greylist; SES
+    retries those itself). ``OnAccountSuppressionList`` is a permanent bounce too: SES
+    did not even try, because the address is on the account's suppression list.
+    """
+    detail = event.detail
+    topic = (detail.mail.tags.get("topic") or [None])[0]
+    changed: list[str] = []
+    if detail.eventType == "Bounce" and detail.bounce and detail.bounce.bounceType == "Permanent":
+        for r in detail.bounce.bouncedRecipients:
+            why = f"{detail.bounce.bounceSubType}: {r.diagnosticCode or ''}".strip(": ")[:300]
+            changed += subscriptions.record_delivery_problem(repo, r.emailAddress, "bounced", now=now, detail=why)
+    elif detail.eventType == "Complaint" and detail.complaint:
+        for r in detail.complaint.complainedRecipients:
+            changed += subscriptions.record_delivery_problem(
+                repo, r.emailAddress, "complained", now=now, topic_slug=topic,
+                detail=detail.complaint.complaintFeedbackType)
+    return changed

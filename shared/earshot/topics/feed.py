@@ -1,0 +1,81 @@
+"""A topic as a podcast feed: RSS 2.0 with the iTunes namespace, so a listener can
+subscribe to a topic in any podcast app.
+
+The latest ``FEED_LIMIT`` episodes (duplicates folded, see ``dedup``) that have an
+enclosure: an item without audio is useless to a podcast app. Built with ElementTree,
+which escapes text and attributes; characters XML 1.0 forbids are removed first.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from email.utils import format_datetime
+
+from earshot import __version__
+from earshot.topics.dedup import cluster_episodes
+from earshot.models import MatchedEpisode, Topic
+from earshot.templating import safe_link
+
+FEED_LIMIT = 100
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ET.register_namespace("itunes", ITUNES_NS)
+ET.register_namespace("atom", ATOM_NS)
+
+# XML 1.0 section 2.2: these code points cannot appear in a document at all.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _text(parent: ET.Element, tag: str, text: str | None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = _NOT_XML.sub("", text)
+    return el
+
+
+def render_topic_feed(
+    topic: Topic, matches: list[MatchedEpisode], *, now: datetime, page_url: str, feed_url: str,
+    limit: int = FEED_LIMIT,
+) -> bytes:
+    """The RSS document (UTF-8 bytes, with XML declaration)."""
+    rss = ET.Element("rss", {"version": "2.0"})
+    channel = ET.SubElement(rss, "channel")
+    _text(channel, "title", f"{topic.name} · Earshot")
+    _text(channel, "link", page_url)
+    _text(channel, "description",
+          topic.description or f"Podcast episodes about {topic.name}, matched by the query: {topic.query}")
+    _text(channel, "language", "en")
+    _text(channel, "generator", f"Earshot {__version__}")
+    _text(channel, "lastBuildDate", format_datetime(now))
+    ET.SubElement(channel, f"{{{ATOM_NS}}}link", {"href": feed_url, "rel": "self", "type": "application/rss+xml"})
+    _text(channel, f"{{{ITUNES_NS}}}author", "Earshot")
+    _text(channel, f"{{{ITUNES_NS}}}summary", topic.description or topic.name)
+    _text(channel, f"{{{ITUNES_NS}}}explicit", "false")
+    _text(channel, f"{{{ITUNES_NS}}}block", "yes")  # a personal aggregate, not for directories
+
+    # Feed-supplied URLs pass the same http(s)-only check as on the page and in the mail:
+    # a podcast app may make <link> clickable, and a javascript: enclosure is no audio.
+    clusters = [c for c in cluster_episodes(matches) if safe_link(c.representative.audio_url)][:limit]
+    for cluster in clusters:
+        ep = cluster.representative
+        item = ET.SubElement(channel, "item")
+        _text(item, "title", ep.title)
+        _text(item, "guid", ep.guid or ep.episode_id, isPermaLink="false")
+        if ep.published:
+            _text(item, "pubDate", format_datetime(ep.published))
+        if link := safe_link(ep.link):
+            _text(item, "link", link)
+        also = f" Also in {cluster.also_in} other podcast{'s' if cluster.also_in != 1 else ''}." if cluster.also_in else ""
+        _text(item, "description", f"{ep.summary}\n\nFrom {ep.podcast}. Why it matched: {ep.reason}.{also}".strip())
+        # RSS 2.0: url, length (bytes) and type are all required on <enclosure>.
+        _text(item, "enclosure", None, url=safe_link(ep.audio_url) or "", length=str(ep.audio_length or 0),
+              type=ep.audio_type or "audio/mpeg")
+        _text(item, f"{{{ITUNES_NS}}}author", ep.podcast)
+        if ep.duration_seconds:
+            _text(item, f"{{{ITUNES_NS}}}duration", str(ep.duration_seconds))
+        if image := safe_link(ep.image):
+            ET.SubElement(item, f"{{{ITUNES_NS}}}image", {"href": image})
+    ET.indent(rss)
+    return ET.tostring(rss, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,101 @@
+"""Matching episodes against topics: one straight line from episode to match item.
+
+``match_new_episodes`` is called by the fetch worker after a feed's new or changed
+episodes are stored. It must be cheap when nothing needs doing: with no topics (or no
+episodes) it makes at most one Query, and the topic list is cached for
+``TOPIC_CACHE_TTL_S`` so a warm worker refreshing many feeds reads it once a minute,
+not once a feed.
+
+The same functions serve the offline ``earshot match`` command (no DynamoDB).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from earshot.models import Episode, FeedState, MatchedEpisode, Topic
+from earshot.topics.query import Document, Query, parse_query
+
+if TYPE_CHECKING:
+    from earshot.store import Store
+
+TOPIC_CACHE_TTL_S = 60.0
+
+
+def snapshot(episode: Episode, *, feed_id: str, podcast: str, reason: str) -> MatchedEpisode:
+    """What a match stores about its episode (see ``MatchedEpisode``)."""
+    return MatchedEpisode(
+        feed_id=feed_id, episode_id=episode.id, podcast=podcast, guid=episode.guid,
+        title=episode.title, published=episode.published, duration_seconds=episode.duration_seconds,
+        summary=episode.summary, has_transcript=episode.has_transcript, audio_url=episode.audio_url,
+        audio_type=episode.audio_type, audio_length=episode.audio_length, link=episode.link,
+        image=episode.image, reason=reason,
+    )
+
+
+def match_episodes(
+    query: Query, episodes: Iterable[Episode], *, feed_id: str, podcast: str
+) -> list[MatchedEpisode]:
+    """The episodes of one feed that ``query`` matches, each with its reason."""
+    out = []
+    for episode in episodes:
+        result = query.evaluate(Document.from_episode(episode, podcast))
+        if result.matched:
+            out.append(snapshot(episode, feed_id=feed_id, podcast=podcast, reason=result.reason))
+    return out
+
+
+# ----------------------------------------------------------------- topic cache
+@dataclass(frozen=True)
+class CompiledTopic:
+    topic: Topic
+    query: Query
+
+
+class _TopicCache:
+    """Parsed topics per table, reloaded after ``TOPIC_CACHE_TTL_S`` (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[float, list[CompiledTopic]]] = {}
+
+    def get(self, repo: "Store", *, max_age_s: float = TOPIC_CACHE_TTL_S) -> list[CompiledTopic]:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(repo.name)
+            if entry is not None and now - entry[0] < max_age_s:
+                return entry[1]
+        compiled = [CompiledTopic(t, parse_query(t.query)) for t in repo.list_topics()]
+        with self._lock:
+            self._entries[repo.name] = (now, compiled)
+        return compiled
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_cache = _TopicCache()
+clear_topic_cache = _cache.clear
+
+
+def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) -> int:
+    """Match a feed's new/changed episodes against every topic; returns matches written.
+
+    A changed episode may stop matching: its earlier matches are replaced, so the topic
+    never shows stale text.
+    """
+    if not episodes:
+        return 0
+    topics = _cache.get(repo)
+    written = 0
+    ids = [ep.id for ep in episodes]
+    for compiled in topics:
+        matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=feed.title)
+        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
+        written += len(matches)
+    return written

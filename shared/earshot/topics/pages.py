@@ -1,0 +1,53 @@
+"""The topic page: one self-contained HTML file (inline CSS and SVG, no external assets).
+
+Rendered with the shared Jinja2 environment (``templating``), autoescaping on: every
+podcast title, episode title, summary and reason comes from someone else's feed and is
+treated as hostile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from earshot import templating
+from earshot.models import Topic
+from earshot.topics.stats import TopicReport
+
+CHART_HEIGHT = 120
+BAR_WIDTH = 36
+BAR_GAP = 14
+
+
+@dataclass(frozen=True)
+class Bar:
+    year: str
+    count: int
+    x: int
+    y: int
+    height: int
+
+
+def year_bars(per_year: dict[str, int]) -> list[Bar]:
+    """One bar per year from the first to the last, empty years included (a gap is news)."""
+    if not per_year:
+        return []
+    years = range(int(min(per_year)), int(max(per_year)) + 1)
+    peak = max(per_year.values())
+    bars = []
+    for i, year in enumerate(years):
+        count = per_year.get(str(year), 0)
+        height = round(CHART_HEIGHT * count / peak) if peak else 0
+        bars.append(Bar(str(year), count, i * (BAR_WIDTH + BAR_GAP), CHART_HEIGHT - height + 16, height))
+    return bars
+
+
+def render_topic_page(topic: Topic, report: TopicReport, *, now: datetime, feed_url: str | None = None) -> str:
+    bars = year_bars(report.per_year)
+    return templating.render(
+        "topic_page.html.j2",
+        topic=topic, report=report, now=now, feed_url=feed_url, bars=bars,
+        chart_width=max(1, len(bars) * (BAR_WIDTH + BAR_GAP) - BAR_GAP), chart_height=CHART_HEIGHT + 36,
+        bar_width=BAR_WIDTH,
+        best=report.best_podcasts[:10],
+    )

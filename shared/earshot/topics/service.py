@@ -1,0 +1,118 @@
+"""The topic service: add, edit, remove, list and show topics, and keep matches current.
+
+Adding or editing a topic backfills it: every stored episode is matched against the
+(new) query, matches that no longer hold are removed, so a topic's page always reflects
+its current query over the whole archive. New episodes are matched at ingest
+(``matching.match_new_episodes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from earshot.errors import InvalidTopic, NotFound
+from earshot.topics.matching import clear_topic_cache, match_episodes
+from earshot.models import Episode, MatchedEpisode, Topic
+from earshot.topics.query import Query, parse_query
+from earshot.store import Store
+from earshot.topics.stats import TopicReport, build_report
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    topic: Topic
+    matched: int
+    removed: int
+
+
+def _validated(**fields: object) -> Topic:
+    try:
+        return Topic.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidTopic(problems) from None
+
+
+def get_topic(repo: Store, slug: str) -> Topic:
+    topic = repo.get_topic(slug)
+    if topic is None:
+        raise NotFound(f"no topic {slug!r}")
+    return topic
+
+
+def list_topics(repo: Store) -> list[Topic]:
+    return sorted(repo.list_topics(), key=lambda t: t.slug)
+
+
+def add_topic(
+    repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime
+) -> BackfillResult:
+    """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
+    parsed = parse_query(query)
+    topic = _validated(slug=slug, name=name, query=query, description=description,
+                       created_at=now, updated_at=now)
+    if not repo.create_topic(topic):
+        raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
+    clear_topic_cache()
+    return backfill(repo, topic, parsed)
+
+
+def edit_topic(
+    repo: Store, slug: str, *, name: str | None = None, query: str | None = None,
+    description: str | None = None, now: datetime,
+) -> BackfillResult:
+    """Change a topic; a changed query re-matches the archive and drops stale matches."""
+    current = get_topic(repo, slug)
+    parsed = parse_query(query) if query is not None else None
+    changes = {k: v for k, v in (("name", name), ("query", query), ("description", description)) if v is not None}
+    topic = _validated(**{**current.model_dump(), **changes, "updated_at": now})
+    if not repo.save_topic(topic):
+        raise NotFound(f"no topic {slug!r}")
+    clear_topic_cache()
+    if parsed is None or query == current.query:
+        return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
+    return backfill(repo, topic, parsed)
+
+
+def remove_topic(repo: Store, slug: str) -> None:
+    if not repo.delete_topic(slug):
+        raise NotFound(f"no topic {slug!r}")
+    clear_topic_cache()
+
+
+def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillResult:
+    """Re-match every stored episode against ``topic``; write new matches, drop stale ones.
+
+    Reads the archive with one Scan (episodes) plus the feed list for podcast titles: a
+    rare, admin-triggered cost, never on the ingest path.
+    """
+    query = query or parse_query(topic.query)
+    podcasts = {feed.feed_id: feed.title for feed in repo.list_feeds()}
+    by_feed: dict[str, list[Episode]] = {}
+    for episode in repo.iter_all_episodes():
+        if episode.feed_id:
+            by_feed.setdefault(episode.feed_id, []).append(episode)
+    matches: list[MatchedEpisode] = []
+    for feed_id, episodes in by_feed.items():
+        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts.get(feed_id, ""))
+    removed = repo.replace_topic_matches(topic.slug, matches)
+    return BackfillResult(topic, matched=len(matches), removed=removed)
+
+
+def topic_matches(repo: Store, slug: str) -> tuple[Topic, list[MatchedEpisode]]:
+    """A topic and all its matched listings, newest first (raises NotFound)."""
+    topic = get_topic(repo, slug)
+    return topic, repo.list_matches(slug)
+
+
+def topic_report(
+    repo: Store, slug: str, *, now: datetime,
+    window: tuple[datetime, datetime] | None = None, latest_limit: int | None = 20,
+) -> TopicReport:
+    """The topic's report (see ``stats.build_report``); raises NotFound for an unknown slug."""
+    _, matches = topic_matches(repo, slug)
+    return build_report(matches, now=now, window=window, latest_limit=latest_limit)
+

@@ -1,0 +1,49 @@
+"""The public HTTP API (one Lambda behind an HTTP API), built with Powertools' event handler.
+
+Routes are grouped by role into routers, each in its own module:
+``routes_topics`` (topic page and topic RSS) and ``routes_subscriptions`` (subscribe,
+confirm, unsubscribe). Domain errors are mapped to HTTP statuses here, in one place.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+from earshot.errors import InvalidEmail, MailError, NotFound, QueryError, TokenError
+from earshot.web import subscriptions as routes_subscriptions
+from earshot.web import topics as routes_topics
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(routes_topics.router)
+app.include_router(routes_subscriptions.router)
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.TEXT_PLAIN, body=message)
+
+
+@app.exception_handler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return _plain(404, str(exc))
+
+
+@app.exception_handler(TokenError)
+def _bad_token(exc: TokenError) -> Response:
+    return _plain(400, "This link is invalid or has expired.")
+
+
+@app.exception_handler(QueryError)
+def _bad_query(exc: QueryError) -> Response:
+    return _plain(400, str(exc))
+
+
+@app.exception_handler(InvalidEmail)
+def _bad_email(exc: InvalidEmail) -> Response:
+    return _plain(400, str(exc))
+
+
+@app.exception_handler(MailError)
+def _mail_unavailable(exc: MailError) -> Response:
+    # The subscription is saved; asking again resends the confirmation.
+    return Response(status_code=503, content_type=content_types.TEXT_PLAIN, headers={"Retry-After": "60"},
+                    body="Could not send the confirmation email right now; please try again in a minute.")

@@ -1,0 +1,58 @@
+"""The HTML digest rendered by a real browser engine (headless Debian Chromium) is not blank."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from earshot_local.cli.digest import CHROMIUM, screenshot
+from earshot.mail.digest import render_digest
+from earshot.models import Topic
+from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} absent (apt-get install -y chromium)"),
+]
+
+
+def _png_pixels(path: Path) -> tuple[int, int, bytes]:
+    """(width, height, raw scanlines) of an 8-bit RGB/RGBA PNG, stdlib only."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+def test_digest_html_renders_with_visible_content(tmp_path: Path) -> None:
+    card = EpisodeCard(podcast="Pipeline Pod", title="MLPs rally", guid="g", episode_id="e", feed_id="f",
+                       published=datetime(2025, 1, 8, tzinfo=UTC), duration_seconds=1800, has_transcript=True,
+                       summary="Midstream names led.", listen_url="https://cdn.example/a.mp3",
+                       reason="MLPs in title", also_in=1)
+    report = TopicReport(podcasts=2, episodes=9, duplicates_folded=0, avg_duration_seconds=1800,
+                         cadence="1 episode a week", latest=card.published, per_year={"2024": 4, "2025": 5},
+                         best_podcasts=[BestPodcast(podcast="Pipeline Pod", feed_id="f", episodes_last_12_months=9,
+                                                    latest=None)], latest_episodes=[card])
+    digest = render_digest(Topic(slug="mlp", name="MLPs", query="MLP"), report, week="2025-W02",
+                           base_url="https://api.example", domain="earshot.example")
+    html_path = tmp_path / "digest.html"
+    html_path.write_text(digest.personalize("https://api.example/unsubscribe?token=x")[1], encoding="utf-8")
+
+    png = screenshot(html_path, tmp_path / "digest.png", height=900)
+
+    width, height, pixels = _png_pixels(png)
+    assert (width, height) == (680, 900)
+    # Not blank: many distinct byte values (text, bars, badges), not one background colour.
+    assert len(set(pixels[::7])) > 20
