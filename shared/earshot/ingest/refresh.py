@@ -18,6 +18,8 @@ infrastructure failures (DynamoDB refusing a write) propagate, so SQS retries th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import logging
 import random
@@ -29,7 +31,6 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel
 
 from earshot.ingest import schedule
@@ -39,6 +40,9 @@ from earshot.ingest.parser import parse_feed
 from earshot.store import Store, feed_id_for
 from earshot.settings import Settings
 from earshot.ingest.sources import is_local_source, read_source
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 

@@ -7,15 +7,19 @@ worker gets http(s) URLs and never reads local files (see ``is_local_source``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import httpx
 
 from earshot.errors import BodyTooLarge, InvalidUrl
 from earshot.ingest.fetcher import fetch_feed
 from earshot.models import FetchResult
 from earshot.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def is_local_source(source: str) -> bool:
