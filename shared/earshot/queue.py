@@ -25,7 +25,7 @@ class Queue:
 
     def __init__(self, queue_url: str, *, client: Any | None = None) -> None:
         self.queue_url = queue_url
-        self.client = client or boto3.client("sqs")
+        self.client: Any = client or boto3.client("sqs")
 
     def send_messages(self, bodies: list[dict[str, Any]]) -> int:
         """SendMessageBatch in groups of 10 (and under 256 KiB); retries entries SQS
@@ -43,11 +43,6 @@ class Queue:
             else:
                 raise RuntimeError(f"SQS refused {len(entries)} messages for {self.queue_url}")
         return sent
-
-
-def send_messages(queue_url: str, bodies: list[dict[str, Any]]) -> int:
-    """Convenience: send ``bodies`` to ``queue_url`` with a default client."""
-    return Queue(queue_url).send_messages(bodies)
 
 
 def _groups(bodies: list[str]) -> list[list[str]]:

@@ -441,17 +441,17 @@ def _summary_html(entry: Any, base: str | None) -> str:
     detail = detail or entry.get("summary_detail")
     if not detail or not (detail.get("value") or "").strip():
         return ""
-    value = detail["value"].strip()
+    value = str(detail["value"]).strip()
     if detail.get("type") not in _HTML_TYPES:
         return html.escape(value, quote=False)
     if base:
         resolver = _LinkResolver(base, "utf-8", "text/html")
         resolver.feed(value)
-        value = resolver.output()
+        value = str(resolver.output())
     return value
 
 
-class _LinkResolver(RelativeURIResolver):
+class _LinkResolver(RelativeURIResolver):  # type: ignore[misc]  # feedparser ships no types
     """feedparser's resolver for href/src in HTML, applied after sanitizing (feedparser
     never saw the feed URL). An empty href -- what the sanitizer leaves of a
     ``javascript:`` URL -- stays empty rather than becoming a link to the feed itself."""

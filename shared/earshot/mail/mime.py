@@ -53,7 +53,7 @@ class _MailPolicy(EmailPolicy):
     def fold(self, name: str, value: str) -> str:
         if name.lower() in _VERBATIM_HEADERS:
             return self._verbatim(name, value)
-        return super().fold(name, value)
+        return str(super().fold(name, value))
 
     def fold_binary(self, name: str, value: str) -> bytes:
         if name.lower() in _VERBATIM_HEADERS:
@@ -160,8 +160,8 @@ def prepare(*, sender: str, subject: str, list_id_value: str | None = None) -> M
         msg["List-Id"] = list_id_value
     msg["MIME-Version"] = "1.0"
     msg.make_alternative()
-    msg.attach(_part(_TEXT_MARK, "plain"))
-    msg.attach(_part(_HTML_MARK, "html"))
+    msg.attach(_part(_TEXT_MARK, "plain"))  # type: ignore[arg-type]  # typeshed: MIMEPart is accepted
+    msg.attach(_part(_HTML_MARK, "html"))  # type: ignore[arg-type]
     wire = msg.as_string(policy=POLICY)
     head, _, rest = wire.partition(_TEXT_MARK)
     between, _, tail = rest.partition(_HTML_MARK)

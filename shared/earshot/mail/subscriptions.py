@@ -33,7 +33,7 @@ from earshot.mail import mime
 from earshot.mail import tokens
 from earshot.errors import InvalidEmail, NotFound, TokenError
 from earshot.mail.mailer import MailerPort
-from earshot.models import ConsentEvent, StatusChange, Subscriber, SubscriptionStatus, Topic
+from earshot.models import ConsentEvent, StatusChange, Subscriber, SubscriptionStatus, TokenPurpose, TokenRecord, Topic
 from earshot.store import Store
 from earshot.settings import Settings
 
@@ -152,7 +152,7 @@ def _send_confirmation(repo: Store, mailer: MailerPort, settings: Settings, topi
 
 
 # ------------------------------------------------------------ confirm / unsubscribe
-def check_token(repo: Store, token: str, purpose: tokens.Purpose, *, now: datetime) -> tokens.TokenRecord:
+def check_token(repo: Store, token: str, purpose: TokenPurpose, *, now: datetime) -> TokenRecord:
     """The token's record if it is valid now (read-only: what the GET pages use)."""
     if not tokens.is_well_formed(token):
         raise TokenError("This link is invalid or has expired.")
@@ -173,7 +173,7 @@ def unsubscribe(repo: Store, token: str, *, request: RequestInfo, now: datetime)
     return _change(repo, record, "unsubscribed", request=request, now=now)
 
 
-def _change(repo: Store, record: tokens.TokenRecord, status: SubscriptionStatus, *,
+def _change(repo: Store, record: TokenRecord, status: SubscriptionStatus, *,
             request: RequestInfo, now: datetime) -> Subscriber:
     for _ in range(SAVE_ATTEMPTS):
         sub = repo.get_subscriber(record.address_hash, record.topic)
@@ -211,5 +211,8 @@ def record_delivery_problem(repo: Store, email: str, problem: Problem, *, now: d
             if repo.save_subscriber(transition(sub, problem, at=now, source="ses-event", detail=detail)):
                 changed.append(sub.topic)
                 break
-            sub = repo.get_subscriber(key, sub.topic)
+            current = repo.get_subscriber(key, sub.topic)
+            if current is None:
+                break
+            sub = current
     return changed

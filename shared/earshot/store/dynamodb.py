@@ -103,7 +103,8 @@ def serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return _from_dynamo({k: _de.deserialize(v) for k, v in item.items()})
+    data: dict[str, Any] = _from_dynamo({k: _de.deserialize(v) for k, v in item.items()})
+    return data
 
 
 class DynamoStore(Store):

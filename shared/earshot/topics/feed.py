@@ -78,4 +78,4 @@ def render_topic_feed(
         if image := safe_link(ep.image):
             ET.SubElement(item, f"{{{ITUNES_NS}}}image", {"href": image})
     ET.indent(rss)
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return bytes(ET.tostring(rss, encoding="utf-8", xml_declaration=True))

@@ -18,32 +18,32 @@ app.include_router(routes_topics.router)
 app.include_router(routes_subscriptions.router)
 
 
-def _plain(status: int, message: str) -> Response:
+def _plain(status: int, message: str) -> Response[str]:
     return Response(status_code=status, content_type=content_types.TEXT_PLAIN, body=message)
 
 
 @app.exception_handler(NotFound)
-def _not_found(exc: NotFound) -> Response:
+def _not_found(exc: NotFound) -> Response[str]:
     return _plain(404, str(exc))
 
 
 @app.exception_handler(TokenError)
-def _bad_token(exc: TokenError) -> Response:
+def _bad_token(exc: TokenError) -> Response[str]:
     return _plain(400, "This link is invalid or has expired.")
 
 
 @app.exception_handler(QueryError)
-def _bad_query(exc: QueryError) -> Response:
+def _bad_query(exc: QueryError) -> Response[str]:
     return _plain(400, str(exc))
 
 
 @app.exception_handler(InvalidEmail)
-def _bad_email(exc: InvalidEmail) -> Response:
+def _bad_email(exc: InvalidEmail) -> Response[str]:
     return _plain(400, str(exc))
 
 
 @app.exception_handler(MailError)
-def _mail_unavailable(exc: MailError) -> Response:
+def _mail_unavailable(exc: MailError) -> Response[str]:
     # The subscription is saved; asking again resends the confirmation.
     return Response(status_code=503, content_type=content_types.TEXT_PLAIN, headers={"Retry-After": "60"},
                     body="Could not send the confirmation email right now; please try again in a minute.")

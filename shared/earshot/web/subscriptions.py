@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from earshot import runtime, templating
 from earshot.mail import subscriptions
 
-router = APIGatewayHttpRouter()
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 PAGE_HEADERS = {
     "Cache-Control": "no-store",

@@ -18,7 +18,7 @@ from earshot.topics.stats import build_report
 from earshot.topics.feed import render_topic_feed
 from earshot.topics.service import topic_matches
 
-router = APIGatewayHttpRouter()
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 # Pages are public and change at most hourly (ingest cadence): let caches help.
 CACHE_CONTROL = "public, max-age=300"
