@@ -14,10 +14,11 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │   │   ├── DecodeFailed         decode_error: broken gzip/deflate stream
     │   │   ├── HttpStatusError      http_<code>: 4xx/5xx answer (429/503 carry retry_after_s)
     │   │   └── FeedGone             gone: 410, the feed is retired for good
-    │   └── ParseError               the bytes are not a usable feed
-    │       ├── NotAFeed             not_a_feed: HTML page, empty body, no channel or items
-    │       ├── MalformedFeed        malformed: XML too broken to recover anything
-    │       └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
+    │   ├── ParseError               the bytes are not a usable feed
+    │   │   ├── NotAFeed             not_a_feed: HTML page, empty body, no channel or items
+    │   │   ├── MalformedFeed        malformed: XML too broken to recover anything
+    │   │   └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
+    │   └── InternalFeedError        internal_error: a bug met this feed's input (logged with a traceback)
     ├── QueryError                   query_error: a topic query does not parse (has .position)
     ├── InvalidTopic                 invalid_topic: bad slug or name, or the slug is taken
     ├── NotFound                     not_found: unknown topic/feed/subscription
@@ -146,6 +147,12 @@ class UnsafeXml(ParseError):
     """The XML declares entities (XXE / entity expansion); refused before parsing."""
 
     kind = "unsafe_xml"
+
+
+class InternalFeedError(FeedError):
+    """Unexpected failure while fetching or parsing this feed (a bug; logged with a traceback)."""
+
+    kind = "internal_error"
 
 
 class QueryError(EarshotError):

@@ -160,7 +160,7 @@ class RefreshOutcome(BaseModel):
 
 
 # ================================================================ subscriptions
-# (issue 4: digest subscriptions; see subscriptions.py for the state machine)
+# (digest subscriptions; see earshot.mail.subscriptions for the state machine)
 
 SubscriptionStatus = Literal["pending", "confirmed", "unsubscribed", "bounced", "complained"]
 
@@ -197,7 +197,7 @@ class Subscriber(BaseModel):
     version: int = Field(0, description="optimistic lock: each write expects the version it read")
 
 
-# ===================================================================== topics (issue 3)
+# ===================================================================== topics
 # A topic and the per-topic snapshot of a matched episode. The snapshot carries what the
 # topic page, the topic RSS feed and the digest need, so none of them reads episodes.
 

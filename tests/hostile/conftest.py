@@ -1,4 +1,4 @@
-"""Shared machinery for the hostile suite (issue 5): a loopback-only network tripwire, a
+"""Shared machinery for the hostile suite: a loopback-only network tripwire, a
 fake resolver wired into the worker's HTTP client, and a helper that delivers one real
 SQS batch to the real ``fetch_worker`` handler.
 

@@ -1,4 +1,4 @@
-"""The hostile-server fault table (issue 5), each row run through the real ``fetch_worker``
+"""The hostile-server fault table, each row run through the real ``fetch_worker``
 handler in one SQS batch with two healthy feeds (one per loopback address).
 
 What every row must show:

@@ -24,13 +24,13 @@ from earshot.mail import tokens
 from earshot.mail.digest import iso_week, previous_week, render_digest, week_window
 from earshot.topics.service import get_topic, topic_report
 from earshot_local.cli.common import CliError, open_local
+from earshot_local.cli.topics import DEMO_TOPICS
 from earshot_local.functions import sample_event
 from earshot_local.runtime import LocalRuntime
 
 CHROMIUM = Path("/usr/bin/chromium")
 PREVIEW_RECIPIENT = "you@example.com"
 DEMO_RECIPIENT = "listener@example.com"
-DEMO_TOPICS = ("mlp-finance", "mlp-ml")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -127,7 +127,7 @@ def demo_step(local: LocalRuntime, out_dir: Path) -> list[str]:
     digest handler and sender, and list the mails the outbox received."""
     repo = local.store
     now = datetime.now(UTC)
-    topics = [slug for slug in DEMO_TOPICS if repo.get_topic(slug) is not None]
+    topics = [slug for slug, *_ in DEMO_TOPICS if repo.get_topic(slug) is not None]
     lines: list[str] = []
     for slug in topics:
         response = local.invoke("api", _api_event("api_subscribe", body=json.dumps({"email": DEMO_RECIPIENT, "topic": slug})))

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from earshot.ingest import schedule
-from earshot.errors import FeedError, FeedGone, HttpStatusError, ParseError
+from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError
 from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.ingest.parser import parse_feed
 from earshot.store import Store, feed_id_for
@@ -126,7 +126,7 @@ def refresh_feed(
         return _record_failure(feed, previous, exc, now, repo, settings, rng)
     except Exception as exc:  # a bug on one feed's input must not poison the queue
         logger.exception("unexpected error refreshing %s", check.url)
-        error = _InternalError(f"{type(exc).__name__}: {exc}")
+        error = InternalFeedError(f"{type(exc).__name__}: {exc}")
         return _record_failure(feed, previous, error, now, repo, settings, rng)
 
     # 4-5. match, store new and changed episodes, then the feed's state, as one unit:
@@ -222,12 +222,6 @@ def _outcome(
         error_kind=error.kind if error else None, error_message=str(error) if error else None,
         next_check_at=feed.next_check_at, new_episode_ids=[e.id for e in new],
     )
-
-
-class _InternalError(ParseError):
-    """Unexpected failure while fetching or parsing this feed (a bug; logged with a traceback)."""
-
-    kind = "internal_error"
 
 
 class HostLimiter:

@@ -74,6 +74,7 @@ class SendResult:
     skipped_not_confirmed: int = 0
     skipped_already_claimed: int = 0
     rejected: int = 0
+    skipped_no_digest: int = 0
 
 
 def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetime,
@@ -111,7 +112,10 @@ def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: Diges
     batch should be retried; recipients already mailed are skipped on the retry."""
     payload = repo.get_rendered_digest(batch.topic, batch.week)
     if payload is None:
-        raise LookupError(f"no rendered digest for {batch.topic} {batch.week}")
+        # Rendered before any batch is queued and kept 30 days: a batch without it is older
+        # than that, or was written by hand. Retrying cannot help; say so and mail nobody.
+        logger.warning("no rendered digest for this batch", extra={"topic": batch.topic, "week": batch.week})
+        return SendResult(skipped_no_digest=len(batch.recipients))
     digest = RenderedDigest.from_bytes(payload)
     skeleton = mime.prepare(sender=settings.sender, subject=digest.subject, list_id_value=digest.list_id)
     base = settings.public_base_url.rstrip("/")

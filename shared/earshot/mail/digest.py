@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from earshot import templating
 from earshot.mail import mime
 from earshot.models import Topic
-from earshot.topics.stats import TopicReport
+from earshot.topics.stats import TopicReport, popularity_by_year
 
 MAX_EPISODES_SHOWN = 25
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -105,15 +105,15 @@ def subject_for(topic_name: str, count: int) -> str:
 
 
 def year_bars(per_year: dict[str, int]) -> list[dict[str, object]]:
-    """Rows for the popularity table: year, count and bar width in percent (at least 2
-    so a small year stays visible). Bars are table cells, which Gmail and Outlook draw.
+    """Rows for the popularity table (:func:`~earshot.topics.stats.popularity_by_year`):
+    bar width in percent, at least 2 so a small year stays visible. Bars are table cells,
+    which Gmail and Outlook draw.
 
-    >>> year_bars({"2023": 2, "2024": 8})
-    [{'year': '2023', 'count': 2, 'percent': 25}, {'year': '2024', 'count': 8, 'percent': 100}]
+    >>> year_bars({"2023": 2, "2025": 8})
+    [{'year': '2023', 'count': 2, 'percent': 25}, {'year': '2024', 'count': 0, 'percent': 0}, {'year': '2025', 'count': 8, 'percent': 100}]
     """
-    top = max(per_year.values(), default=0)
-    return [{"year": y, "count": n, "percent": max(2, round(100 * n / top)) if n else 0}
-            for y, n in sorted(per_year.items())]
+    return [{"year": r.year, "count": r.count, "percent": max(2, round(100 * r.share)) if r.count else 0}
+            for r in popularity_by_year(per_year)]
 
 
 def render_digest(topic: Topic, report: TopicReport, *, week: str, base_url: str, domain: str) -> RenderedDigest:

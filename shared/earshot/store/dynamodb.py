@@ -66,7 +66,8 @@ TYPE_INDEX = "type"
 # rewrites when they changed (keep in step with template.yaml). ``status`` is projected
 # too but always written: a queued check's snapshot of it may be stale after a retry.
 TYPE_INDEXED_FEED_ATTRIBUTES = ("type_pk", "type_sk", "url", "title")
-# Attributes the due index projects (keep in step with template.yaml).
+# Attributes the due index projects: what a fetch check (FeedCheck) carries besides its
+# key. tests/test_consistency.py holds this, template.yaml and FeedCheck in step.
 DUE_PROJECTION = (
     "url", "status", "etag", "last_modified", "body_sha256", "error_count", "interval_s",
     "title", "episode_count",

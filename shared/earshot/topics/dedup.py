@@ -1,6 +1,6 @@
 """Podcast-aware dedup: one episode is shown once, however many times it was listed.
 
-Two kinds of duplicate listing are folded (rules from issue 3, ``docs/topics.md``):
+Two kinds of duplicate listing are folded (rules in ``docs/topics.md``):
 
 - **Within a feed** — a re-upload: the same episode re-published under a new guid. Same
   normalized title and published within 2 days of each other; durations may differ

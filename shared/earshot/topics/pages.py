@@ -12,7 +12,7 @@ from datetime import datetime
 
 from earshot import templating
 from earshot.models import Topic
-from earshot.topics.stats import TopicReport
+from earshot.topics.stats import TopicReport, popularity_by_year
 
 CHART_HEIGHT = 120
 BAR_WIDTH = 36
@@ -29,16 +29,11 @@ class Bar:
 
 
 def year_bars(per_year: dict[str, int]) -> list[Bar]:
-    """One bar per year from the first to the last, empty years included (a gap is news)."""
-    if not per_year:
-        return []
-    years = range(int(min(per_year)), int(max(per_year)) + 1)
-    peak = max(per_year.values())
+    """The SVG chart's bars for :func:`~earshot.topics.stats.popularity_by_year`."""
     bars = []
-    for i, year in enumerate(years):
-        count = per_year.get(str(year), 0)
-        height = round(CHART_HEIGHT * count / peak) if peak else 0
-        bars.append(Bar(str(year), count, i * (BAR_WIDTH + BAR_GAP), CHART_HEIGHT - height + 16, height))
+    for i, row in enumerate(popularity_by_year(per_year)):
+        height = round(CHART_HEIGHT * row.share)
+        bars.append(Bar(row.year, row.count, i * (BAR_WIDTH + BAR_GAP), CHART_HEIGHT - height + 16, height))
     return bars
 
 

@@ -74,6 +74,27 @@ class TopicReport(BaseModel):
 
 
 # ------------------------------------------------------------------------ cadence
+class YearCount(BaseModel):
+    year: str
+    count: int
+    share: float = Field(description="count / the busiest year's count, 0..1")
+
+
+def popularity_by_year(per_year: dict[str, int]) -> list[YearCount]:
+    """One row per year from the first to the last, empty years included (a gap is news),
+    with its share of the busiest year. The page's chart and the digest's table both draw this.
+
+    >>> [(r.year, r.count, r.share) for r in popularity_by_year({"2022": 2, "2024": 8})]
+    [('2022', 2, 0.25), ('2023', 0, 0.0), ('2024', 8, 1.0)]
+    """
+    if not per_year:
+        return []
+    peak = max(per_year.values())
+    years = range(int(min(per_year)), int(max(per_year)) + 1)
+    return [YearCount(year=str(y), count=(n := per_year.get(str(y), 0)), share=n / peak if peak else 0.0)
+            for y in years]
+
+
 def _cadence_phrases() -> list[tuple[float, str]]:
     """(episodes per week, phrase) for every phrase cadence can say."""
     per_month = 12 / WEEKS_PER_YEAR
