@@ -1,8 +1,10 @@
 """SQS batch of digest recipients: mail each one once per (topic, week).
 
 One message = one topic's slice of recipients (see earshot.delivery). A message whose
-send was throttled is reported as a batch item failure and comes back later; recipients
-it already mailed are skipped then, thanks to the per-recipient send claims.
+send was throttled, or that SES would not send at all (SendingUnavailable: identity not
+verified, sending paused), is reported as a batch item failure and comes back later;
+recipients it already mailed are skipped then, thanks to the per-recipient send claims.
+SendingUnavailable also counts the DigestSendingUnavailable metric, which has an alarm.
 """
 
 import functools
@@ -15,11 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.delivery import DigestBatch, send_batch
+from earshot.errors import SendingUnavailable
 from earshot.mailer import Mailer, Pacer, default_mailer
-
-# Keep in step with DigestSenderFunction's ReservedConcurrentExecutions in template.yaml:
-# each concurrent sender takes an equal share of the account's SES send rate.
-SENDER_CONCURRENCY = 2
 
 logger = Logger()
 tracer = Tracer()
@@ -29,15 +28,24 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @functools.cache
 def mailer() -> Mailer:
-    """Paced mailer, built once per container (GetAccount is read once per cold start)."""
-    paced = default_mailer(runtime.settings())
-    paced.pacer = Pacer(paced.max_send_rate() / SENDER_CONCURRENCY)
+    """Paced mailer, built once per container (GetAccount is read once per cold start).
+    Each of the ``sender_concurrency`` concurrent senders (the event source's
+    MaximumConcurrency in template.yaml) takes an equal share of the SES send rate."""
+    settings = runtime.settings()
+    paced = default_mailer(settings)
+    paced.pacer = Pacer(paced.max_send_rate() / settings.sender_concurrency)
     return paced
 
 
 def record_handler(record: SQSRecord) -> dict:
     batch = DigestBatch.model_validate_json(record.body)
-    result = send_batch(runtime.repository(), mailer(), runtime.settings(), batch, now=datetime.now(UTC))
+    try:
+        result = send_batch(runtime.repository(), mailer(), runtime.settings(), batch, now=datetime.now(UTC))
+    except SendingUnavailable as exc:
+        metrics.add_metric(name="DigestSendingUnavailable", unit=MetricUnit.Count, value=1)
+        logger.error("SES cannot send; the batch will be retried", extra={"topic": batch.topic, "week": batch.week,
+                                                                         "error": str(exc)})
+        raise
     for name, value in vars(result).items():
         metrics.add_metric(name=f"Digest_{name}", unit=MetricUnit.Count, value=value)
     logger.info("digest batch sent", extra={"topic": batch.topic, "week": batch.week, **vars(result)})

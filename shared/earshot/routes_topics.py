@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from earshot import runtime
+from earshot.links import public_base_url
 from earshot.pages import render_topic_page
 from earshot.settings import get_settings
 from earshot.stats import build_report
@@ -26,7 +27,7 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def _urls(slug: str) -> tuple[str, str]:
-    base = get_settings().public_base_url.rstrip("/")
+    base = public_base_url(get_settings(), router.current_event.request_context.domain_name)
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
