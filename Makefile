@@ -39,8 +39,9 @@ bench: $(STAMP)  ## benchmarks; rewrites docs/benchmarks.md
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py --out docs/benchmarks.md
 
-lint: $(STAMP)  ## sam validate --lint
+lint: $(STAMP)  ## sam validate --lint, then the expanded stack: cfn-lint E*, cycles, new-account checks
 	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam validate --lint --region us-east-1
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_template_expanded.py
 
 build: $(STAMP)  ## sam build (no Docker needed; uses python3.13)
 	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam build

@@ -1,5 +1,11 @@
 """Scheduled weekly (Monday 08:00, template.yaml DigestSchedule): render each topic's
-digest once and queue its confirmed subscribers in batches for digest_sender."""
+digest once and queue its confirmed subscribers in batches for digest_sender.
+
+First it checks that SES can send as the sending identity; if it cannot (identity not
+verified, sending paused) the invocation fails with SendingUnavailable before anything is
+queued: the DigestErrorsAlarm pages, and a re-run with ``{"week": ...}`` after the fix
+mails the same week.
+"""
 
 from datetime import UTC, datetime
 
@@ -20,8 +26,9 @@ metrics = Metrics()
 @metrics.log_metrics
 @event_parser(model=DigestRequest)
 def handler(request: DigestRequest, context) -> dict:
-    result = plan_week(runtime.store(), runtime.digest_queue(), runtime.settings(),
-                       now=datetime.now(UTC), week=request.week)
+    settings = runtime.settings()
+    result = plan_week(runtime.store(), runtime.digest_queue(), settings,
+                       now=datetime.now(UTC), week=request.week, mailer=runtime.mailer())
     metrics.add_metric(name="DigestTopicsQueued", unit=MetricUnit.Count, value=len(result.topics_queued))
     metrics.add_metric(name="DigestRecipientsQueued", unit=MetricUnit.Count, value=result.recipients)
     logger.info("digests planned", extra=vars(result))

@@ -4,6 +4,12 @@ Fetching starts for the whole batch at once (threads, a few per host); Powertool
 batch processor then collects each record's outcome, so only records that failed for
 infrastructure reasons are reported back to SQS for a retry. A feed that fails (404,
 timeout, not a feed) is a *successful* record: the error is stored on the feed.
+
+Deadline: a check may take up to ``total_timeout_s`` (30 s) and a few wait for a busy
+host, so a batch can outlast the function's timeout. No check *starts* once less than
+``total_timeout_s`` + START_MARGIN_S remains (``context.get_remaining_time_in_millis``);
+those records are reported as batch item failures, untouched, and SQS redelivers them
+after the visibility timeout. They are not errors: the invocation still succeeds.
 """
 
 from collections import Counter
@@ -15,11 +21,23 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.topics.matching import match_new_episodes
-from earshot.ingest.refresh import FeedCheck, refresh_feeds
+from earshot.ingest.refresh import FeedCheck, NotStarted, refresh_feeds
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+# Beyond one check's total deadline: time to parse, store and answer after the last fetch.
+START_MARGIN_S = 10.0
+
+
+def _deadline_gate(context, total_timeout_s: float):
+    """``should_start`` for refresh_feeds: enough time left for one more whole check?"""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:  # no Lambda context (a direct call): no deadline to respect
+        return None
+    needed_ms = (total_timeout_s + START_MARGIN_S) * 1000
+    return lambda: remaining() > needed_ms
 
 
 @logger.inject_lambda_context
@@ -33,17 +51,27 @@ def handler(event: dict, context) -> dict:
             checks[record["messageId"]] = FeedCheck.model_validate_json(record["body"])
         except ValueError:
             logger.exception("malformed feed check message", extra={"message_id": record.get("messageId")})
+    settings = runtime.settings()
     started = refresh_feeds(
-        list(checks.values()), repo=repo, settings=runtime.settings(), client=runtime.http_client(),
+        list(checks.values()), repo=repo, settings=settings, client=runtime.http_client(),
         on_new_episodes=lambda feed, episodes: match_new_episodes(repo, feed, episodes),
+        should_start=_deadline_gate(context, settings.total_timeout_s),
     )
     futures = dict(zip(checks, started))
     counts: Counter[str] = Counter()
+    not_started: list[str] = []
 
     def record_handler(record: SQSRecord) -> str:
         if record.message_id not in futures:
             raise ValueError("malformed feed check message")
-        outcome = futures[record.message_id].result()
+        try:
+            outcome = futures[record.message_id].result()
+        except NotStarted:
+            # Not a failure of this record: handed back below, so the processor's "whole
+            # batch failed" error (an invocation error, alarmed) stays for real failures.
+            not_started.append(record.message_id)
+            counts["FeedsNotStarted"] += 1
+            return "not_started"
         counts[f"Feeds_{outcome.result}"] += 1
         counts["NewEpisodes"] += outcome.new_episodes
         if outcome.error_kind:
@@ -57,4 +85,7 @@ def handler(event: dict, context) -> dict:
                                         context=context)
     for name, value in counts.items():  # one value per metric per batch
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if not_started:
+        logger.warning("deadline near: checks handed back to the queue", extra={"not_started": len(not_started)})
+        response["batchItemFailures"] += [{"itemIdentifier": message_id} for message_id in not_started]
     return response

@@ -37,6 +37,9 @@ class OutboxMailer:
     def max_send_rate(self) -> float:
         return 0.0  # no quota locally: a pacer built from it does not wait
 
+    def ensure_can_send(self, identity: str) -> None:
+        """The outbox always accepts mail (SMTP problems surface per message)."""
+
     def send_raw(self, raw: bytes, *, to: str, tags: dict[str, str] | None = None) -> str:
         if self.pacer:
             self.pacer.wait()

@@ -27,7 +27,8 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     └── MailError                    mail_error: an SES call failed (recorded per send)
         ├── SendThrottled            mail_throttled: rate or daily quota hit; retry later
         ├── RecipientRejected        mail_rejected: refused for this recipient; never retried
-        └── SendingUnavailable       mail_unavailable: sending paused/suspended/misconfigured
+        └── SendingUnavailable       mail_unavailable: SES will not send at all (paused, suspended,
+                                     identity unverified, sandbox); retry the batch, page someone
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ class RecipientRejected(MailError):
 
 
 class SendingUnavailable(MailError):
-    """Sending cannot work at all right now (paused, suspended, misconfigured)."""
+    """Sending cannot work at all right now (paused, suspended, identity unverified or
+    missing, sandbox): no recipient's fault; retry later and alert an operator."""
 
     kind = "mail_unavailable"

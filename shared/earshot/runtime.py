@@ -10,13 +10,14 @@ A host process that runs the same handlers on other adapters (the local runtime 
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
 import boto3
 import httpx
 
-from earshot.mail.mailer import Mailer, MailerPort, ses_client
+from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client
 from earshot.topics.matching import clear_topic_cache
 from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
@@ -59,6 +60,16 @@ def mailer() -> MailerPort:
 
 
 @functools.cache
+def paced_mailer() -> MailerPort:
+    """The digest sender's mailer, built once per container: each of the
+    ``sender_concurrency`` concurrent senders (the event source's MaximumConcurrency in
+    template.yaml) takes an equal share of the account's send rate (GetAccount, read once)."""
+    paced = copy.copy(mailer())  # the shared mailer stays unpaced
+    paced.pacer = Pacer(paced.max_send_rate() / settings().sender_concurrency)
+    return paced
+
+
+@functools.cache
 def _dynamo_store() -> DynamoStore:
     s = settings()
     return DynamoStore(s.table_name, client=boto3.client("dynamodb", region_name=s.region), due_shards=s.due_shards)
@@ -90,7 +101,7 @@ def http_client() -> httpx.Client:
 def reset() -> None:
     """Forget every cached and installed service (tests and the local runtime call this)."""
     _installed.clear()
-    for cached in (_dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client):
+    for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client):
         cached.cache_clear()
     clear_topic_cache()
     get_settings.cache_clear()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
+from email.utils import parseaddr
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -53,11 +55,22 @@ class Settings(BaseModel):
 
     # --- mail (digest.py, mailer.py) ---
     sender: str = Field("Earshot <digest@earshot.example>", alias="EARSHOT_SENDER")
+    # The SES identity (verified domain or address) the sender sends as; empty: the
+    # sender address's domain. Checked before every digest run (mailer.ensure_can_send).
+    sender_identity: str = Field("", alias="EARSHOT_SENDER_IDENTITY")
     configuration_set: str = Field("earshot", alias="SES_CONFIGURATION_SET")
+    # Base of every link Earshot builds. Empty (the deployed API without a custom
+    # domain): the API uses each request's own domain (earshot.web.links).
     public_base_url: str = Field("http://localhost:3000", alias="EARSHOT_PUBLIC_BASE_URL")
     unsubscribe_mailto: str = Field("unsubscribe@earshot.example", alias="EARSHOT_UNSUBSCRIBE_MAILTO")
     send_empty_digests: bool = Field(False, alias="EARSHOT_SEND_EMPTY_DIGESTS")
     max_confirmations_per_day: int = Field(3, alias="EARSHOT_MAX_CONFIRMATIONS_PER_DAY", ge=1)
+    # IANA zone the weekly digest's schedule runs in (template DigestTimezone); the week a
+    # digest covers is the previous Monday-to-Monday week in this zone (digest.py).
+    digest_timezone: str = Field("UTC", alias="DIGEST_TIMEZONE")
+    # Concurrent digest senders (template: the digest queue event source's
+    # MaximumConcurrency); each paces itself to 1/N of the account's SES send rate.
+    sender_concurrency: int = Field(2, alias="EARSHOT_SENDER_CONCURRENCY", ge=1, le=1000)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod
@@ -65,6 +78,29 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(h.strip().lower() for h in value.split(",") if h.strip())
         return value
+
+    @field_validator("digest_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone: {value!r}") from exc
+        return value
+
+    @property
+    def digest_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.digest_timezone)
+
+    @property
+    def sender_address(self) -> str:
+        """The bare address of ``sender`` ("Earshot <a@b.org>" -> "a@b.org")."""
+        return parseaddr(self.sender)[1]
+
+    @property
+    def sending_identity(self) -> str:
+        """The SES identity to check and send as: ``sender_identity``, else the sender's domain."""
+        return self.sender_identity or self.sender_address.rpartition("@")[2]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":

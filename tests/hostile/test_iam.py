@@ -1,6 +1,6 @@
 """Least privilege, checked against template.yaml and against what the code really calls.
 
-Each function's policies are read from the template (``earshot.local.load_template``):
+Each function's policies are read from the template (``earshot_local.functions.load_template``):
 no ``Action: "*"`` or ``service:*``, no ``Resource: "*"`` except for actions AWS offers no
 resource-level permission for (``RESOURCE_STAR_REQUIRED``, with the reason), and no SAM
 policy template broader than what the function uses. "What it uses" is recorded, not

@@ -354,13 +354,3 @@ def test_each_recipient_gets_their_own_unsubscribe_link(stack: EmbeddedBackend) 
     run_digest(stack)
     links = {mails_to(a, "digest")[0]["List-Unsubscribe"] for a in ("o1@example.com", "o2@example.com")}
     assert len(links) == 2
-
-
-def test_sender_pacing_share_matches_the_template() -> None:
-    import inspect
-
-    from tests.support.aws_stack import load_handler, load_template
-
-    props = load_template()["Resources"]["DigestSenderFunction"]["Properties"]
-    handler_globals = inspect.unwrap(load_handler("digest_sender")).__globals__
-    assert handler_globals["SENDER_CONCURRENCY"] == props["ReservedConcurrentExecutions"]

@@ -70,3 +70,67 @@ def test_ses_errors_are_typed(code: str, error: type[MailError]) -> None:
     with pytest.raises(error) as raised:
         mailer.send_raw(b"raw", to="a@example.com")
     assert type(raised.value) is error
+
+
+# SES answers MessageRejected for a sender it will not send as, too; only a refusal of
+# the message itself is the recipient's fault (real SES messages, abbreviated).
+@pytest.mark.parametrize("message, error", [
+    ("Email address is not verified. The following identities failed the check in region US-EAST-1: "
+     "digest@example.org", SendingUnavailable),
+    ("Email address is not verified. The following identities failed the check in region EU-WEST-1: "
+     "reader@example.com", SendingUnavailable),  # the sandbox: recipients must be verified too
+    ("Sending paused for this account. For more information, please check the AWS Health Dashboard.",
+     SendingUnavailable),
+    ("Your account is in the sandbox; you can only send to verified identities.", SendingUnavailable),
+    ("Message length is more than 40 MB.", RecipientRejected),
+    ("Illegal address", RecipientRejected),
+])
+def test_message_rejected_is_typed_by_what_it_is_about(message: str, error: type[MailError]) -> None:
+    class Rejecting(FakeSes):
+        def send_email(self, **kwargs: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "MessageRejected", "Message": message}}, "SendEmail")
+
+    with pytest.raises(error) as raised:
+        Mailer(Rejecting(), configuration_set="earshot", sender="d@example.org").send_raw(b"raw", to="a@example.com")
+    assert type(raised.value) is error
+
+
+class FakeAccount(FakeSes):
+    def __init__(self, *, verified: bool = True, sending: bool = True, production: bool = True,
+                 missing: bool = False) -> None:
+        super().__init__()
+        self.verified, self.sending, self.production, self.missing = verified, sending, production, missing
+        self.asked: list[str] = []
+
+    def get_email_identity(self, EmailIdentity: str) -> dict[str, Any]:  # noqa: N803 - boto3's name
+        self.asked.append(EmailIdentity)
+        if self.missing:
+            raise ClientError({"Error": {"Code": "NotFoundException", "Message": f"{EmailIdentity} not found"}},
+                              "GetEmailIdentity")
+        return {"IdentityType": "DOMAIN", "VerifiedForSendingStatus": self.verified,
+                "VerificationStatus": "SUCCESS" if self.verified else "PENDING"}
+
+    def get_account(self) -> dict[str, Any]:
+        return {"SendingEnabled": self.sending, "ProductionAccessEnabled": self.production,
+                "EnforcementStatus": "HEALTHY" if self.sending else "SHUTDOWN", "SendQuota": {"MaxSendRate": 14.0}}
+
+
+@pytest.mark.parametrize("account, sender, code", [
+    (FakeAccount(verified=False), "Earshot <digest@example.org>", "IdentityNotVerified"),
+    (FakeAccount(missing=True), "Earshot <digest@example.org>", "NotFoundException"),
+    (FakeAccount(sending=False), "Earshot <digest@example.org>", "SendingPaused"),
+    (FakeAccount(), "Earshot <digest@other.example>", "SenderNotCovered"),
+])
+def test_ensure_can_send_refuses_a_sender_ses_will_not_send_as(account: FakeAccount, sender: str, code: str) -> None:
+    with pytest.raises(SendingUnavailable) as raised:
+        Mailer(account, configuration_set="earshot", sender=sender).ensure_can_send("example.org")
+    assert raised.value.details["code"] == code
+    assert not account.calls  # nothing was sent
+
+
+def test_ensure_can_send_passes_a_verified_identity_even_in_the_sandbox(caplog: pytest.LogCaptureFixture) -> None:
+    account = FakeAccount(production=False)
+    Mailer(account, configuration_set="earshot", sender="Earshot <digest@news.example.org>").ensure_can_send(
+        "example.org")
+    assert account.asked == ["example.org"]
+    assert "sandbox" in caplog.text

@@ -49,6 +49,7 @@ LOCAL_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
     "EARSHOT_SENDER": f"Earshot <{LOCAL_SENDER}>",
+    "EARSHOT_SENDER_IDENTITY": LOCAL_SENDER,
     "SES_CONFIGURATION_SET": "earshot",
 }
 
@@ -140,6 +141,7 @@ class EmbeddedBackend:
         sesv2.create_email_identity(EmailIdentity=LOCAL_SENDER)
         sesv2.create_configuration_set(ConfigurationSetName="earshot")
         boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=LOCAL_SENDER)
+        set_identity_verified(LOCAL_SENDER, True)
 
     # -- AWS call accounting ------------------------------------------------
     def _hook_call_counter(self) -> None:
@@ -251,6 +253,15 @@ def _read_one_partition_per_query() -> None:
 
     query._earshot_one_partition = True  # type: ignore[attr-defined]
     Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
+
+
+def set_identity_verified(identity: str, verified: bool) -> None:
+    """Set what SESv2 GetEmailIdentity answers for ``VerifiedForSendingStatus`` (moto 5.2
+    always answers False, even for an identity verified through SES v1)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    ses_backends[DEFAULT_ACCOUNT_ID][REGION].email_identities[identity].verified_for_sending_status = verified
 
 
 # moto 5.2 does not implement SESv2 GetAccount, which the digest sender reads for its send

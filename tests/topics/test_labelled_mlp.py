@@ -4,7 +4,7 @@
 in six senses, each labelled by hand: finance (master limited partnerships), ml
 (multilayer perceptrons), legal (medical-legal partnerships), pony (My Little Pony),
 mpls (Minneapolis typed "MLPS"), other (mini-LPs, "minimum lovable product", ...).
-The queries are the demo topics' (``earshot.cli.topics``) and are quoted in docs/topics.md.
+The queries are the demo topics' (``earshot_local.cli.topics``) and are quoted in docs/topics.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ backend) and the offline ``match`` / ``report`` (files or URLs, no AWS needed).
 
     {"podcast": ..., "guid": ..., "title": ..., "published": "2026-11-24T11:00:00Z", "reason": ...}
 
-A bad query prints ``error: ...`` and exits 2 (``earshot.cli`` contract).
+A bad query prints ``error: ...`` and exits 2 (``earshot_local.cli`` contract).
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ recorded on the feed, the error counter rises and the next check backs off. Only
 infrastructure failures (DynamoDB refusing a write) propagate, so SQS retries them.
 
 :func:`refresh_feeds` runs a batch on a thread pool with at most
-``max_requests_per_host`` requests in flight per host.
+``max_requests_per_host`` requests in flight per host. Given ``should_start``, it asks
+that before each fetch begins (after the feed's host slot is free); a check it may not
+start ends in :class:`NotStarted` and leaves the feed untouched, so the caller can hand
+it back to the queue (the worker does this near its Lambda deadline).
 """
 
 from __future__ import annotations
@@ -120,6 +123,8 @@ def refresh_feed(
 
         # 3. parse and normalize
         parsed = parse_feed(result.body or b"", url=result.url)
+    except NotStarted:
+        raise  # nothing was fetched or recorded: the caller hands the check back
     except FeedGone as exc:
         return _record_gone(feed, previous, exc, repo)
     except FeedError as exc:
@@ -244,6 +249,27 @@ class HostLimiter:
             yield
 
 
+class NotStarted(Exception):
+    """A check was never started because ``should_start`` said no (nothing was fetched
+    or stored for it)."""
+
+
+class _GatedLimiter(HostLimiter):
+    """A HostLimiter that, once a host slot is free, asks ``should_start`` before the
+    fetch begins; a check waiting for a busy host may have run out of time meanwhile."""
+
+    def __init__(self, per_host: int, should_start: Callable[[], bool]) -> None:
+        super().__init__(per_host)
+        self._should_start = should_start
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        with super().slot(url):
+            if not self._should_start():
+                raise NotStarted(url)
+            yield
+
+
 def refresh_feeds(
     checks: list[FeedCheck],
     *,
@@ -252,12 +278,15 @@ def refresh_feeds(
     client: httpx.Client | None = None,
     on_new_episodes: NewEpisodesHook | None = None,
     now: datetime | None = None,
+    should_start: Callable[[], bool] | None = None,
 ) -> list[Future[RefreshOutcome]]:
     """Start refreshing ``checks`` concurrently; one future per check, in order.
 
-    Callers wait on each future: a future raises only for infrastructure failures.
+    Callers wait on each future: a future raises only for infrastructure failures, and
+    :class:`NotStarted` for a check ``should_start`` refused just before its fetch.
     """
-    limiter = HostLimiter(settings.max_requests_per_host)
+    limiter = (_GatedLimiter(settings.max_requests_per_host, should_start) if should_start
+               else HostLimiter(settings.max_requests_per_host))
     workers = max(1, min(settings.worker_threads, len(checks)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
     futures = [

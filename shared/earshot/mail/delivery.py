@@ -8,9 +8,16 @@
 
 At most once per (topic, ISO week, address): the claim is a conditional put made
 *before* the send. A re-delivered message, a retried invocation or a second run of the
-digest finds the claim and skips. If SES throttles, the claim is released and the batch
-retried; if the process dies between claim and send, that recipient misses one week
-rather than risk a second mail (the spec's rule: never mail anyone twice).
+digest finds the claim and skips. If SES throttles, or refuses to send at all (identity
+unverified, sending paused: ``SendingUnavailable``), the claim is released and the batch
+retried; only a refusal of this one message marks the claim ``rejected``. If the process
+dies between claim and send, that recipient misses one week rather than risk a second
+mail (the spec's rule: never mail anyone twice).
+
+A run of the digest first asks SES whether it can send at all
+(:meth:`~earshot.mail.mailer.Mailer.ensure_can_send`); if not, it raises
+``SendingUnavailable`` before rendering or queueing anything, so the function fails, its
+error alarm pages, and a re-run after the fix covers the same week.
 """
 
 from __future__ import annotations
@@ -25,11 +32,9 @@ from typing import Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, Field
 
-from earshot.mail import mime
-from earshot.mail import subscriptions
-from earshot.mail import tokens
+from earshot.errors import RecipientRejected, SendingUnavailable
+from earshot.mail import mime, subscriptions, tokens
 from earshot.mail.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
-from earshot.errors import RecipientRejected
 from earshot.mail.mailer import MailerPort
 from earshot.queue import QueuePort
 from earshot.store import Store
@@ -78,11 +83,16 @@ class SendResult:
 
 
 def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetime,
-              week: str | None = None) -> PlanResult:
-    """Render each topic's digest for ``week`` (default: last week) once and queue its
-    recipients in batches. Topics without news are skipped unless ``send_empty_digests``."""
-    week = week or previous_week(now)
-    start, end = week_window(week)
+              week: str | None = None, mailer: MailerPort | None = None) -> PlanResult:
+    """Render each topic's digest for ``week`` (default: last week in the digest's time
+    zone) once and queue its recipients in batches. Topics without news are skipped unless
+    ``send_empty_digests``. With ``mailer``, first checks that SES can send as the sending
+    identity (raises ``SendingUnavailable`` if not, before anything is queued)."""
+    if mailer is not None:
+        mailer.ensure_can_send(settings.sending_identity)
+    zone = settings.digest_zone
+    week = week or previous_week(now, zone)
+    start, end = week_window(week, zone)
     domain = parseaddr(settings.sender)[1].rpartition("@")[2]
     result = PlanResult(week=week)
     for topic in repo.list_topics():
@@ -138,6 +148,10 @@ def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: Diges
         try:
             message_id = mailer.send_raw(raw, to=sub.email, tags={"kind": "digest", "topic": batch.topic,
                                                                   "address": key})
+        except SendingUnavailable:
+            # Not this recipient's fault: nothing was sent, the whole batch comes back.
+            repo.release_claim(key, batch.topic, batch.week)
+            raise
         except RecipientRejected as exc:
             repo.finish_claim(key, batch.topic, batch.week, state="rejected", now=now, detail=str(exc)[:300])
             logger.warning("SES rejected a digest", extra={"topic": batch.topic, "error": str(exc)})

@@ -6,9 +6,12 @@ only per-recipient part is the unsubscribe link, left in the bodies as a placeho
 that is random per render (feed text cannot contain it), so a recipient's copy is two
 ``str.replace`` calls (:meth:`RenderedDigest.personalize`), not a template render.
 
-Weeks are ISO 8601 weeks in UTC. The digest sent on Monday of week W covers week W-1,
-Monday 00:00 to Monday 00:00; re-running any time during week W covers the same week,
-which is what makes the (topic, week, subscriber) send claim a stable idempotency key.
+Weeks are ISO 8601 weeks in the digest's time zone (``Settings.digest_timezone``, the
+zone the schedule runs in; UTC by default). The digest sent on Monday of week W covers
+week W-1, Monday 00:00 to Monday 00:00 local time; re-running any time during week W
+covers the same week, which is what makes the (topic, week, subscriber) send claim a
+stable idempotency key. Weeks must be local: a digest scheduled for Monday 08:00 in
+Pacific/Auckland runs on Sunday evening UTC, when the UTC week is not over yet.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import re
 import secrets
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from pydantic import BaseModel
 
@@ -31,18 +34,19 @@ MAX_EPISODES_SHOWN = 25
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
-def iso_week(moment: datetime) -> str:
-    """The ISO week containing ``moment`` (in UTC).
+def iso_week(moment: datetime, tz: tzinfo = UTC) -> str:
+    """The ISO week containing ``moment`` as seen in ``tz`` (UTC by default).
 
     >>> iso_week(datetime(2025, 1, 1, tzinfo=UTC)), iso_week(datetime(2024, 12, 29, tzinfo=UTC))
     ('2025-W01', '2024-W52')
     """
-    year, week, _ = moment.astimezone(UTC).isocalendar()
+    year, week, _ = moment.astimezone(tz).isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def week_window(week: str) -> tuple[datetime, datetime]:
-    """``[Monday 00:00, next Monday 00:00)`` UTC of an ISO week; ValueError if malformed.
+def week_window(week: str, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """``[Monday 00:00, next Monday 00:00)`` of an ISO week, local to ``tz``, as aware
+    datetimes; ValueError if malformed. Across a DST change the week is 167 or 169 hours.
 
     >>> [d.date().isoformat() for d in week_window("2025-W02")]
     ['2025-01-06', '2025-01-13']
@@ -50,17 +54,20 @@ def week_window(week: str) -> tuple[datetime, datetime]:
     match = _WEEK.match(week)
     if not match:
         raise ValueError(f"not an ISO week like 2025-W02: {week!r}")
-    start = datetime.fromisocalendar(int(match[1]), int(match[2]), 1).replace(tzinfo=UTC)
-    return start, start + timedelta(days=7)
+    monday = datetime.fromisocalendar(int(match[1]), int(match[2]), 1).date()
+    start = datetime.combine(monday, time(0), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
+    return start, end
 
 
-def previous_week(now: datetime) -> str:
-    """The week a digest sent at ``now`` covers: the ISO week before ``now``'s.
+def previous_week(now: datetime, tz: tzinfo = UTC) -> str:
+    """The week a digest sent at ``now`` covers: the ISO week (in ``tz``) before ``now``'s.
 
     >>> previous_week(datetime(2025, 1, 13, 8, tzinfo=UTC)), previous_week(datetime(2025, 1, 19, 23, tzinfo=UTC))
     ('2025-W02', '2025-W02')
     """
-    return iso_week(now.astimezone(UTC) - timedelta(days=7))
+    local = now.astimezone(tz)
+    return iso_week(local - timedelta(days=7), tz)
 
 
 class RenderedDigest(BaseModel):

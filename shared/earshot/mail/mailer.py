@@ -6,13 +6,17 @@ configuration set from ``template.yaml``, which publishes bounces and complaints
 EventBridge. Each mail carries SES message tags (topic, address hash) that come back in
 those events, so the bounce handler knows which subscription a complaint was about.
 
-Errors are typed, so callers decide per recipient whether to retry:
+Errors are typed (the ``MailError`` branch of :mod:`earshot.errors`), so callers decide
+per recipient whether to retry: ``SendThrottled`` and ``SendingUnavailable`` retry the
+batch, ``RecipientRejected`` is final for that recipient.
 
-    MailError                      base (an SES call failed)
-    ├── SendThrottled              retryable: rate or daily quota exceeded; try later
-    ├── RecipientRejected          permanent for this recipient: SES refused the message
-    └── SendingUnavailable         whole batch: sending paused, account suspended,
-                                   identity or configuration set missing
+SES answers ``MessageRejected`` both for a message it refuses and for a sender it will
+not send as ("Email address is not verified. The following identities failed the check
+..." for an unverified From identity, or, in the sandbox, for an unverified recipient).
+Only the first is the recipient's fault; a rejection whose message is about identities,
+verification or the sandbox is :class:`SendingUnavailable`, so nobody's claim is burnt
+on a misconfigured account. :meth:`Mailer.ensure_can_send` checks the identity and the
+account before a digest run (SESv2 GetEmailIdentity, GetAccount).
 
 The account-level suppression list: SES accepts a send to a suppressed address but does
 not deliver it, and emits a permanent bounce (sub-type ``OnAccountSuppressionList``);
@@ -22,9 +26,12 @@ not deliver it, and emits a permanent bounce (sub-type ``OnAccountSuppressionLis
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 import boto3
@@ -33,6 +40,7 @@ from botocore.exceptions import ClientError
 from earshot.errors import MailError, RecipientRejected, SendingUnavailable, SendThrottled
 from earshot.settings import Settings
 
+logger = logging.getLogger(__name__)
 
 # SESv2 error codes -> our classes (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html)
 _ERRORS: dict[str, type[MailError]] = {
@@ -47,6 +55,8 @@ _ERRORS: dict[str, type[MailError]] = {
     "MailFromDomainNotVerifiedException": SendingUnavailable,
     "NotFoundException": SendingUnavailable,
 }
+# MessageRejected messages that are about the sender or the account, not the recipient.
+_NOT_THE_RECIPIENT = re.compile(r"(?i)verif|identit|sandbox|sending paused|suspended")
 
 
 class Pacer:
@@ -80,6 +90,10 @@ class MailerPort(Protocol):
 
     def max_send_rate(self) -> float: ...
 
+    def ensure_can_send(self, identity: str) -> None:
+        """Raise SendingUnavailable unless mail sent as ``identity`` would go out now."""
+        ...
+
     def send_raw(self, raw: bytes, *, to: str, tags: dict[str, str] | None = None) -> str: ...
 
 
@@ -98,6 +112,30 @@ class Mailer:
             return float(self.client.get_account()["SendQuota"]["MaxSendRate"])
         except ClientError as exc:
             raise _typed(exc) from exc
+
+    def ensure_can_send(self, identity: str) -> None:
+        """Raise :class:`SendingUnavailable` unless SES will send as ``identity`` now: the
+        identity exists and is verified for sending (GetEmailIdentity) and the account's
+        sending is enabled (GetAccount). A sandboxed account is logged, not refused: it
+        can still mail verified recipients."""
+        try:
+            found = self.client.get_email_identity(EmailIdentity=identity)
+            account = self.client.get_account()
+        except ClientError as exc:
+            raise _typed(exc) from exc
+        if not found.get("VerifiedForSendingStatus"):
+            raise SendingUnavailable(
+                f"SES identity {identity!r} is not verified for sending "
+                f"(verification status {found.get('VerificationStatus', 'unknown')})", code="IdentityNotVerified")
+        if not account.get("SendingEnabled", False):
+            raise SendingUnavailable(
+                f"SES sending is disabled for this account (enforcement status "
+                f"{account.get('EnforcementStatus', 'unknown')})", code="SendingPaused")
+        if not covers(identity, parseaddr(self.sender)[1]):
+            raise SendingUnavailable(f"the sender {self.sender!r} is not covered by the SES identity {identity!r}",
+                                     code="SenderNotCovered")
+        if not account.get("ProductionAccessEnabled", True):
+            logger.warning("SES account is in the sandbox: only verified recipients get mail")
 
     def send_raw(self, raw: bytes, *, to: str, tags: dict[str, str] | None = None) -> str:
         """Send one message to one recipient; returns SES's message id."""
@@ -118,10 +156,29 @@ class Mailer:
         return str(resp["MessageId"])
 
 
+def covers(identity: str, address: str) -> bool:
+    """Whether SES identity ``identity`` lets us send from ``address``: the address itself,
+    its domain, or a parent domain of it (SES lets a verified domain send from subdomains).
+
+    >>> covers("example.org", "a@example.org"), covers("example.org", "a@news.example.org")
+    (True, True)
+    >>> covers("a@example.org", "b@example.org"), covers("example.org", "a@example.org.evil")
+    (False, False)
+    """
+    identity, address = identity.lower(), address.lower()
+    if "@" in identity:
+        return identity == address
+    domain = address.rpartition("@")[2]
+    return domain == identity or domain.endswith("." + identity)
+
+
 def _typed(exc: ClientError) -> MailError:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "") or code
-    return _ERRORS.get(code, MailError)(f"SES {code}: {message}", code=code)
+    kind = _ERRORS.get(code, MailError)
+    if kind is RecipientRejected and _NOT_THE_RECIPIENT.search(message):
+        kind = SendingUnavailable
+    return kind(f"SES {code}: {message}", code=code)
 
 
 @functools.cache

@@ -26,6 +26,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from earshot import runtime, templating
 from earshot.mail import subscriptions
+from earshot.settings import Settings
+from earshot.web.links import public_base_url
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
@@ -81,8 +83,16 @@ def _page(title: str, message: str, *, status: int = 200, **form: Any) -> Respon
     return Response(status_code=status, content_type=content_types.TEXT_HTML, body=body, headers=PAGE_HEADERS)
 
 
+def _settings() -> Settings:
+    """The settings with ``public_base_url`` resolved for this request (``earshot.web.links``):
+    the configured base, else the domain the request arrived on."""
+    settings = runtime.settings()
+    base = public_base_url(settings, router.current_event.request_context.domain_name)
+    return settings if base == settings.public_base_url else settings.with_(public_base_url=base)
+
+
 def _url(path: str) -> str:
-    return runtime.settings().public_base_url.rstrip("/") + path
+    return _settings().public_base_url + path
 
 
 # Route functions carry no return annotation: with enable_validation, Powertools would
@@ -101,7 +111,7 @@ def create_subscription():
         return Response(status_code=400, content_type=content_types.APPLICATION_JSON,
                         body=json.dumps({"error": "bad_request",
                                          "message": 'Send JSON like {"email": "you@example.com", "topic": "<slug>"}.'}))
-    settings = runtime.settings()
+    settings = _settings()
     subscriptions.subscribe(
         runtime.store(), runtime.mailer(), settings,
         email=request.email, topic_slug=request.topic,

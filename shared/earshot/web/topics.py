@@ -13,10 +13,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from earshot import runtime
-from earshot.topics.pages import render_topic_page
-from earshot.topics.stats import build_report
 from earshot.topics.feed import render_topic_feed
+from earshot.topics.pages import render_topic_page
 from earshot.topics.service import topic_matches
+from earshot.topics.stats import build_report
+from earshot.web.links import public_base_url
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
@@ -25,7 +26,7 @@ CACHE_CONTROL = "public, max-age=300"
 
 
 def _urls(slug: str) -> tuple[str, str]:
-    base = runtime.settings().public_base_url.rstrip("/")
+    base = public_base_url(runtime.settings(), router.current_event.request_context.domain_name)
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
