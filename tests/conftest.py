@@ -10,8 +10,6 @@ import pytest
 from tests.support.aws_stack import EmbeddedBackend
 from tests.support.feedserver import FeedServer, running_feed_server
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus" / "feeds"
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +19,7 @@ def _own_local_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> Iterator[EmbeddedBackend]:
+def backend() -> Iterator[EmbeddedBackend]:
     """The embedded stack (moto; tables and queues from template.yaml), fresh per test."""
     with EmbeddedBackend() as b:
         yield b

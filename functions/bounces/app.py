@@ -3,21 +3,15 @@ mailing the address. Permanent bounces only; complaints stop the topic complaine
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
 from earshot.mail.delivery import SesEvent, apply_ses_event
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from earshot.observability import logger, metrics, observed
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed
 @event_parser(model=SesEvent)
 def handler(event: SesEvent, context) -> dict:
     changed = apply_ses_event(runtime.store(), event, now=datetime.now(UTC))

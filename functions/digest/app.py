@@ -9,21 +9,15 @@ mails the same week.
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
 from earshot.mail.delivery import DigestRequest, plan_week
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from earshot.observability import logger, metrics, observed
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed
 @event_parser(model=DigestRequest)
 def handler(request: DigestRequest, context) -> dict:
     settings = runtime.settings()

@@ -9,7 +9,6 @@ SendingUnavailable also counts the DigestSendingUnavailable metric, which has an
 
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -17,10 +16,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from earshot import runtime
 from earshot.mail.delivery import DigestBatch, send_batch
 from earshot.errors import SendingUnavailable
+from earshot.observability import logger, metrics, observed
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -39,8 +36,6 @@ def record_handler(record: SQSRecord) -> dict:
     return vars(result)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed
 def handler(event: dict, context) -> dict:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

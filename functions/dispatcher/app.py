@@ -1,20 +1,14 @@
 """Scheduled hourly: queue every feed whose next check is due."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
 from earshot.ingest.dispatch import DispatchRequest, dispatch_due_feeds
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+from earshot.observability import logger, metrics, observed
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed
 @event_parser(model=DispatchRequest)
 def handler(request: DispatchRequest, context) -> dict:
     result = dispatch_due_feeds(runtime.store(), runtime.fetch_queue(), force=request.force)

@@ -14,7 +14,6 @@ after the visibility timeout. They are not errors: the invocation still succeeds
 
 from collections import Counter
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -22,10 +21,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from earshot import runtime
 from earshot.topics.matching import match_new_episodes
 from earshot.ingest.refresh import FeedCheck, NotStarted, refresh_feeds
+from earshot.observability import logger, metrics, observed
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 # Beyond one check's total deadline: time to parse, store and answer after the last fetch.
 START_MARGIN_S = 10.0
@@ -40,12 +37,10 @@ def _deadline_gate(context, total_timeout_s: float):
     return lambda: remaining() > needed_ms
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@observed
 def handler(event: dict, context) -> dict:
     repo = runtime.store()
-    checks, futures = {}, {}
+    checks = {}
     for record in event.get("Records", []):
         try:
             checks[record["messageId"]] = FeedCheck.model_validate_json(record["body"])
