@@ -39,5 +39,5 @@ class LocalSettings(BaseModel):
 
 def domain_settings(**overrides: object) -> Settings:
     """The domain's settings as the local product runs it: the user's own machine and feed
-    list, so loopback/private addresses and local files may be read."""
-    return Settings.from_env(EARSHOT_ALLOW_PRIVATE_ADDRESSES="true", **overrides)
+    list, so loopback/private addresses may be fetched and feed files read."""
+    return Settings.from_env(EARSHOT_ALLOW_PRIVATE_ADDRESSES="true", EARSHOT_ALLOW_LOCAL_FILES="true", **overrides)

@@ -42,6 +42,9 @@ class Settings(BaseModel):
     # stack never sets these; the local CLI allows loopback for the user's own feeds.
     allow_private_addresses: bool = Field(False, alias="EARSHOT_ALLOW_PRIVATE_ADDRESSES")
     allowed_hosts: Annotated[tuple[str, ...], Field(alias="EARSHOT_ALLOWED_HOSTS")] = ()
+    # Feeds given as file paths (file:// URLs) are read only where this allows it: the
+    # local CLI on the user's own machine, never a deployed function.
+    allow_local_files: bool = Field(False, alias="EARSHOT_ALLOW_LOCAL_FILES")
 
     # --- worker concurrency ---
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)
@@ -98,9 +101,14 @@ class Settings(BaseModel):
         return parseaddr(self.sender)[1]
 
     @property
+    def sender_domain(self) -> str:
+        """The domain of the sender's address: Message-ID and List-Id are built on it."""
+        return self.sender_address.rpartition("@")[2]
+
+    @property
     def sending_identity(self) -> str:
         """The SES identity to check and send as: ``sender_identity``, else the sender's domain."""
-        return self.sender_identity or self.sender_address.rpartition("@")[2]
+        return self.sender_identity or self.sender_domain
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> "Settings":

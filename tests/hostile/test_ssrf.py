@@ -254,11 +254,13 @@ def _deployed_value(value: object) -> str:
 def test_deployed_stack_never_relaxes_the_guard() -> None:
     # Neither knob appears anywhere in the template (Globals, functions, parameters)
     text = TEMPLATE_PATH.read_text()
-    assert "EARSHOT_ALLOW_PRIVATE_ADDRESSES" not in text and "EARSHOT_ALLOWED_HOSTS" not in text
+    assert all(knob not in text for knob in ("EARSHOT_ALLOW_PRIVATE_ADDRESSES", "EARSHOT_ALLOWED_HOSTS",
+                                             "EARSHOT_ALLOW_LOCAL_FILES"))
     # and the settings each function builds from its environment keep the guard on
     for name, variables in _template_environments().items():
         settings = Settings.from_env({k: _deployed_value(v) for k, v in variables.items()})
-        assert (settings.allow_private_addresses, settings.allowed_hosts) == (False, ()), name
+        assert (settings.allow_private_addresses, settings.allowed_hosts, settings.allow_local_files) == \
+            (False, (), False), name
     # and no function handler opts into the CLI's local settings
     for app in FUNCTIONS_DIR.glob("*/app.py"):
         source = app.read_text()
@@ -289,3 +291,16 @@ def test_the_tripwire_refuses_and_flags_non_loopback_connects() -> None:
     wire.check(("::1", 1, 0, 0))
     assert wire.violations == ["connect to non-loopback 10.0.0.1:80", "connect to non-loopback feeds.example:443"]
     assert wire.non_loopback_attempts() == [("10.0.0.1", 80), ("feeds.example", 443)]
+
+
+def test_a_feed_given_as_a_file_path_is_read_only_where_files_are_allowed(tmp_path) -> None:
+    from earshot.errors import InvalidUrl
+    from earshot.ingest.sources import read_source
+    from earshot_local.settings import domain_settings
+
+    path = tmp_path / "feed.xml"
+    path.write_bytes(RSS)
+    # Loopback fetching alone does not open the file system
+    with pytest.raises(InvalidUrl):
+        read_source(path.as_uri(), settings=Settings(EARSHOT_ALLOW_PRIVATE_ADDRESSES=True))
+    assert read_source(path.as_uri(), settings=domain_settings()).body == RSS

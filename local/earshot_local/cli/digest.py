@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from earshot import runtime
-from earshot.mail import mime
+from earshot.mail.delivery import digest_skeleton, personal_digest
 from earshot.mail import tokens
 from earshot.mail.digest import iso_week, previous_week, render_digest, week_window
 from earshot.topics.service import get_topic, topic_report
@@ -58,20 +58,18 @@ def cmd_preview(args: argparse.Namespace) -> int:
         settings = runtime.settings()
         topic = get_topic(repo, args.slug)
         now = datetime.now(UTC)
+        zone = settings.digest_zone
         latest = topic_report(repo, topic.slug, now=now, latest_limit=1).latest
-        week = args.week or (iso_week(latest) if latest else previous_week(now))
-        start, end = week_window(week)
+        week = args.week or (iso_week(latest, zone) if latest else previous_week(now, zone))
+        start, end = week_window(week, zone)
         report = topic_report(repo, topic.slug, now=min(now, end), window=(start, end), latest_limit=None)
-        domain = settings.sender.rpartition("@")[2].rstrip(">")
-        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=domain)
+        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url,
+                                 domain=settings.sender_domain)
+        # A placeholder token that no stored record matches: the preview unsubscribes nobody.
         token, _ = tokens.issue_token("unsubscribe", topic=topic.slug, address_hash="preview", now=now)
-        url = f"{settings.public_base_url.rstrip('/')}/unsubscribe?token={token}"
-        text, html = rendered.personalize(url)
-        raw = mime.assemble(
-            mime.prepare(sender=settings.sender, subject=rendered.subject, list_id_value=rendered.list_id),
-            to=PREVIEW_RECIPIENT, now=now, text=text, html=html,
-            unsubscribe=mime.Unsubscribe(url=url, mailto=settings.unsubscribe_mailto, token=token),
-        )
+        mail = personal_digest(rendered, digest_skeleton(rendered, settings), settings, to=PREVIEW_RECIPIENT,
+                               token=token, now=now)
+        text, html, raw = mail.text, mail.html, mail.raw
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "digest.html").write_text(html, encoding="utf-8")

@@ -105,7 +105,7 @@ def refresh_feed(
         with limiter.slot(check.url) if limiter else nullcontext():
             result = read_source(
                 check.url, settings=settings, etag=check.etag, last_modified=check.last_modified,
-                client=client, allow_files=settings.allow_private_addresses,
+                client=client,
             )
         feed.last_status = result.status
         if result.permanent_redirect_url:  # 301/308: the feed moved for good (RFC 9110 §15.4)

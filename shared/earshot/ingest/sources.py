@@ -50,14 +50,14 @@ def read_source(
     etag: str | None = None,
     last_modified: str | None = None,
     client: httpx.Client | None = None,
-    allow_files: bool = True,
 ) -> FetchResult:
     """Fetch a feed from a URL or read it from a file, as a :class:`FetchResult`.
 
-    Files are capped at ``settings.max_body_bytes`` like HTTP bodies are.
+    Files are read only where ``settings.allow_local_files``, and capped at
+    ``settings.max_body_bytes`` like HTTP bodies are.
     """
     if is_local_source(source):
-        if not allow_files:
+        if not settings.allow_local_files:
             raise InvalidUrl(f"not an http(s) URL: {source}")
         path = local_path(source)
         try:

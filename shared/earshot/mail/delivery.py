@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from typing import Literal
 
@@ -93,7 +92,6 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
     zone = settings.digest_zone
     week = week or previous_week(now, zone)
     start, end = week_window(week, zone)
-    domain = parseaddr(settings.sender)[1].rpartition("@")[2]
     result = PlanResult(week=week)
     for topic in repo.list_topics():
         recipients = [s.address_hash for s in repo.confirmed_subscribers(topic.slug)]
@@ -103,7 +101,7 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
         if not has_news(report) and not settings.send_empty_digests:
             result.topics_without_news.append(topic.slug)
             continue
-        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=domain)
+        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=settings.sender_domain)
         # A re-run keeps the first rendering, so every batch of a week mails the same text.
         repo.put_rendered_digest(topic.slug, week, rendered.to_bytes(),
                                  expires_at=int((now + RENDERED_TTL).timestamp()))
@@ -114,6 +112,31 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
         result.recipients += len(recipients)
         result.batches += len(batches)
     return result
+
+
+@dataclass(frozen=True)
+class PersonalDigest:
+    """One recipient's digest: the texts with their own unsubscribe link, and the message."""
+
+    text: str
+    html: str
+    raw: bytes
+
+
+def digest_skeleton(digest: RenderedDigest, settings: Settings) -> mime.MailSkeleton:
+    """The headers and structure every recipient's copy of a week's digest shares."""
+    return mime.prepare(sender=settings.sender, subject=digest.subject, list_id_value=digest.list_id)
+
+
+def personal_digest(digest: RenderedDigest, skeleton: mime.MailSkeleton, settings: Settings, *, to: str,
+                    token: str, now: datetime) -> PersonalDigest:
+    """Personalize a rendered digest for one recipient: the one-click unsubscribe link
+    (RFC 8058) in the body and in the List-Unsubscribe headers."""
+    url = f"{settings.public_base_url.rstrip('/')}/unsubscribe?token={token}"
+    text, html = digest.personalize(url)
+    raw = mime.assemble(skeleton, to=to, now=now, text=text, html=html,
+                        unsubscribe=mime.Unsubscribe(url=url, mailto=settings.unsubscribe_mailto, token=token))
+    return PersonalDigest(text=text, html=html, raw=raw)
 
 
 def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: DigestBatch, *,
@@ -127,8 +150,7 @@ def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: Diges
         logger.warning("no rendered digest for this batch", extra={"topic": batch.topic, "week": batch.week})
         return SendResult(skipped_no_digest=len(batch.recipients))
     digest = RenderedDigest.from_bytes(payload)
-    skeleton = mime.prepare(sender=settings.sender, subject=digest.subject, list_id_value=digest.list_id)
-    base = settings.public_base_url.rstrip("/")
+    skeleton = digest_skeleton(digest, settings)
     claim_expiry = int((now + CLAIM_TTL).timestamp())
     result = SendResult()
     for key in batch.recipients:
@@ -141,10 +163,7 @@ def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: Diges
             continue
         token, record = tokens.issue_token("unsubscribe", topic=batch.topic, address_hash=key, now=now)
         repo.put_token(record)
-        url = f"{base}/unsubscribe?token={token}"
-        text, html = digest.personalize(url)
-        raw = mime.assemble(skeleton, to=sub.email, now=now, text=text, html=html,
-                            unsubscribe=mime.Unsubscribe(url=url, mailto=settings.unsubscribe_mailto, token=token))
+        raw = personal_digest(digest, skeleton, settings, to=sub.email, token=token, now=now).raw
         try:
             message_id = mailer.send_raw(raw, to=sub.email, tags={"kind": "digest", "topic": batch.topic,
                                                                   "address": key})
