@@ -54,3 +54,25 @@ def test_every_sample_event_is_accepted_by_its_handler(event_file: Path, tmp_pat
     if "statusCode" in result:
         assert result["statusCode"] < 500, result
     assert result.get("batchItemFailures", []) == [], result
+
+
+def test_every_environment_variable_the_template_sets_is_a_setting() -> None:
+    """A variable the template sets that no setting reads would be a tunable nobody tunes."""
+    from earshot.settings import Settings
+
+    aliases = {f.alias for f in Settings.model_fields.values()}
+    powertools = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    variables = set(TEMPLATE["Globals"]["Function"].get("Environment", {}).get("Variables", {}))
+    for resource in TEMPLATE["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            variables |= set(resource["Properties"].get("Environment", {}).get("Variables", {}))
+    assert variables - powertools <= aliases, f"not read by Settings: {variables - powertools - aliases}"
+
+
+def test_digest_batches_fit_the_queue_message_model() -> None:
+    from earshot.mail.delivery import DigestBatch
+    from earshot.settings import Settings
+
+    function = TEMPLATE["Resources"]["DigestFunction"]["Properties"]["Environment"]["Variables"]
+    size = Settings(EARSHOT_DIGEST_BATCH_SIZE=function["EARSHOT_DIGEST_BATCH_SIZE"]).digest_batch_size
+    assert size <= DigestBatch.model_fields["recipients"].metadata[-1].max_length

@@ -74,6 +74,8 @@ class Settings(BaseModel):
     # Concurrent digest senders (template: the digest queue event source's
     # MaximumConcurrency); each paces itself to 1/N of the account's SES send rate.
     sender_concurrency: int = Field(2, alias="EARSHOT_SENDER_CONCURRENCY", ge=1, le=1000)
+    # Recipients per digest queue message (DigestBatch allows up to 500 address hashes).
+    digest_batch_size: int = Field(50, alias="EARSHOT_DIGEST_BATCH_SIZE", ge=1, le=500)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

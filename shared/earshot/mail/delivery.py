@@ -42,7 +42,6 @@ from earshot.topics.service import topic_report
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 50  # recipients per queue message: ~4 s of sending at 14 mails/s
 RENDERED_TTL = timedelta(days=30)
 CLAIM_TTL = timedelta(days=400)  # the claim doubles as the record of what was sent
 
@@ -105,8 +104,9 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
         # A re-run keeps the first rendering, so every batch of a week mails the same text.
         repo.put_rendered_digest(topic.slug, week, rendered.to_bytes(),
                                  expires_at=int((now + RENDERED_TTL).timestamp()))
-        batches = [DigestBatch(topic=topic.slug, week=week, recipients=recipients[i:i + BATCH_SIZE])
-                   for i in range(0, len(recipients), BATCH_SIZE)]
+        size = settings.digest_batch_size
+        batches = [DigestBatch(topic=topic.slug, week=week, recipients=recipients[i:i + size])
+                   for i in range(0, len(recipients), size)]
         queue.send_messages([b.model_dump() for b in batches])
         result.topics_queued.append(topic.slug)
         result.recipients += len(recipients)
