@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml shared/requirements.txt
 
 venv: $(STAMP)  ## create the virtualenv with everything installed
 
-test: $(STAMP)  ## run the whole test suite (what CI runs)
+test: lint  ## lint, then the whole test suite (what CI runs)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)  ## skip slow tests
@@ -39,7 +39,9 @@ bench: $(STAMP)  ## benchmarks; rewrites docs/benchmarks.md
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py --out docs/benchmarks.md
 
-lint: $(STAMP)  ## sam validate --lint, then the expanded stack: cfn-lint E*, cycles, new-account checks
+lint: $(STAMP)  ## ruff, mypy (strict on the layer), sam validate --lint, the expanded stack (cfn-lint E*, cycles, new-account checks)
+	$(VENV)/bin/ruff check shared local functions tests
+	$(VENV)/bin/mypy
 	PATH="$(dir $(PY313)):$$PATH" $(VENV)/bin/sam validate --lint --region us-east-1
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_template_expanded.py
 

@@ -11,7 +11,6 @@ from tests.support.aws_stack import EmbeddedBackend
 from tests.support.feedserver import FeedServer, running_feed_server
 
 
-
 @pytest.fixture(autouse=True)
 def _own_local_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test's CLI commands use a database of their own, never the user's."""

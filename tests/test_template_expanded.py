@@ -32,9 +32,16 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from earshot.settings import Settings
-from tests.support.cfn import (MOTO_UNMODELLED, TEMPLATE, dependency_graph, depends_on, expand, find_cycle, load,
-                               references)
-
+from tests.support.cfn import (
+    MOTO_UNMODELLED,
+    TEMPLATE,
+    dependency_graph,
+    depends_on,
+    expand,
+    find_cycle,
+    load,
+    references,
+)
 
 # Answers for the parameters that have no default (the ones `sam deploy --guided` must ask).
 REQUIRED_ANSWERS = {

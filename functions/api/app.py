@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from earshot.web.api import app
 from earshot.observability import observed
+from earshot.web.api import app
 
 
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, flush_metrics=False)

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
-from earshot.mail.delivery import DigestBatch, send_batch
 from earshot.errors import SendingUnavailable
+from earshot.mail.delivery import DigestBatch, send_batch
 from earshot.observability import logger, metrics, observed
 
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -19,10 +19,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
-from earshot.topics.matching import match_new_episodes
 from earshot.ingest.refresh import FeedCheck, NotStarted, refresh_feeds
 from earshot.observability import logger, metrics, observed
-
+from earshot.topics.matching import match_new_episodes
 
 # Beyond one check's total deadline: time to parse, store and answer after the last fetch.
 START_MARGIN_S = 10.0
@@ -52,7 +51,7 @@ def handler(event: dict, context) -> dict:
         on_new_episodes=lambda feed, episodes: match_new_episodes(repo, feed, episodes),
         should_start=_deadline_gate(context, settings.total_timeout_s),
     )
-    futures = dict(zip(checks, started))
+    futures = dict(zip(checks, started, strict=True))
     counts: Counter[str] = Counter()
     not_started: list[str] = []
 

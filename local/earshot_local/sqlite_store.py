@@ -24,10 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
 from earshot.store import Store, iso
 from earshot.store.port import merge_feed_state
-from earshot.models import TokenRecord
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000

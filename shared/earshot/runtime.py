@@ -18,11 +18,11 @@ import boto3
 import httpx
 
 from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client
-from earshot.topics.matching import clear_topic_cache
 from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
 from earshot.store import Store
 from earshot.store.dynamodb import DynamoStore
+from earshot.topics.matching import clear_topic_cache
 
 _installed: dict[str, Any] = {}
 

@@ -29,10 +29,10 @@ import pytest
 
 from earshot import runtime
 from earshot.ingest.fetcher import make_client
-from tests.support.aws_stack import REGION, EmbeddedBackend
-from earshot.models import Episode, FeedState
 from earshot.ingest.refresh import FeedCheck, new_feed
+from earshot.models import Episode, FeedState
 from earshot.settings import get_settings
+from tests.support.aws_stack import REGION, EmbeddedBackend
 from tests.support.feedserver import FeedServer, running_feed_server
 
 # Test-sized limits: every fault must end inside TOTAL_TIMEOUT_S (plus moto's overhead).

@@ -33,12 +33,12 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.mail import mime
-from earshot.web import subscriptions as routes_subscriptions
 from earshot.mail.digest import previous_week, render_digest, week_window
-from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
-from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.mail.subscriptions import address_hash
+from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.topics.service import topic_report
+from earshot.web import subscriptions as routes_subscriptions
+from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
 
 SLUG = "pipelines"
 TOKEN_RE = re.compile(r"token=([A-Za-z0-9_-]{43})")

@@ -23,10 +23,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import boto3
-
 import pytest
 
-from tests.support.aws_stack import REGION, EmbeddedBackend
 from earshot.models import Episode, FeedState
 from earshot.settings import get_settings
 from tests.hostile.conftest import (
@@ -40,6 +38,7 @@ from tests.hostile.conftest import (
     stored,
     table_strings,
 )
+from tests.support.aws_stack import REGION, EmbeddedBackend
 from tests.support.feedserver import (
     RSS,
     Behaviour,

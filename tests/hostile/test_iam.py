@@ -16,10 +16,10 @@ import email.policy
 import json
 import re
 import subprocess
-from pathlib import Path
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,9 +29,9 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.mail.digest import previous_week, week_window
-from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
 from earshot.models import MatchedEpisode, Topic
 from tests.hostile.conftest import add_feed
+from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
 from tests.support.feedserver import Serve, running_feed_server
 
 # Actions that cannot be scoped to a resource, so AWS requires Resource "*".
@@ -333,7 +333,7 @@ def test_no_secrets_in_code_or_template() -> None:
 
 def test_template_has_no_secret_parameters_and_no_signing_key() -> None:
     template = load_template()
-    for name, parameter in template.get("Parameters", {}).items():
+    for name in template.get("Parameters", {}):
         assert not re.search(r"(?i)secret|password|token|key", name), f"parameter {name} looks like a secret"
     # Tokens are random and stored only as SHA-256 hashes (earshot.mail.tokens): no signing key
     # exists, so none needs SSM SecureString / Secrets Manager, and no function reads one.

@@ -18,10 +18,10 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.mail.digest import previous_week, week_window
-from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
-from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.mail.subscriptions import address_hash
+from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from tests.hostile.conftest import add_feed, deliver, episodes, make_stack, stored
+from tests.support.aws_stack import REGION, EmbeddedBackend, sample_event
 from tests.support.feedserver import FeedServer, Serve, running_feed_server
 
 SLUG = "pipelines"

@@ -19,10 +19,9 @@ from datetime import timedelta
 
 import pytest
 
+from earshot.settings import Settings
 from earshot_local.cli import main as earshot_cli
 from earshot_local.settings import domain_settings
-from tests.support.aws_stack import FUNCTIONS_DIR, TEMPLATE_PATH, EmbeddedBackend, load_template
-from earshot.settings import Settings
 from tests.hostile.conftest import (
     Tripwire,
     add_feed,
@@ -33,6 +32,7 @@ from tests.hostile.conftest import (
     stored,
     use_resolver,
 )
+from tests.support.aws_stack import FUNCTIONS_DIR, TEMPLATE_PATH, EmbeddedBackend, load_template
 from tests.support.feedserver import RSS, FeedServer, Redirect, Serve
 
 PUBLIC = "93.184.215.14"  # globally routable; only ever "connected" to through the tripwire's refusal

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from earshot import runtime
-from tests.support.aws_stack import EmbeddedBackend, sample_event
 from earshot.ingest.refresh import FeedCheck, new_feed
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 from tests.support.feedserver import FeedServer, Redirect, Serve, Validated
 
 NOW = datetime.now(UTC)
@@ -138,7 +138,7 @@ def _worker_event(feed_server: FeedServer, *ids: str) -> dict:
     """events/fetch_worker_batch.json pointed at this test's server and feeds."""
     event = json.loads(json.dumps(sample_event("fetch_worker_batch")).replace(
         "127.0.0.1:8765", f"127.0.0.1:{feed_server.port}"))
-    for record, fid in zip(event["Records"], ids):
+    for record, fid in zip(event["Records"], ids, strict=True):
         body = json.loads(record["body"])
         body["feed_id"] = fid
         record["body"] = json.dumps(body)

@@ -40,12 +40,12 @@ from earshot.ingest.fetcher import (
 )
 from earshot.settings import Settings
 from tests.support.feedserver import (
+    FEED_TYPE,
     RSS,
     Compressed,
     DeclaredHuge,
     Delayed,
     Drip,
-    FEED_TYPE,
     Endless,
     FeedServer,
     GiB,

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from earshot.ingest import parser as parser_module
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
-from earshot.models import ParsedFeed
+from earshot.ingest import parser as parser_module
 from earshot.ingest.parser import parse_feed
+from earshot.models import ParsedFeed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 FEED_URL = "https://feeds.example.com/show/feed.xml"

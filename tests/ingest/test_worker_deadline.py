@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from earshot import runtime
-from tests.support.aws_stack import REGION, EmbeddedBackend, LambdaContext, load_handler
 from earshot.ingest.refresh import FeedCheck, new_feed
+from tests.support.aws_stack import REGION, EmbeddedBackend, LambdaContext, load_handler
 from tests.support.feedserver import FeedServer, Serve
 
 RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Clock</title><item><title>Tick</title>"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from earshot.ingest.parser import parse_feed
 from earshot_local.cli import main
 from tests.support.aws_stack import REPO_ROOT
-from earshot.ingest.parser import parse_feed
 from tests.support.feedserver import FeedServer, Serve, Validated
 
 SAMPLE = REPO_ROOT / "samples" / "feeds" / "gradient-descent.xml"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from earshot_local.cli.digest import CHROMIUM, screenshot
 from earshot.mail.digest import render_digest
 from earshot.models import Topic
 from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport
+from earshot_local.cli.digest import CHROMIUM, screenshot
 
 pytestmark = [
     pytest.mark.browser,

@@ -24,10 +24,10 @@ from moto.ses.models import ses_backends
 
 from earshot import runtime
 from earshot.mail.digest import iso_week, previous_week, week_window
-from tests.support.aws_stack import EmbeddedBackend, sample_event
-from earshot.models import MatchedEpisode, Topic
 from earshot.mail.subscriptions import address_hash
 from earshot.mail.tokens import hash_token
+from earshot.models import MatchedEpisode, Topic
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 
 SLUG = "mlp-finance"
 EVIL_TITLE = 'MLPs <script>alert("x")</script> & "pipes"\r\nBcc: evil@attacker.example'

@@ -6,7 +6,6 @@ handlers under moto; plus the week's time zone and the sender's pacing share."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,14 +16,22 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from botocore.exceptions import ClientError
 
 from earshot import runtime
+from earshot.errors import SendingUnavailable
 from earshot.mail.delivery import plan_week
 from earshot.mail.digest import previous_week, week_window
-from earshot.errors import SendingUnavailable
-from earshot_local.functions import load_function_module as _load_function_module
-from tests.support.aws_stack import (LOCAL_MAX_SEND_RATE, LOCAL_SENDER, REGION, EmbeddedBackend, LambdaContext,
-                                     load_template, sample_event, set_identity_verified)
-from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
 from earshot.mail.subscriptions import address_hash
+from earshot.models import ConsentEvent, MatchedEpisode, Subscriber, Topic
+from earshot_local.functions import load_function_module as _load_function_module
+from tests.support.aws_stack import (
+    LOCAL_MAX_SEND_RATE,
+    LOCAL_SENDER,
+    REGION,
+    EmbeddedBackend,
+    LambdaContext,
+    load_template,
+    sample_event,
+    set_identity_verified,
+)
 
 SLUG = "pipelines"
 READERS = ["reader0@example.com", "reader1@example.com"]
@@ -155,7 +162,6 @@ def test_sender_pacing_share_matches_the_event_source_concurrency() -> None:
     assert int(variables["EARSHOT_SENDER_CONCURRENCY"]) == maximum
     # and the handler paces by the setting that variable feeds
     with EmbeddedBackend(extra_env={"EARSHOT_SENDER_CONCURRENCY": variables["EARSHOT_SENDER_CONCURRENCY"]}):
-        sender = _load_function_module("digest_sender")
         runtime.paced_mailer.cache_clear()
         try:
             assert runtime.settings().sender_concurrency == maximum

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from earshot import runtime
+from earshot.ingest.refresh import new_feed
 from earshot.mail import tokens
 from earshot.models import ConsentEvent, Episode, FeedState, MatchedEpisode, Subscriber, Topic, Transcript
-from earshot.ingest.refresh import new_feed
 from earshot.store import Store
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend

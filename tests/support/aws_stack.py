@@ -25,8 +25,17 @@ import boto3
 from earshot import runtime
 from earshot.settings import Settings
 from earshot_local.functions import (  # noqa: F401 - re-exported for the tests
-    EVENTS_DIR, FUNCTIONS_DIR, HANDLER_ENV, REGION, REPO_ROOT, TEMPLATE_PATH, LambdaContext, invoke, load_handler,
-    load_template, sample_event,
+    EVENTS_DIR,
+    FUNCTIONS_DIR,
+    HANDLER_ENV,
+    REGION,
+    REPO_ROOT,
+    TEMPLATE_PATH,
+    LambdaContext,
+    invoke,
+    load_handler,
+    load_template,
+    sample_event,
 )
 
 # Logical id in template.yaml -> (environment variable, local physical name)

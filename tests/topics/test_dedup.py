@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from earshot.topics.dedup import cluster_episodes, normalize_enclosure, normalize_title
 from earshot.models import MatchedEpisode
+from earshot.topics.dedup import cluster_episodes, normalize_enclosure, normalize_title
 
 T0 = datetime(2026, 6, 2, 11, 0, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from earshot_local.cli.topics import FINANCE_QUERY, ML_QUERY
 from earshot.topics.query import Document, parse_query
+from earshot_local.cli.topics import FINANCE_QUERY, ML_QUERY
 
 LABELLED = Path(__file__).resolve().parents[1] / "fixtures" / "labelled" / "mlp.jsonl"
 ROWS = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]

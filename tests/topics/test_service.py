@@ -11,12 +11,12 @@ import pytest
 
 from earshot import runtime
 from earshot.errors import NotFound, QueryError
-from tests.support.aws_stack import EmbeddedBackend, sample_event
-from earshot.topics.matching import clear_topic_cache, match_new_episodes
-from earshot.models import Episode, FeedState
 from earshot.ingest.parser import parse_feed
+from earshot.models import Episode, FeedState
 from earshot.store import Store, feed_id_for
+from earshot.topics.matching import clear_topic_cache, match_new_episodes
 from earshot.topics.service import add_topic, edit_topic, list_topics, remove_topic, topic_report
+from tests.support.aws_stack import EmbeddedBackend, sample_event
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "feeds"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -18,8 +18,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from earshot import runtime
-from tests.support.aws_stack import REGION, EmbeddedBackend, load_template, sample_event
 from earshot.models import Topic
+from tests.support.aws_stack import REGION, EmbeddedBackend, load_template, sample_event
 
 SLUG = "pipes"
 EXECUTE_API = "abc123.execute-api.us-east-1.amazonaws.com"  # events/api_*.json

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from earshot import runtime
-from earshot.mail.delivery import digest_skeleton, personal_digest
 from earshot.mail import tokens
+from earshot.mail.delivery import digest_skeleton, personal_digest
 from earshot.mail.digest import iso_week, previous_week, render_digest, week_window
 from earshot.topics.service import get_topic, topic_report
 from earshot_local.cli.common import CliError, open_local
@@ -128,7 +128,8 @@ def demo_step(local: LocalRuntime, out_dir: Path) -> list[str]:
     topics = [slug for slug, *_ in DEMO_TOPICS if repo.get_topic(slug) is not None]
     lines: list[str] = []
     for slug in topics:
-        response = local.invoke("api", _api_event("api_subscribe", body=json.dumps({"email": DEMO_RECIPIENT, "topic": slug})))
+        body = json.dumps({"email": DEMO_RECIPIENT, "topic": slug})
+        response = local.invoke("api", _api_event("api_subscribe", body=body))
         confirm_mail = local.mailer.messages()[-1][1]
         token = re.search(r"token=([\w-]{43})", confirm_mail.get_body(("plain",)).get_content())
         if response["statusCode"] != 202 or token is None:

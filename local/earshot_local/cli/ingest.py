@@ -17,11 +17,11 @@ from pydantic import BaseModel
 
 from earshot import runtime
 from earshot.errors import EarshotError
-from earshot.topics.matching import match_new_episodes
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, read_source, source_url
 from earshot.store import Store, iso
+from earshot.topics.matching import match_new_episodes
 from earshot_local import functions
 from earshot_local.cli.common import CliError, add_backend_args, local_settings, open_local, open_store
 from earshot_local.runtime import LocalRuntime
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="check due feeds now: fetch, parse, store, match (run it from cron)")
     p.add_argument("--feeds", type=Path, help="OPML or a text file of URLs / file paths to add first")
     p.add_argument("--all", action="store_true", help="check every feed now, due or not")
-    p.add_argument("--cycles", type=int, default=1, help="run this many cycles back to back (implies --all after the first)")
+    p.add_argument("--cycles", type=int, default=1,
+                   help="run this many cycles back to back (implies --all after the first)")
     p.add_argument("--json", action="store_true", help="print one JSON object per cycle")
     p.add_argument("--concurrency", type=int, default=None,
                    help="requests in flight at once (default 32; at most 2 per host whatever this is)")

@@ -16,21 +16,26 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from earshot.errors import EarshotError
+from earshot.ingest.parser import parse_feed
+from earshot.ingest.sources import read_source
+from earshot.models import MatchedEpisode, Topic
+from earshot.store import Store, feed_id_for, iso
+from earshot.templating import date_text, duration_text
+from earshot.topics.matching import match_episodes
+from earshot.topics.pages import render_topic_page
+from earshot.topics.query import parse_query
+from earshot.topics.service import (
+    add_topic,
+    edit_topic,
+    get_topic,
+    list_topics,
+    remove_topic,
+    topic_report,
+)
+from earshot.topics.stats import TopicReport, build_report
 from earshot_local.cli.common import CliError, add_backend_args, open_store
 from earshot_local.settings import domain_settings
-from earshot.errors import EarshotError
-from earshot.topics.matching import match_episodes
-from earshot.models import MatchedEpisode, Topic
-from earshot.topics.pages import render_topic_page
-from earshot.templating import date_text, duration_text
-from earshot.ingest.parser import parse_feed
-from earshot.topics.query import parse_query
-from earshot.store import Store, feed_id_for, iso
-from earshot.ingest.sources import read_source
-from earshot.topics.stats import TopicReport, build_report
-from earshot.topics.service import (
-    add_topic, edit_topic, get_topic, list_topics, remove_topic, topic_report,
-)
 
 # The demo's two topics: one acronym, two meanings that both occur in samples/feeds.
 # The finance query is the one measured in docs/topics.md (tests/test_labelled_mlp.py).
@@ -182,6 +187,10 @@ def cmd_page(args: argparse.Namespace) -> int:
     return 0
 
 
+def _also_in(count: int) -> str:
+    return f"also in {count} podcast{'s' if count != 1 else ''}" if count else ""
+
+
 def format_report(report: TopicReport, *, title: str, query: str) -> str:
     """The terminal rendering of a topic report."""
     lines = [title, f"query: {query}", ""]
@@ -204,7 +213,7 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
     for card in report.latest_episodes:
         badges = [b for b in (duration_text(card.duration_seconds),
                               "transcript" if card.has_transcript else "",
-                              f"also in {card.also_in} podcast{'s' if card.also_in != 1 else ''}" if card.also_in else "") if b]
+                              _also_in(card.also_in)) if b]
         lines.append(f"  {date_text(card.published):>11}  {card.podcast}: {card.title}"
                      + (f"  [{', '.join(badges)}]" if badges else ""))
         lines.append(f"{'':>15}why: {card.reason}")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from earshot.queue import QueuePort
 from earshot.ingest.refresh import FeedCheck
+from earshot.queue import QueuePort
 from earshot.store import Store
 
 

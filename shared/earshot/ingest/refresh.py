@@ -21,8 +21,6 @@ it back to the queue (the worker does this near its Lambda deadline).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import logging
 import random
@@ -32,17 +30,18 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from earshot.ingest import schedule
 from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError
-from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.ingest import schedule
 from earshot.ingest.parser import parse_feed
-from earshot.store import Store, feed_id_for
-from earshot.settings import Settings
 from earshot.ingest.sources import is_local_source, read_source
+from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.settings import Settings
+from earshot.store import Store, feed_id_for
 
 if TYPE_CHECKING:
     import httpx

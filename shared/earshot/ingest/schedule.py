@@ -47,7 +47,7 @@ def cadence_interval_s(published: Sequence[datetime | None], settings: Settings)
     24
     """
     dates = sorted((d for d in published if d is not None), reverse=True)[:CADENCE_WINDOW]
-    gaps = [(a - b).total_seconds() for a, b in zip(dates, dates[1:]) if a > b]
+    gaps = [(a - b).total_seconds() for a, b in zip(dates, dates[1:], strict=False) if a > b]
     if not gaps:
         return settings.max_interval_s
     interval = statistics.median(gaps) / CHECKS_PER_GAP

@@ -7,11 +7,9 @@ worker gets http(s) URLs and never reads local files (see ``is_local_source``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
-
 
 from earshot.errors import BodyTooLarge, InvalidUrl
 from earshot.ingest.fetcher import fetch_feed

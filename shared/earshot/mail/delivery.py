@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-
 from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
@@ -36,8 +35,8 @@ from earshot.mail import mime, subscriptions, tokens
 from earshot.mail.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
 from earshot.mail.mailer import MailerPort
 from earshot.queue import QueuePort
-from earshot.store import Store
 from earshot.settings import Settings
+from earshot.store import Store
 from earshot.topics.service import topic_report
 
 logger = logging.getLogger(__name__)
@@ -100,7 +99,8 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
         if not has_news(report) and not settings.send_empty_digests:
             result.topics_without_news.append(topic.slug)
             continue
-        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url, domain=settings.sender_domain)
+        rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url,
+                                 domain=settings.sender_domain)
         # A re-run keeps the first rendering, so every batch of a week mails the same text.
         repo.put_rendered_digest(topic.slug, week, rendered.to_bytes(),
                                  expires_at=int((now + RENDERED_TTL).timestamp()))
@@ -217,7 +217,7 @@ class SesEventDetail(BaseModel):
 
 
 class SesEvent(EventBridgeModel):
-    detail: SesEventDetail  # type: ignore[assignment]
+    detail: SesEventDetail
 
 
 def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]:
@@ -228,7 +228,7 @@ def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]
     did not even try, because the address is on the account's suppression list.
     """
     detail = event.detail
-    topic = (detail.mail.tags.get("topic") or [None])[0]
+    topic = next(iter(detail.mail.tags.get("topic") or ()), None)
     changed: list[str] = []
     if detail.eventType == "Bounce" and detail.bounce and detail.bounce.bounceType == "Permanent":
         for r in detail.bounce.bouncedRecipients:

@@ -116,8 +116,8 @@ def year_bars(per_year: dict[str, int]) -> list[dict[str, object]]:
     bar width in percent, at least 2 so a small year stays visible. Bars are table cells,
     which Gmail and Outlook draw.
 
-    >>> year_bars({"2023": 2, "2025": 8})
-    [{'year': '2023', 'count': 2, 'percent': 25}, {'year': '2024', 'count': 0, 'percent': 0}, {'year': '2025', 'count': 8, 'percent': 100}]
+    >>> [tuple(row.values()) for row in year_bars({"2023": 2, "2025": 8})]
+    [('2023', 2, 25), ('2024', 0, 0), ('2025', 8, 100)]
     """
     return [{"year": r.year, "count": r.count, "percent": max(2, round(100 * r.share)) if r.count else 0}
             for r in popularity_by_year(per_year)]

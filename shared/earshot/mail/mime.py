@@ -197,7 +197,8 @@ def assemble(
     ]
     head = CRLF.join(lines) + CRLF
     if unsubscribe:
-        head += POLICY.fold("List-Unsubscribe", list_unsubscribe(unsubscribe.url, unsubscribe.mailto, unsubscribe.token))
+        links = list_unsubscribe(unsubscribe.url, unsubscribe.mailto, unsubscribe.token)
+        head += POLICY.fold("List-Unsubscribe", links)
         head += POLICY.fold("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     wire = head + skeleton.head + _b64(text) + skeleton.between + _b64(html) + skeleton.tail
     return wire.encode("ascii")

@@ -29,13 +29,12 @@ from typing import Literal
 from email_validator import EmailNotValidError, validate_email
 
 from earshot import templating
-from earshot.mail import mime
-from earshot.mail import tokens
 from earshot.errors import InvalidEmail, NotFound, TokenError
+from earshot.mail import mime, tokens
 from earshot.mail.mailer import MailerPort
 from earshot.models import ConsentEvent, StatusChange, Subscriber, SubscriptionStatus, TokenPurpose, TokenRecord, Topic
-from earshot.store import Store
 from earshot.settings import Settings
+from earshot.store import Store
 
 ALLOWED: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     "pending": frozenset({"pending", "confirmed", "bounced", "complained"}),

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+
 from earshot.errors import TokenError
 from earshot.models import TokenPurpose as Purpose
 from earshot.models import TokenRecord

@@ -10,7 +10,8 @@ Single-table design (table ``earshot``; keys are strings):
     episode          FEED#<feed_id>          EP#<episode_id>                        -
     topic            TOPIC#<slug>            TOPIC                                  type: TOPIC / <slug>
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
-    subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic> (confirmed only)
+    subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic>
+                                                                                          (confirmed only)
     confirm counter  ADDR#<address_hash>     CONFIRMS#<yyyy-mm-dd>                  - (TTL)
     send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
     token            TOKEN#<sha256>          TOKEN                                  - (TTL)
@@ -46,9 +47,8 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
 from earshot.store.port import CLEARED_WHEN_EMPTY, Store, iso
-from earshot.models import TokenRecord
 
 TOPIC_SK = "TOPIC"
 MATCH_PREFIX = "MATCH#"
@@ -113,7 +113,7 @@ class DynamoStore(Store):
 
     def __init__(self, table_name: str, *, client: Any | None = None, due_shards: int = 4) -> None:
         self.table_name = self.name = table_name
-        self.client = client or boto3.client("dynamodb")
+        self.client: Any = client or boto3.client("dynamodb")
         self.due_shards = due_shards
 
     # ------------------------------------------------------------------ feeds

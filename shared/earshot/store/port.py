@@ -32,8 +32,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
-from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, Topic
-from earshot.models import TokenRecord
+from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
 
 
 def feed_id_for(url: str) -> str:

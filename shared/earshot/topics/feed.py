@@ -14,9 +14,9 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from earshot import __version__
-from earshot.topics.dedup import cluster_episodes
 from earshot.models import MatchedEpisode, Topic
 from earshot.templating import safe_link
+from earshot.topics.dedup import cluster_episodes
 
 FEED_LIMIT = 100
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -67,7 +67,8 @@ def render_topic_feed(
             _text(item, "pubDate", format_datetime(ep.published))
         if link := safe_link(ep.link):
             _text(item, "link", link)
-        also = f" Also in {cluster.also_in} other podcast{'s' if cluster.also_in != 1 else ''}." if cluster.also_in else ""
+        plural = "s" if cluster.also_in != 1 else ""
+        also = f" Also in {cluster.also_in} other podcast{plural}." if cluster.also_in else ""
         _text(item, "description", f"{ep.summary}\n\nFrom {ep.podcast}. Why it matched: {ep.reason}.{also}".strip())
         # RSS 2.0: url, length (bytes) and type are all required on <enclosure>.
         _text(item, "enclosure", None, url=safe_link(ep.audio_url) or "", length=str(ep.audio_length or 0),

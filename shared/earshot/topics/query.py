@@ -344,8 +344,10 @@ _BARE_END = frozenset('()"') | frozenset(" \t\r\n\f\v")
 def tokenize(text: str) -> list[Token]:
     """Split a query into tokens, with 0-based positions.
 
-    >>> [(t.kind, t.value, t.position) for t in tokenize('title:MLP -"limited partner" OR x')]
-    [('field', 'title', 0), ('word', 'MLP', 6), ('minus', '-', 10), ('phrase', 'limited partner', 11), ('or', 'OR', 29), ('word', 'x', 32)]
+    >>> tokens = tokenize('title:MLP -"limited partner" OR x')
+    >>> [(t.kind, t.value, t.position) for t in tokens]  # doctest: +NORMALIZE_WHITESPACE
+    [('field', 'title', 0), ('word', 'MLP', 6), ('minus', '-', 10), ('phrase', 'limited partner', 11),
+     ('or', 'OR', 29), ('word', 'x', 32)]
     """
     tokens: list[Token] = []
     i, n = 0, len(text)

@@ -14,10 +14,10 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from earshot.errors import InvalidTopic, NotFound
-from earshot.topics.matching import clear_topic_cache, match_episodes
 from earshot.models import Episode, MatchedEpisode, Topic
-from earshot.topics.query import Query, parse_query
 from earshot.store import Store
+from earshot.topics.matching import clear_topic_cache, match_episodes
+from earshot.topics.query import Query, parse_query
 from earshot.topics.stats import TopicReport, build_report
 
 

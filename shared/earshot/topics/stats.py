@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from earshot.topics.dedup import Cluster, cluster_episodes
 from earshot.models import MatchedEpisode
+from earshot.topics.dedup import Cluster, cluster_episodes
 
 YEAR = timedelta(days=365)
 WEEKS_PER_YEAR = 365 / 7

@@ -34,7 +34,9 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
 }
 PENDING_MESSAGE = ("If that address can receive mail, a confirmation link is on its way. "
@@ -76,7 +78,7 @@ def _token() -> str:
     return _form().get("token") or router.current_event.get_query_string_value("token", "") or ""
 
 
-def _page(title: str, message: str, *, status: int = 200, **form: Any) -> Response:
+def _page(title: str, message: str, *, status: int = 200, **form: Any) -> Response[str]:
     body = templating.render("page.html.j2", title=title, message=message,
                              form_action=form.get("action"), token=form.get("token", ""),
                              button=form.get("button", ""))
