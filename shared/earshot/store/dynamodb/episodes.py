@@ -1,0 +1,78 @@
+"""Episode items: one per episode in its feed's partition; never deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from earshot.models import Episode
+from earshot.store.dynamodb import keys
+from earshot.store.dynamodb.base import DynamoTable, deserialize, serialize
+from earshot.store.port import iso
+
+
+class EpisodeItems(DynamoTable):
+    # --------------------------------------------------------------- episodes
+    def episode_hashes(self, feed_id: str) -> dict[str, str]:
+        """episode id -> content hash for every stored episode of a feed (keys only read)."""
+        out: dict[str, str] = {}
+        for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
+            ExpressionAttributeValues=serialize({":p": keys.feed_pk(feed_id), ":e": keys.EP_PREFIX}),
+            ProjectionExpression="sk, content_hash",
+        ):
+            out[item["sk"]["S"].removeprefix(keys.EP_PREFIX)] = item.get("content_hash", {}).get("S", "")
+        return out
+
+    def _episode_item(self, feed_id: str, ep: Episode, now: datetime) -> dict[str, Any]:
+        data = ep.model_dump(mode="json")
+        data["published"] = iso(ep.published)
+        data["feed_id"] = feed_id
+        return {**keys.episode(feed_id, ep.id), **data,
+                "first_seen_at": iso(now), "updated_at": iso(now)}
+
+    def put_new_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        """BatchWriteItem in chunks of 25, retrying unprocessed items."""
+        requests = [{"PutRequest": {"Item": serialize(self._episode_item(feed_id, ep, now))}}
+                    for ep in episodes]
+        self._batch_write(requests)
+
+    def update_changed_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        """Update episodes whose content changed, keeping ``first_seen_at``."""
+        for ep in episodes:
+            item = self._episode_item(feed_id, ep, now)
+            first_seen = item.pop("first_seen_at")
+            self._update(
+                item,
+                remove=[k for k, v in item.items() if v in (None, "")],
+                extra_set="#first_seen_at = if_not_exists(#first_seen_at, :first_seen_at)",
+                extra_values={":first_seen_at": first_seen},
+                extra_names={"#first_seen_at": "first_seen_at"},
+            )
+
+    def list_episodes(self, feed_id: str) -> list[Episode]:
+        return [self._episode_from_item(i) for i in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
+            ExpressionAttributeValues=serialize({":p": keys.feed_pk(feed_id), ":e": keys.EP_PREFIX}),
+        )]
+
+    def iter_all_episodes(self) -> Iterator[Episode]:
+        """Every stored episode (a Scan; used by topic backfill, not on the hot path)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(sk, :e)",
+            "ExpressionAttributeValues": serialize({":e": keys.EP_PREFIX}),
+        }
+        while True:
+            resp = self.client.scan(**kwargs)
+            for item in resp.get("Items", []):
+                yield self._episode_from_item(item)
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    @staticmethod
+    def _episode_from_item(item: dict[str, Any]) -> Episode:
+        data = deserialize(item)
+        return Episode.model_validate({k: v for k, v in data.items() if k in Episode.model_fields})

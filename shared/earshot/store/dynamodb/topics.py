@@ -1,0 +1,132 @@
+"""Topic and match items: a topic and its matches share one partition, newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from earshot.models import MatchedEpisode, Topic
+from earshot.store.dynamodb import keys
+from earshot.store.dynamodb.base import DynamoTable, deserialize, serialize
+from earshot.store.port import iso
+
+
+class TopicItems(DynamoTable):
+    # ================================================================= topics
+    # (topic, match items: see the key table above)
+    # A match item is a snapshot of the episode (MatchedEpisode) so the topic page, feed
+    # and digest read one partition. Its sort key orders by publication date; undated
+    # episodes sort first ascending (last when read newest-first).
+
+    @staticmethod
+    def _topic_from_item(item: dict[str, Any]) -> Topic:
+        data = deserialize(item)
+        return Topic.model_validate({k: v for k, v in data.items() if k in Topic.model_fields})
+
+    def _topic_item(self, topic: Topic) -> dict[str, Any]:
+        data = topic.model_dump(mode="json")
+        data["created_at"], data["updated_at"] = iso(topic.created_at), iso(topic.updated_at)
+        return {**keys.topic(topic.slug), "type_pk": "TOPIC", "type_sk": topic.slug, **data}
+
+    def create_topic(self, topic: Topic) -> bool:
+        """Insert a topic; False if the slug is taken (nothing changes then)."""
+        return self._if(
+            "put_item", Item=serialize(self._topic_item(topic)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def save_topic(self, topic: Topic) -> bool:
+        """Overwrite an existing topic; False if it was removed meanwhile."""
+        return self._if(
+            "put_item", Item=serialize(self._topic_item(topic)),
+            ConditionExpression="attribute_exists(pk)",
+        )
+
+    def get_topic(self, slug: str) -> Topic | None:
+        resp = self.client.get_item(
+            TableName=self.table_name, Key=serialize(keys.topic(slug))
+        )
+        return self._topic_from_item(resp["Item"]) if "Item" in resp else None
+
+    def list_topics(self) -> list[Topic]:
+        return [self._topic_from_item(item) for item in self._query_all(
+            IndexName=keys.TYPE_INDEX,
+            KeyConditionExpression="type_pk = :t",
+            ExpressionAttributeValues=serialize({":t": "TOPIC"}),
+        )]
+
+    def delete_topic(self, slug: str) -> bool:
+        """Delete a topic and all its matches; False if there was no such topic."""
+        resp = self.client.delete_item(
+            TableName=self.table_name, Key=serialize(keys.topic(slug)),
+            ReturnValues="ALL_OLD",
+        )
+        self._delete_matches(slug, self._match_keys(slug))
+        return "Attributes" in resp
+
+    def _match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
+        """Sort keys of a topic's match items (optionally one feed's), keys only read."""
+        values = {":p": keys.topic_pk(slug), ":m": keys.MATCH_PREFIX}
+        kwargs: dict[str, Any] = {}
+        if feed_id is not None:
+            values[":f"] = feed_id
+            kwargs["FilterExpression"] = "feed_id = :f"
+        return [item["sk"]["S"] for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
+            ExpressionAttributeValues=serialize(values),
+            ProjectionExpression="sk",
+            **kwargs,
+        )]
+
+    def list_matches(self, slug: str, *, limit: int | None = None) -> list[MatchedEpisode]:
+        """A topic's matches, newest first."""
+        kwargs: dict[str, Any] = {"ScanIndexForward": False}
+        out: list[MatchedEpisode] = []
+        for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
+            ExpressionAttributeValues=serialize({":p": keys.topic_pk(slug), ":m": keys.MATCH_PREFIX}),
+            **kwargs,
+        ):
+            data = deserialize(item)
+            out.append(MatchedEpisode.model_validate(
+                {k: v for k, v in data.items() if k in MatchedEpisode.model_fields}))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def count_matches(self, slug: str) -> int:
+        return len(self._match_keys(slug))
+
+    def replace_feed_matches(self, slug: str, feed_id: str, episode_ids: Iterable[str],
+                             matches: list[MatchedEpisode]) -> int:
+        # The episode id is the last part of the sort key; a changed date moves the key,
+        # so earlier keys of these episodes that are not written again are stale.
+        ids = set(episode_ids)
+        new_keys = {keys.match_sk(m) for m in matches}
+        stale = [sk for sk in self._match_keys(slug, feed_id=feed_id)
+                 if keys.episode_of_match_sk(sk) in ids and sk not in new_keys]
+        self._put_matches(slug, matches)
+        self._delete_matches(slug, stale)
+        return len(stale)
+
+    def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
+        new_keys = {keys.match_sk(m) for m in matches}
+        stale = [sk for sk in self._match_keys(slug) if sk not in new_keys]
+        self._put_matches(slug, matches)
+        self._delete_matches(slug, stale)
+        return len(stale)
+
+    def _put_matches(self, slug: str, matches: list[MatchedEpisode]) -> None:
+        requests = []
+        for match in matches:
+            data = match.model_dump(mode="json")
+            data["published"] = iso(match.published)
+            item = {**keys.match(slug, match), **data}
+            requests.append({"PutRequest": {"Item": serialize(item)}})
+        self._batch_write(requests)
+
+    def _delete_matches(self, slug: str, sort_keys: Iterable[str]) -> None:
+        self._batch_write([
+            {"DeleteRequest": {"Key": serialize({"pk": keys.topic_pk(slug), "sk": sk})}} for sk in sort_keys
+        ])
+
