@@ -147,3 +147,21 @@ def test_rules_cover_every_package() -> None:
     for package in packages:
         doc = ast.get_docstring(ast.parse((EARSHOT / package / "__init__.py").read_text())) or ""
         assert "Owns:" in doc and "May import:" in doc, f"earshot/{package}/__init__.py must say what it owns and may import"
+
+
+def test_readme_module_table_matches_the_tree() -> None:
+    """Every module the README's architecture table names exists, and every module of the
+    layer is named there (its package, for the store adapter)."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| step | module |"):readme.index("Handlers in `functions/*/app.py`")]
+    named = set(re.findall(r"`([a-z_/]+(?:\.py|/))`", table))
+    for name in named:
+        assert (EARSHOT / name).exists(), f"README names {name}, which is not in shared/earshot/"
+    for path in DOMAIN_FILES:
+        rel = str(path.relative_to(EARSHOT))
+        if path.name == "__init__.py" and rel != "__init__.py":
+            continue
+        covered = rel in named or any(n.endswith("/") and rel.startswith(n) for n in named)
+        assert covered or rel == "__init__.py", f"README's module table does not name {rel}"
