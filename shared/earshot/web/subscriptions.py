@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from earshot import runtime, templating
 from earshot.mail import subscriptions
+from earshot.models import TokenPurpose
 from earshot.settings import Settings
 from earshot.web.links import public_base_url
 
@@ -125,13 +126,19 @@ def create_subscription():
                     body=json.dumps({"status": "pending", "message": PENDING_MESSAGE}))
 
 
+def _button_page(purpose: TokenPurpose, title: str, action: str, button: str) -> Response[str]:
+    """The page a mailed link opens: it changes nothing (link scanners follow links), it
+    shows a button whose POST does the change."""
+    token = _token()
+    record = subscriptions.check_token(runtime.store(), token, purpose, now=_now())
+    verb = "start" if purpose == "confirm" else "stop"
+    return _page(title, f"Press the button to {verb} your weekly Earshot digest about “{_topic_name(record.topic)}”.",
+                 action=_url(action), token=token, button=button)
+
+
 @router.get("/confirm")
 def confirm_page():
-    token = _token()
-    record = subscriptions.check_token(runtime.store(), token, "confirm", now=_now())
-    return _page("Confirm your subscription",
-                 f"Press the button to start your weekly Earshot digest about “{_topic_name(record.topic)}”.",
-                 action=_url("/confirm"), token=token, button="Confirm subscription")
+    return _button_page("confirm", "Confirm your subscription", "/confirm", "Confirm subscription")
 
 
 @router.post("/confirm")
@@ -144,11 +151,7 @@ def confirm():
 
 @router.get("/unsubscribe")
 def unsubscribe_page():
-    token = _token()
-    record = subscriptions.check_token(runtime.store(), token, "unsubscribe", now=_now())
-    return _page("Unsubscribe",
-                 f"Press the button to stop the weekly Earshot digest about “{_topic_name(record.topic)}”.",
-                 action=_url("/unsubscribe"), token=token, button="Unsubscribe")
+    return _button_page("unsubscribe", "Unsubscribe", "/unsubscribe", "Unsubscribe")
 
 
 @router.post("/unsubscribe")
