@@ -24,8 +24,12 @@ router = APIGatewayHttpRouter()
 CACHE_CONTROL = "public, max-age=300"
 
 
+def _base() -> str:
+    return runtime.settings().public_base_url.rstrip("/")
+
+
 def _urls(slug: str) -> tuple[str, str]:
-    base = runtime.settings().public_base_url.rstrip("/")
+    base = _base()
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
@@ -34,7 +38,8 @@ def topic_page(slug: str) -> Response[str]:
     now = datetime.now(UTC)
     topic, matches = topic_matches(runtime.store(), slug)
     _, feed_url = _urls(slug)
-    html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url)
+    html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
+                             subscribe_url=f"{_base()}/subscriptions")
     return Response(200, "text/html; charset=utf-8", html, headers={"Cache-Control": CACHE_CONTROL})
 
 
