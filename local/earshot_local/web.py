@@ -146,7 +146,8 @@ class LocalServer:
     """waitress on ``host:port`` (port 0: any free one) serving :func:`wsgi_app` on the local
     runtime. The socket is bound on construction, so the public base URL (the links in
     pages and mails) is where it really listens unless ``EARSHOT_PUBLIC_BASE_URL`` is set
-    (e.g. behind a reverse proxy). A context manager; :meth:`run` blocks until Ctrl-C or
+    (e.g. behind a reverse proxy); it is recorded in the database, so mails that other
+    commands send (``earshot digest run``) link here too. A context manager; :meth:`run` blocks until Ctrl-C or
     :meth:`stop`, :meth:`start` runs it on a thread."""
 
     def __init__(self, local: LocalSettings, *, host: str = "127.0.0.1", port: int = 3000, threads: int = 8,
@@ -174,6 +175,12 @@ class LocalServer:
                 settings = settings.with_(public_base_url=base_url(host, self.port))
             self.runtime = LocalRuntime(local, settings=settings)
         except BaseException:
+            self._close_sockets()
+            raise
+        try:
+            self.runtime.record_served_url(self.url)
+        except BaseException:
+            self.runtime.close()
             self._close_sockets()
             raise
 

@@ -14,6 +14,7 @@ import pytest
 
 from earshot import runtime
 from earshot_local.cli import main
+from earshot_local.runtime import LocalRuntime
 from earshot_local.settings import LocalSettings
 from earshot_local.web import LocalServer
 
@@ -58,3 +59,17 @@ def test_serve_says_when_the_port_is_taken(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "Traceback" not in err
     assert runtime._installed == {}
+
+
+def test_other_commands_link_to_where_serve_last_listened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EARSHOT_PUBLIC_BASE_URL", raising=False)
+    db = LocalSettings(EARSHOT_DB=tmp_path / "e.db")
+    with LocalRuntime(db) as before:
+        assert before.settings.public_base_url == "http://localhost:3000"  # never served: the default
+    with LocalServer(db, port=0) as server:
+        url = server.url
+    with LocalRuntime(db) as after:  # e.g. `earshot digest run` on the same database
+        assert after.settings.public_base_url == url
+    monkeypatch.setenv("EARSHOT_PUBLIC_BASE_URL", "https://earshot.example")
+    with LocalRuntime(db) as configured:
+        assert configured.settings.public_base_url == "https://earshot.example"
