@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from earshot_local.cli.common import CliError, local_settings
 
@@ -32,9 +36,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = LocalServer(local_settings(args), host=args.host, port=args.port, threads=args.threads)
     except (OSError, ValueError) as exc:  # port taken, no such address
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
-    with server:
+    with server, _sigterm_stops():
         local = server.runtime
         print(f"Earshot on {server.url}  (database {local.db_path}; mail to {local.local.outbox_dir})", flush=True)
         print(f"  topic pages: {server.url}/topics/<slug>   (Ctrl-C stops)", flush=True)
         server.run()
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (a process manager's stop, `kill`) stops the server as Ctrl-C does: waitress
+    ends its loop and the database is closed. It also works where SIGINT is ignored (a
+    shell starts background jobs with SIGINT ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
