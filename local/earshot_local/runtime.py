@@ -20,14 +20,16 @@ from earshot_local.queue import SqliteQueue
 from earshot_local.settings import LocalSettings, domain_settings
 from earshot_local.sqlite_store import SqliteStore
 
+SERVED_URL_KEY = "serve.public_base_url"
+
 
 class LocalRuntime:
     """Opens the local database and installs the local adapters. A context manager."""
 
     def __init__(self, local: LocalSettings | None = None, *, settings: Settings | None = None) -> None:
         self.local = local or LocalSettings.from_env()
-        self.settings = settings or domain_settings()
         self.store = SqliteStore(self.local.db)
+        self.settings = self._links_to_served(settings or domain_settings())
         self.fetch_queue = SqliteQueue(self.store, "fetch")
         self.digest_queue = SqliteQueue(self.store, "digest")
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
@@ -35,6 +37,20 @@ class LocalRuntime:
             os.environ.setdefault(key, value)
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
                     digest_queue=self.digest_queue, mailer=self.mailer)
+
+    def _links_to_served(self, settings: Settings) -> Settings:
+        """Links in mails and pages go to ``EARSHOT_PUBLIC_BASE_URL`` when set, else to
+        where ``earshot serve`` last listened on this database (so a digest sent by
+        another command links to the running server), else to the default."""
+        if "public_base_url" not in settings.model_fields_set:
+            served = self.store.get_meta(SERVED_URL_KEY)
+            if served:
+                return settings.with_(public_base_url=served)
+        return settings
+
+    def record_served_url(self, url: str) -> None:
+        """``earshot serve`` says where it listens, for the other commands."""
+        self.store.put_meta(SERVED_URL_KEY, url)
 
     @property
     def db_path(self) -> Path:

@@ -121,6 +121,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queue_messages_by_queue ON queue_messages (queue, id);
     """,
+    # Facts about this installation that one local command records for the others
+    # (where `earshot serve` listens, so `earshot digest run` links there).
+    """
+    CREATE TABLE local_meta (
+        key            TEXT PRIMARY KEY,
+        value          TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -222,6 +230,16 @@ class SqliteStore(Store):
             for table in ("tokens", "confirm_counters", "send_claims", "rendered_digests"):
                 removed += conn.execute(f"DELETE FROM {table} WHERE expires_at < ?", (epoch,)).rowcount
         return removed
+
+    def get_meta(self, key: str) -> str | None:
+        """A value recorded by a local command (not part of the storage port)."""
+        rows = self._read("SELECT value FROM local_meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def put_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO local_meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     def counts(self) -> dict[str, int]:
         """Rows per kind, for ``earshot info``."""

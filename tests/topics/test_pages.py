@@ -96,3 +96,17 @@ def test_hostile_feed_text_is_escaped() -> None:
 def test_empty_topic_page() -> None:
     html, page = _render([])
     assert page.errors == [] and "No episodes match this topic yet." in html
+
+
+def test_served_page_has_the_digest_form_and_a_written_file_has_none() -> None:
+    topic = Topic(slug="mlp-finance", name="MLPs", query="MLP")
+    report = build_report([_listing("a", 2025)], now=NOW)
+    served = render_topic_page(topic, report, now=NOW, subscribe_url="https://api.example/subscriptions")
+    page = _Checker()
+    page.feed(served)
+    forms = [a for t, a in page.tags if t == "form"]
+    assert forms == [{"class": "subscribe", "method": "post", "action": "https://api.example/subscriptions"}]
+    inputs = {a["name"]: a for t, a in page.tags if t == "input"}
+    assert inputs["topic"]["value"] == "mlp-finance" and inputs["email"]["type"] == "email"
+    assert page.errors == []
+    assert "<form" not in render_topic_page(topic, report, now=NOW)

@@ -295,7 +295,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     with open_local(args) as local:
         info = {"db": str(local.db_path), "schema_version": local.store.schema_version(),
-                **local.store.counts(), "outbox": str(local.local.outbox_dir)}
+                **local.store.counts(), "outbox": str(local.local.outbox_dir),
+                "public_base_url": local.settings.public_base_url}
     if args.json:
         print(json.dumps(info))
     else:

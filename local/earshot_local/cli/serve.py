@@ -3,37 +3,57 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
-from earshot_local.cli.common import local_settings
-from earshot_local.runtime import LocalRuntime
-from earshot_local.settings import domain_settings
+from earshot_local.cli.common import CliError, local_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("serve", help="serve topic pages, feeds and subscriptions locally (the API's routes)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=_port, default=3000, help="0 picks a free port (printed at start)")
     p.add_argument("--threads", type=int, default=8)
     p.set_defaults(func=cmd_serve)
 
 
-def base_url(host: str, port: int) -> str:
-    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host  # noqa: S104 - naming only
-    return f"http://{shown}:{port}"
+def _port(text: str) -> int:
+    # Checked here: the socket layer would silently take 99999 as 99999 % 65536.
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return port
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import waitress
-
-    from earshot_local.web import wsgi_app
+    from earshot_local.web import LocalServer
 
     # Links in mails and pages point at where this server listens unless
     # EARSHOT_PUBLIC_BASE_URL says otherwise (e.g. behind a reverse proxy).
-    settings = domain_settings()
-    if "public_base_url" not in settings.model_fields_set:
-        settings = settings.with_(public_base_url=base_url(args.host, args.port))
-    with LocalRuntime(local_settings(args), settings=settings) as local:
-        print(f"Earshot on {settings.public_base_url}  (database {local.db_path}; mail to {local.local.outbox_dir})",
-              flush=True)
-        waitress.serve(wsgi_app, host=args.host, port=args.port, threads=args.threads, ident="earshot")
+    try:
+        server = LocalServer(local_settings(args), host=args.host, port=args.port, threads=args.threads)
+    except (OSError, ValueError) as exc:  # port taken, no such address
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    with server, _sigterm_stops():
+        local = server.runtime
+        print(f"Earshot on {server.url}  (database {local.db_path}; mail to {local.local.outbox_dir})", flush=True)
+        print(f"  topic pages: {server.url}/topics/<slug>   (Ctrl-C stops)", flush=True)
+        server.run()
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM (a process manager's stop, `kill`) stops the server as Ctrl-C does: waitress
+    ends its loop and the database is closed. It also works where SIGINT is ignored (a
+    shell starts background jobs with SIGINT ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -37,11 +37,14 @@ def year_bars(per_year: dict[str, int]) -> list[Bar]:
     return bars
 
 
-def render_topic_page(topic: Topic, report: TopicReport, *, now: datetime, feed_url: str | None = None) -> str:
+def render_topic_page(topic: Topic, report: TopicReport, *, now: datetime, feed_url: str | None = None,
+                      subscribe_url: str | None = None) -> str:
+    """The page; ``subscribe_url`` (where ``POST /subscriptions`` is served) adds the
+    digest sign-up form, so a page written to a file without a server has none."""
     bars = year_bars(report.per_year)
     return templating.render(
         "topic_page.html.j2",
-        topic=topic, report=report, now=now, feed_url=feed_url, bars=bars,
+        topic=topic, report=report, now=now, feed_url=feed_url, subscribe_url=subscribe_url, bars=bars,
         chart_width=max(1, len(bars) * (BAR_WIDTH + BAR_GAP) - BAR_GAP), chart_height=CHART_HEIGHT + 36,
         bar_width=BAR_WIDTH,
         best=report.best_podcasts[:10],

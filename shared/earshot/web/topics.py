@@ -25,8 +25,13 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 CACHE_CONTROL = "public, max-age=300"
 
 
+def _base() -> str:
+    """Where links point: the configured public base URL, else the request's own domain."""
+    return public_base_url(runtime.settings(), router.current_event.request_context.domain_name)
+
+
 def _urls(slug: str) -> tuple[str, str]:
-    base = public_base_url(runtime.settings(), router.current_event.request_context.domain_name)
+    base = _base()
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
@@ -35,7 +40,8 @@ def topic_page(slug: str) -> Response[str]:
     now = datetime.now(UTC)
     topic, matches = topic_matches(runtime.store(), slug)
     _, feed_url = _urls(slug)
-    html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url)
+    html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
+                             subscribe_url=f"{_base()}/subscriptions")
     return Response(200, "text/html; charset=utf-8", html, headers={"Cache-Control": CACHE_CONTROL})
 
 
