@@ -27,7 +27,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from earshot.digest import iso_week
-from earshot.subscriptions import address_hash
+from earshot.mail.digest import iso_week
+from earshot.mail.subscriptions import address_hash
 from earshot_local.cli.digest import CHROMIUM
 from earshot_local.cli.ingest import add_feeds, read_feed_list, run_cycle
 from earshot_local.cli.topics import demo_step as define_sample_topics

@@ -23,9 +23,8 @@ import httpx
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from earshot import subscriptions
-from earshot.subscriptions import address_hash
-from earshot_local.cli import main
+from earshot.mail import subscriptions
+from earshot.mail.subscriptions import address_hash
 from earshot_local.settings import LocalSettings
 from earshot_local.web import MAX_BODY_BYTES, LocalServer, base_url, http_api_event
 from tests.support.local_mode import SLUG, TOPIC_NAME, link_in, mails, seed_topic

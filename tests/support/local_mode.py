@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
-from earshot.digest import iso_week, week_window
+from earshot.mail.digest import iso_week, week_window
 from earshot.models import MatchedEpisode, Topic
 from earshot.store import Store
 from earshot_local.outbox import read_eml

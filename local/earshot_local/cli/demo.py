@@ -6,7 +6,7 @@
    never the user's): episodes stored, then mostly 304;
 3. define the sample topics and write their pages to ``out/topics/``;
 4. subscribe and confirm a sample address through the API handler, run the weekly digest
-   handlers; the mails land in the outbox ``out/mail/``.
+   handlers; the mails land in the outbox ``out/outbox/``.
 """
 
 from __future__ import annotations
@@ -62,9 +62,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         db = out / DEMO_DB
         for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
             stale.unlink(missing_ok=True)  # the demo always starts from nothing
-        for old_mail in (out / "mail").glob("*.eml"):
+        for old_mail in (out / "outbox").glob("*.eml"):
             old_mail.unlink()
-        with LocalRuntime(LocalSettings(EARSHOT_DB=db, EARSHOT_OUTBOX=out / "mail")) as local:
+        # The outbox beside the demo's database, where `earshot --db ... serve` mails too.
+        with LocalRuntime(LocalSettings(EARSHOT_DB=db)) as local:
             add_feeds(local.store, urls, test_fetch=False, out=io.StringIO())
             print(f"\n== Ingest: fetch, parse, store, match into {db} ==")
             for cycle in range(1, args.cycles + 1):
