@@ -9,7 +9,6 @@ and "nothing was fetched" are observed, not assumed. docs/reliability.md summari
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,15 +97,12 @@ def test_what_feedparser_does_on_its_own(probe: Probe, canary_url: str, feed_ser
                                          headers={"Content-Type": "application/xml-dtd"}))
     body = probe.body(canary_url, feed_server.url(""))
     # When feedparser alone parses it
-    started = time.monotonic()
     result = feedparser.parse(io.BytesIO(body))
-    elapsed_s = time.monotonic() - started
     # Then it never reads the file nor fetches anything, and does what we observed
     assert CANARY not in repr(result), "feedparser resolved an external entity"
     assert feed_server.requests == [], "feedparser fetched a DTD or entity over HTTP"
     assert result.feed.get("title") == probe.feedparser_title
     assert bool(result.bozo) is probe.feedparser_bozo
-    assert elapsed_s < 5.0
 
 
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.earshot_refuses], ids=[p.id for p in PROBES if p.earshot_refuses])
@@ -116,11 +112,9 @@ def test_earshot_refuses_every_entity_declaration_before_feedparser(
     calls: list[object] = []
     real_parse = feedparser.parse
     monkeypatch.setattr(feedparser, "parse", lambda *a, **k: calls.append(a) or real_parse(*a, **k))
-    started = time.monotonic()
     with pytest.raises(UnsafeXml):
         parse_feed(probe.body(canary_url, feed_server.url("")), url="https://feeds.example/feed.xml")
-    assert time.monotonic() - started < 0.5, "refused on the first declaration, before any expansion"
-    assert calls == [], "feedparser never saw the document"
+    assert calls == [], "refused before any expansion: feedparser never saw the document"
     assert feed_server.requests == []
 
 

@@ -301,11 +301,11 @@ def test_connect_timeout(settings: MakeSettings) -> None:
 def test_waiting_for_headers_ends_at_the_total_deadline(
     feed_server: FeedServer, settings: MakeSettings
 ) -> None:
-    url = feed_server.route("/feed.xml", Delayed(10.0, Serve()))
+    url = feed_server.route("/feed.xml", Delayed(30.0, Serve()))
     started = time.monotonic()
     with pytest.raises(FetchTimeout):
         fetch_feed(url, settings=settings(total_timeout_s=0.5))
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 15, "stopped at the deadline, not when the server answered"
 
 
 def test_a_drip_feed_ends_at_the_total_deadline(feed_server: FeedServer, settings: MakeSettings) -> None:
@@ -315,7 +315,7 @@ def test_a_drip_feed_ends_at_the_total_deadline(feed_server: FeedServer, setting
     # When the total deadline is 1.5 s, Then the fetch stops there
     with pytest.raises(FetchTimeout):
         fetch_feed(url, settings=settings(total_timeout_s=1.5))
-    assert 1.4 < time.monotonic() - started < 2.5
+    assert 1.4 < time.monotonic() - started < 15, "stopped at the deadline, not at the end of the body"
 
 
 def test_the_total_deadline_spans_redirects(feed_server: FeedServer, settings: MakeSettings) -> None:
@@ -326,7 +326,8 @@ def test_the_total_deadline_spans_redirects(feed_server: FeedServer, settings: M
     started = time.monotonic()
     with pytest.raises(FetchTimeout):
         fetch_feed(feed_server.url("/slow/0"), settings=settings(total_timeout_s=1.0))
-    assert time.monotonic() - started < 1.6
+    # Raising at all proves it: each hop is fast, all five together finish after 1.5 s.
+    assert time.monotonic() - started < 15
 
 
 def test_declared_content_length_over_the_cap_is_refused_before_reading(
