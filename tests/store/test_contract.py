@@ -14,7 +14,16 @@ import pytest
 from earshot import runtime
 from earshot.ingest.refresh import new_feed
 from earshot.mail import tokens
-from earshot.models import ConsentEvent, Episode, FeedState, MatchedEpisode, Subscriber, Topic, Transcript
+from earshot.models import (
+    ConsentEvent,
+    Episode,
+    FeedState,
+    MatchedEpisode,
+    Subscriber,
+    Topic,
+    Transcript,
+    TranscriptMoment,
+)
 from earshot.store import Store
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend
@@ -135,6 +144,13 @@ def test_topics_and_matches(repo: Store) -> None:
     assert removed >= 1
     assert [(m.episode_id, m.title) for m in repo.list_matches("mlp")] == [("a", "a v2"), ("c", "c")]
     assert repo.count_matches("mlp") == 2
+
+    # a transcript moment (a nested model) survives either store
+    moment = TranscriptMoment(start_seconds=754, text="MLP payouts")
+    repo.replace_feed_matches("mlp", "f1", ["a"], [_match("f1", "a", NOW, "a v2").model_copy(
+        update={"moment": moment, "audio_url": "https://m.example/a.mp3"})])
+    stored = {m.episode_id: m for m in repo.list_matches("mlp")}
+    assert stored["a"].moment == moment and stored["c"].moment is None
 
     # a backfill whose query now matches only c
     assert repo.replace_topic_matches("mlp", [_match("f2", "c", undated)]) == 1
