@@ -213,6 +213,18 @@ class Topic(BaseModel):
     updated_at: datetime | None = None
 
 
+class TranscriptMoment(BaseModel):
+    """Where in an episode's audio its transcript matched a topic: the page offers
+    "play from" there. Nothing sets one yet (Earshot matches titles and descriptions, not
+    transcript text); a matcher that reads transcripts fills ``MatchedEpisode.moment``
+    and the page shows the control with no other change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start_seconds: int = Field(ge=0, description="offset into the audio where the matching words start")
+    text: str = Field("", description="the transcript words that matched, plain text")
+
+
 class MatchedEpisode(BaseModel):
     """One episode (one feed's listing of it) that matched a topic, with the reason why."""
 
@@ -233,6 +245,7 @@ class MatchedEpisode(BaseModel):
     link: str | None = None
     image: str | None = None
     reason: str = Field("", description='e.g. MLPs in title; "midstream" in description')
+    moment: TranscriptMoment | None = Field(None, description="where the transcript matched, if it did")
 
 
 TokenPurpose = Literal["confirm", "unsubscribe"]

@@ -28,6 +28,19 @@ def duration_text(seconds: int | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def clock_text(seconds: int | None) -> str:
+    """A position or length as a media player shows it: ``m:ss``, or ``h:mm:ss`` from an hour.
+
+    >>> clock_text(754), clock_text(3725), clock_text(59), clock_text(0), clock_text(None)
+    ('12:34', '1:02:05', '0:59', '0:00', '')
+    """
+    if seconds is None:
+        return ""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def date_text(value: datetime | None) -> str:
     """``3 Mar 2025`` (no zero padding, no locale dependence)."""
     return f"{value.day} {value:%b %Y}" if value else ""
@@ -69,6 +82,7 @@ def environment() -> Environment:
     )
     env.filters["duration"] = duration_text
     env.filters["date"] = date_text
+    env.filters["clock"] = clock_text
     env.filters["oneline"] = oneline
     env.globals["safe_link"] = safe_link
     return env

@@ -87,3 +87,11 @@ def test_round_trips_through_storage_form() -> None:
 def test_malformed_week_is_refused(week: str) -> None:
     with pytest.raises(ValueError):
         render_digest(TOPIC, report([]), week=week, base_url="https://x", domain="e.example")
+
+
+def test_footer_offers_the_topic_feed_in_both_parts() -> None:
+    d = render([card()])
+    feed = "https://api.example/topics/mlp-finance/feed.xml"
+    assert f"Follow in your podcast app (RSS): {feed}" in d.text
+    footer = d.html[d.html.index("You get this email"):]
+    assert f'<a href="{feed}" style="color:#71717a;">Follow in your podcast app</a>' in footer

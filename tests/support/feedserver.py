@@ -308,6 +308,39 @@ class Validated:
 
 
 @dataclass
+class Ranged:
+    """A file with byte ranges (RFC 9110 §14), as media players fetch it: one satisfiable
+    ``Range: bytes=a-b`` (or ``a-``, or ``-n``) gets a 206, anything else the whole body."""
+
+    body: bytes
+    content_type: str = "application/octet-stream"
+
+    def __call__(self, exchange: Exchange) -> None:
+        size = len(self.body)
+        headers = {"Content-Type": self.content_type, "Accept-Ranges": "bytes"}
+        span = self._span(exchange.headers.get("Range", ""), size)
+        if span is None:
+            exchange.send_bytes(200, self.body, headers)
+            return
+        first, last = span
+        exchange.send_bytes(206, self.body[first:last + 1], {**headers, "Content-Range": f"bytes {first}-{last}/{size}"})
+
+    @staticmethod
+    def _span(header: str, size: int) -> tuple[int, int] | None:
+        unit, _, spec = header.partition("=")
+        if unit.strip() != "bytes" or "," in spec or "-" not in spec or size == 0:
+            return None
+        start, _, end = (part.strip() for part in spec.partition("-"))
+        try:
+            if not start:  # the last n bytes
+                return max(0, size - int(end)), size - 1
+            first, last = int(start), min(int(end) if end else size - 1, size - 1)
+        except ValueError:
+            return None
+        return (first, last) if first <= last else None
+
+
+@dataclass
 class Redirect:
     """A redirect to ``location`` (relative, or absolute to another port or host)."""
 

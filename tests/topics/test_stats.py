@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from earshot.models import MatchedEpisode
+from earshot.models import MatchedEpisode, TranscriptMoment
 from earshot.topics.stats import RANK_RULE, build_report, cadence_words
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -76,6 +76,16 @@ def test_latest_episodes_are_clusters_newest_first() -> None:
     assert (first.podcast, first.episode_id, first.also_in, first.has_transcript) == ("Alpha", "a1", 1, True)
     assert first.listen_url == "https://fa.example/a1.mp3"
     assert cards[1].episode_id == "a2r" and cards[1].duration_seconds == 2500
+
+
+def test_cards_carry_the_enclosure_and_a_transcript_moment() -> None:
+    moment = TranscriptMoment(start_seconds=754, text="MLP payouts")
+    listing = ep("f1", "Alpha", "m1", "Moment", d(11, 22), 60).model_copy(
+        update={"audio_type": "audio/mpeg", "moment": moment})
+    (card,) = build_report([listing], now=NOW).latest_episodes
+    assert (card.audio_url, card.audio_type, card.moment) == (listing.audio_url, "audio/mpeg", moment)
+    (plain,) = build_report([ep("f1", "Alpha", "p1", "Plain", d(11, 22), 60)], now=NOW).latest_episodes
+    assert plain.moment is None
 
 
 def test_window_limits_cards_but_not_header_numbers() -> None:

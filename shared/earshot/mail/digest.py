@@ -142,6 +142,7 @@ def render_digest(topic: Topic, report: TopicReport, *, week: str, base_url: str
         "year_bars": year_bars(report.per_year),
         "best_podcasts": report.best_podcasts[:5],
         "topic_url": f"{base_url.rstrip('/')}/topics/{topic.slug}",
+        "feed_url": f"{base_url.rstrip('/')}/topics/{topic.slug}/feed.xml",
         "unsubscribe_url": placeholder,
     }
     return RenderedDigest(

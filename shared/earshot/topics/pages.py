@@ -3,20 +3,57 @@
 Rendered with the shared Jinja2 environment (``templating``), autoescaping on: every
 podcast title, episode title, summary and reason comes from someone else's feed and is
 treated as hostile.
+
+Each episode with an enclosure that passes ``templating.safe_link`` gets a native
+``<audio controls preload="none">``: nothing is fetched from the podcast's host until the
+reader presses play. Where a transcript moment matched, a "Play from 12:34" control
+starts that player there; the page then carries one first-party inline script
+(``templates/topic_player.js``), and only then. :data:`CONTENT_SECURITY_POLICY` (sent
+by the route and repeated in the page's ``<meta>``, so a saved copy keeps it) allows
+that script by its hash and no other, inline styles, and audio from any http(s) host.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
+
+from markupsafe import Markup
 
 from earshot import templating
 from earshot.models import Topic
-from earshot.topics.stats import TopicReport, popularity_by_year
+from earshot.topics.stats import EpisodeCard, TopicReport, popularity_by_year
 
 CHART_HEIGHT = 120
 BAR_WIDTH = 36
 BAR_GAP = 14
+
+PLAYER_SCRIPT = (resources.files("earshot") / "templates" / "topic_player.js").read_text(encoding="utf-8")
+if "</" in PLAYER_SCRIPT:  # it is written into a <script> element verbatim
+    raise RuntimeError("topic_player.js must not contain '</'")
+
+
+def script_hash(source: str) -> str:
+    """A CSP hash source for an inline script's exact text."""
+    digest = base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii")
+    return f"'sha256-{digest}'"
+
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'",
+    f"script-src {script_hash(PLAYER_SCRIPT)}",
+    "style-src 'unsafe-inline'",
+    # Enclosures live on any podcast host and usually redirect through measurement
+    # prefixes (Podtrac, OP3, ...) to a CDN, and a redirect target must match the list
+    # too: naming the hosts on the page would break playback, so any http(s) origin.
+    "media-src http: https:",
+    "base-uri 'none'",
+    # The digest sign-up form posts to this same API (POST /subscriptions).
+    "form-action 'self'",
+))
 
 
 @dataclass(frozen=True)
@@ -37,15 +74,25 @@ def year_bars(per_year: dict[str, int]) -> list[Bar]:
     return bars
 
 
+def has_play_from(card: EpisodeCard) -> bool:
+    """The card shows a "Play from" control: a transcript moment and a player to start."""
+    return card.moment is not None and templating.safe_link(card.audio_url) is not None
+
+
 def render_topic_page(topic: Topic, report: TopicReport, *, now: datetime, feed_url: str | None = None,
                       subscribe_url: str | None = None) -> str:
     """The page; ``subscribe_url`` (where ``POST /subscriptions`` is served) adds the
     digest sign-up form, so a page written to a file without a server has none."""
     bars = year_bars(report.per_year)
+    needs_script = any(has_play_from(card) for card in report.latest_episodes)
     return templating.render(
         "topic_page.html.j2",
         topic=topic, report=report, now=now, feed_url=feed_url, subscribe_url=subscribe_url, bars=bars,
         chart_width=max(1, len(bars) * (BAR_WIDTH + BAR_GAP) - BAR_GAP), chart_height=CHART_HEIGHT + 36,
         bar_width=BAR_WIDTH,
         best=report.best_podcasts[:10],
+        csp=CONTENT_SECURITY_POLICY,
+        # Earshot's own constant text (never feed text), written verbatim: escaping would change it
+        # and its hash.
+        player_script=Markup(PLAYER_SCRIPT) if needs_script else None,
     )

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from earshot.models import MatchedEpisode
+from earshot.models import MatchedEpisode, TranscriptMoment
 from earshot.topics.dedup import Cluster, cluster_episodes
 
 YEAR = timedelta(days=365)
@@ -55,6 +55,11 @@ class EpisodeCard(BaseModel):
     listen_url: str | None = Field(description="the audio file, else the episode's web page")
     reason: str = Field(description='why it matched, e.g. MLPs in title; "midstream" in description')
     also_in: int = Field(description="how many other podcasts carry the same episode")
+    audio_url: str | None = Field(None, description="the enclosure as the feed gave it (the page plays it "
+                                                    "only if it passes templating.safe_link)")
+    audio_type: str | None = Field(None, description="the enclosure's MIME type, if the feed gave one")
+    moment: TranscriptMoment | None = Field(None, description="where a transcript matched (the page's "
+                                                              '"play from" control); None when none did')
 
 
 class TopicReport(BaseModel):
@@ -151,6 +156,7 @@ def episode_card(cluster: Cluster) -> EpisodeCard:
         feed_id=rep.feed_id, published=rep.published, duration_seconds=rep.duration_seconds,
         has_transcript=rep.has_transcript, summary=short_summary(rep.summary),
         listen_url=rep.audio_url or rep.link, reason=rep.reason, also_in=cluster.also_in,
+        audio_url=rep.audio_url, audio_type=rep.audio_type, moment=rep.moment,
     )
 
 

@@ -1,6 +1,6 @@
 """HTTP routes: a topic's public page and its podcast feed.
 
-    GET /topics/<slug>           text/html             the topic page
+    GET /topics/<slug>           text/html             the topic page (with its Content-Security-Policy)
     GET /topics/<slug>/feed.xml  application/rss+xml   the latest 100 episodes as a podcast
 
 Unknown slugs raise NotFound, which ``earshot.web.api`` maps to 404.
@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from earshot import runtime
 from earshot.topics.feed import render_topic_feed
-from earshot.topics.pages import render_topic_page
+from earshot.topics.pages import CONTENT_SECURITY_POLICY, render_topic_page
 from earshot.topics.service import topic_matches
 from earshot.topics.stats import build_report
 from earshot.web.links import public_base_url
@@ -42,7 +42,10 @@ def topic_page(slug: str) -> Response[str]:
     _, feed_url = _urls(slug)
     html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
                              subscribe_url=f"{_base()}/subscriptions")
-    return Response(200, "text/html; charset=utf-8", html, headers={"Cache-Control": CACHE_CONTROL})
+    # The page's policy (earshot.topics.pages): its own script by hash, audio from any http(s) host.
+    return Response(200, "text/html; charset=utf-8", html,
+                    headers={"Cache-Control": CACHE_CONTROL, "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/topics/<slug>/feed.xml")
