@@ -11,17 +11,21 @@ The same functions serve the offline ``earshot match`` command (no DynamoDB).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from earshot.errors import QueryError
 from earshot.models import Episode, FeedState, MatchedEpisode, Topic
 from earshot.topics.query import Document, Query, parse_query
 
 if TYPE_CHECKING:
     from earshot.store import Store
+
+logger = logging.getLogger(__name__)
 
 TOPIC_CACHE_TTL_S = 60.0
 
@@ -69,7 +73,14 @@ class _TopicCache:
             entry = self._entries.get(repo.name)
             if entry is not None and now - entry[0] < max_age_s:
                 return entry[1]
-        compiled = [CompiledTopic(t, parse_query(t.query)) for t in repo.list_topics()]
+        compiled = []
+        for topic in repo.list_topics():
+            try:
+                compiled.append(CompiledTopic(topic, parse_query(topic.query)))
+            except (QueryError, RecursionError) as exc:
+                # Stored before today's limits, or written around them: this topic is
+                # skipped (and says why in the log); every other topic is still matched.
+                logger.error("topic query cannot be matched", extra={"topic": topic.slug, "error": str(exc)})
         with self._lock:
             self._entries[repo.name] = (now, compiled)
         return compiled

@@ -411,11 +411,25 @@ def _bare_word(word: str, position: int) -> list[Token]:
 
 
 # ---------------------------------------------------------------------- parser
+# Limits that keep parsing and matching bounded whatever a query holds: a topic is matched
+# against every new episode, so a query too deep or too long must be refused when it is
+# written (with a position), never discovered by the worker.
+MAX_QUERY_CHARS = 4000
+MAX_DEPTH = 32  # nested parentheses and NOTs
+MAX_DURATION_DIGITS = 6
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def _deeper(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"nested deeper than {MAX_DEPTH} levels of parentheses or NOT", tok.position)
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -463,7 +477,10 @@ class _Parser:
             nxt = self.peek()
             if nxt is None or nxt.kind in ("or", "and", "rparen"):
                 raise QueryError(f"expected a term after {tok.value}", tok.position)
-            return Not(self.unary(fields, in_field))
+            self._deeper(tok)
+            node = Not(self.unary(fields, in_field))
+            self.depth -= 1
+            return node
         return self.primary(fields, in_field)
 
     def primary(self, fields: tuple[FieldName, ...], in_field: bool) -> Node:
@@ -476,7 +493,9 @@ class _Parser:
                 raise QueryError("unbalanced '(': no matching ')'", tok.position)
             if self.peek().kind == "rparen":  # type: ignore[union-attr]
                 raise QueryError("empty parentheses", tok.position)
+            self._deeper(tok)
             node = self.or_expr(fields, in_field)
+            self.depth -= 1
             close = self.peek()
             if close is None or close.kind != "rparen":
                 raise QueryError("unbalanced '(': no matching ')'", tok.position)
@@ -492,6 +511,8 @@ class _Parser:
         if tok.kind == "duration":
             m = _DURATION_RE.fullmatch(tok.value)
             assert m is not None  # checked by the tokenizer
+            if any(len(n) > MAX_DURATION_DIGITS for n in re.findall(r"\d+", m.group(2))):
+                raise QueryError(f"duration {tok.value!r} is out of range", tok.position)
             return DurationFilter(f"duration:{tok.value}", tok.position, m.group(1), parse_amount(m.group(2)))
         if tok.kind in ("word", "phrase"):
             words = tuple(w.text for w in words_of(normalize_text(tok.value)))
@@ -528,7 +549,15 @@ def _has_positive_term(node: Node) -> bool:
 
 
 def parse_query(text: str) -> Query:
-    """Parse ``text``; raises :class:`QueryError` with a position on any mistake."""
+    """Parse ``text``; raises :class:`QueryError` with a position on any mistake.
+
+    >>> parse_query("(" * 40 + "MLP" + ")" * 40)
+    Traceback (most recent call last):
+    ...
+    earshot.errors.QueryError: nested deeper than 32 levels of parentheses or NOT at position 32
+    """
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"a query may have at most {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
     root = _Parser(text).parse()
     if not _has_positive_term(root):
         # "-pony" or "duration:>1h" alone would follow every episode ever published.
