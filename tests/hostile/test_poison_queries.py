@@ -82,3 +82,28 @@ def test_a_podcast_name_query_matches_on_the_feeds_first_ingest(tmp_path: Path, 
         # Then every episode matched at first sight, each carrying the podcast's name
         assert len(matches) == len(local.store.list_episodes(matches[0].feed_id)) > 0
         assert {m.podcast for m in matches} == {"Gradient Descent Radio"}
+
+
+# ------------------------------------------------------------------ other poison values
+def test_absurd_header_numbers_are_bounded_not_errors() -> None:
+    from earshot.ingest.fetcher import MAX_DELTA_SECONDS, parse_cache_max_age, parse_retry_after
+
+    assert parse_retry_after("9" * 5000) == MAX_DELTA_SECONDS
+    assert parse_cache_max_age("max-age=" + "9" * 5000) == MAX_DELTA_SECONDS
+
+
+def test_a_json_body_nested_thousands_deep_is_a_400(tmp_path: Path) -> None:
+    import json
+
+    with LocalRuntime(LocalSettings(EARSHOT_DB=tmp_path / "db", EARSHOT_OUTBOX=tmp_path / "out")) as local:
+        event = sample_event("api_subscribe")
+        event["body"] = "[" * 12_000 + "]" * 12_000
+        response = local.invoke("api", event)
+        assert response["statusCode"] == 400 and json.loads(response["body"])["error"] == "bad_request"
+        event = sample_event("api_topic_page")
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/topics/nope"
+        event["pathParameters"] = {"slug": "nope"}
+        response = local.invoke("api", event)
+        # The 404 echoes the slug as text: a browser must never sniff it into HTML
+        assert response["statusCode"] == 404 and "nope" in response["body"]
+        assert response["headers"]["X-Content-Type-Options"] == "nosniff"

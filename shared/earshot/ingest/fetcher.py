@@ -325,8 +325,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     The value is delta-seconds or an HTTP-date (any of the three formats of §5.6.7); a
     date in the past means "now".
 
-    >>> parse_retry_after("120")
-    120.0
+    >>> parse_retry_after("120"), parse_retry_after("9" * 5000)
+    (120.0, 2147483648.0)
     >>> parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now=datetime(1994, 11, 6, 8, 49, 37, tzinfo=UTC))
     60.0
     """
@@ -334,7 +334,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(min(int(value), MAX_DELTA_SECONDS))
+        # More digits than 2^31 has is 2^31 (and never an int conversion of any length).
+        return float(MAX_DELTA_SECONDS if len(value) > 10 else min(int(value), MAX_DELTA_SECONDS))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -362,7 +363,7 @@ def parse_cache_max_age(value: str | None) -> int | None:
         if name.strip().lower() == "max-age":
             argument = argument.strip().strip('"')
             if argument.isascii() and argument.isdigit():
-                return min(int(argument), MAX_DELTA_SECONDS)
+                return MAX_DELTA_SECONDS if len(argument) > 10 else min(int(argument), MAX_DELTA_SECONDS)
             return None
     return None
 
@@ -487,7 +488,9 @@ def _read_answer(
 def _content_length(response: httpx.Response) -> int | None:
     # h11 has already rejected malformed or conflicting Content-Length values.
     value = response.headers.get("content-length")
-    return int(value) if value is not None else None
+    if value is None:
+        return None
+    return int(value) if len(value) <= 18 else 10**18  # a length too long to parse is too long to read
 
 
 def _decoded_chunks(response: httpx.Response) -> Iterator[bytes]:

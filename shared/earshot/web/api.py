@@ -19,7 +19,9 @@ app.include_router(routes_subscriptions.router)
 
 
 def _plain(status: int, message: str) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.TEXT_PLAIN, body=message)
+    # The message may echo request text (a slug): never let a browser sniff it into HTML.
+    return Response(status_code=status, content_type=content_types.TEXT_PLAIN, body=message,
+                    headers={"X-Content-Type-Options": "nosniff"})
 
 
 @app.exception_handler(NotFound)

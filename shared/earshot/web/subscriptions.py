@@ -110,7 +110,7 @@ def create_subscription():
         else:
             payload = json.loads(router.current_event.decoded_body or "null")
         request = SubscribeRequest.model_validate(payload)
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # RecursionError: JSON nested thousands deep
         return Response(status_code=400, content_type=content_types.APPLICATION_JSON,
                         body=json.dumps({"error": "bad_request",
                                          "message": 'Send JSON like {"email": "you@example.com", "topic": "<slug>"}.'}))
