@@ -51,8 +51,9 @@ import feedparser
 from feedparser.urls import RelativeURIResolver
 
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
+from earshot.identity import stable_episode_id
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
-from earshot.textutil import clean_text, clip, parse_duration, stable_episode_id, strip_html, to_utc
+from earshot.textutil import clean_text, clip, parse_duration, strip_html, to_utc
 
 # Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
 # before it settled use the GitHub URL of the spec document.
