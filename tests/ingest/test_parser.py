@@ -4,15 +4,21 @@ Each ``tests/fixtures/feeds/<name>.xml`` states its expectation in a header comm
 ``<name>.expected.json`` is the reviewed output of ``parse_feed`` for it: the
 ``ParsedFeed`` as ``model_dump(mode="json")``, or ``{"error": ...}`` for a ParseError.
 
+Every golden file must hold on every parser path (``PARSER_PATHS``): today the expat
+pass's item tags, and feedparser's own (what is used when the two disagree on the items).
+A new path (a fast parser) adds an entry there and runs the same fixtures.
+
 After a deliberate change in behaviour, regenerate and review every diff by hand:
 
-    EARSHOT_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_parser.py
+    EARSHOT_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/ingest/test_parser.py
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -49,6 +55,47 @@ def test_parse_feed_matches_golden_file(fixture: Path) -> None:
         golden.write_text(text, encoding="utf-8")
     assert golden.exists(), f"no {golden.name}: run with EARSHOT_REGEN_GOLDEN=1, then review it"
     assert actual == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def _feedparser_tags_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the expat pass disagree with feedparser on the item count, so every item's
+    tags come from feedparser (the path taken when the two do not line up)."""
+    real_scan = parser_module._scan
+
+    def scan(body: bytes) -> parser_module._Scan:
+        result = real_scan(body)
+        if result.items is None:
+            return result
+        return dataclasses.replace(result, items=[*result.items, parser_module._ItemTags()])
+
+    monkeypatch.setattr(parser_module, "_scan", scan)
+
+
+# Each way parse_feed can read items. A fast path, once it exists, is one more entry.
+PARSER_PATHS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "feedparser-tags": _feedparser_tags_path,
+}
+# Where a path legitimately differs from the golden file, and why.
+PATH_DIFFERENCES = {
+    # feedparser keeps one podcast:transcript per item; the expat pass keeps them all.
+    ("feedparser-tags", "podcasting20"),
+}
+
+
+@pytest.fixture(params=sorted(PARSER_PATHS))
+def parser_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    PARSER_PATHS[request.param](monkeypatch)
+    yield request.param
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.xml")), ids=lambda path: path.stem)
+def test_golden_files_hold_on_every_parser_path(fixture: Path, parser_path: str) -> None:
+    golden = json.loads(fixture.with_suffix(".expected.json").read_text(encoding="utf-8"))
+    actual = outcome(fixture.read_bytes())
+    if (parser_path, fixture.stem) in PATH_DIFFERENCES:
+        assert actual != golden, "no longer differs: drop it from PATH_DIFFERENCES"
+    else:
+        assert actual == golden
 
 
 def test_every_golden_file_has_its_fixture() -> None:
@@ -194,3 +241,50 @@ def test_huge_text_is_capped_so_an_episode_fits_one_item() -> None:
     assert len(episode.summary_html) <= parser_module.MAX_SUMMARY_HTML_CHARS + 7
     assert len(parsed.feed.title) <= parser_module.MAX_TITLE_CHARS
     assert len(episode.model_dump_json().encode()) < 400_000
+
+
+# ------------------------------------------------------------------ identity
+def _platform_items() -> tuple[bytes, list[bytes]]:
+    """shared-guid-platform.xml split into its head and its 8 <item>s."""
+    body = (FIXTURES / "shared-guid-platform.xml").read_bytes()
+    head, _, rest = body.partition(b"    <item>")
+    items = [b"    <item>" + chunk for chunk in rest.split(b"    <item>")]
+    items[-1], tail = items[-1].split(b"  </channel>")
+    return head + b"<!--items-->" + b"  </channel>" + tail, items
+
+
+def test_items_sharing_a_guid_keep_the_same_ids_across_parses_and_reorderings() -> None:
+    # Given the fixture where a platform stamped one guid on 8 distinct episodes
+    template, items = _platform_items()
+    as_listed = template.replace(b"<!--items-->", b"".join(items))
+    reordered = template.replace(b"<!--items-->", b"".join(reversed(items)))
+    newest_two_gone = template.replace(b"<!--items-->", b"".join(items[2:]))
+    # When it is fetched twice, reordered, and after the feed dropped its two newest items
+    first, second = parse_feed(as_listed, url=FEED_URL), parse_feed(as_listed, url=FEED_URL)
+    ids = {e.title: e.id for e in first.episodes}
+    # Then 8 episodes, and every episode keeps its id in every version of the feed
+    assert len(ids) == len(set(ids.values())) == 8
+    assert {e.title: e.id for e in second.episodes} == ids
+    assert {e.title: e.id for e in parse_feed(reordered, url=FEED_URL).episodes} == ids
+    assert {e.title: e.id for e in parse_feed(newest_two_gone, url=FEED_URL).episodes}.items() <= ids.items()
+
+
+def test_the_identity_rule_holds_when_the_xml_is_broken() -> None:
+    # Given the same items in a document cut short after its last item (loose parser)
+    template, items = _platform_items()
+    whole = parse_feed(template.replace(b"<!--items-->", b"".join(items)), url=FEED_URL)
+    broken_body = template.replace(b"<!--items-->", b"".join(items)).rsplit(b"</channel>", 1)[0]
+    # When it is parsed
+    broken = parse_feed(broken_body, url=FEED_URL)
+    # Then it is recovered with the same 8 ids
+    assert broken.warnings[0].startswith("not well-formed XML")
+    assert [e.id for e in broken.episodes] == [e.id for e in whole.episodes]
+
+
+def test_a_re_upload_under_the_same_guid_stays_one_episode() -> None:
+    body = rss("<title>t</title>"
+               "<item><title>A</title><guid>g</guid><enclosure url='https://cdn.example/a.mp3' type='audio/mpeg'/></item>"
+               "<item><title>A (fixed)</title><guid>g</guid>"
+               "<enclosure url='https://chtbl.com/track/X/cdn.example/a.mp3' type='audio/mpeg'/></item>")
+    parsed = parse_feed(body)
+    assert [(e.id, e.title) for e in parsed.episodes] == [("g", "A")]

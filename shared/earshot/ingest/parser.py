@@ -9,8 +9,10 @@
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
          MalformedFeed; no channel and no items -> NotAFeed; broken but recovered ->
          ParsedFeed with a warning
-      5. map entries to Episodes (ids, UTC dates, durations, first audio/video enclosure)
-         and drop repeated ids
+      5. map entries to Episodes (UTC dates, durations, first audio/video enclosure),
+         then give them ids by the one identity rule (``earshot.identity``): items that
+         share a guid stay apart when their content differs, repeats of one item are
+         dropped
 
 How feedparser treats DTDs and entities
 ---------------------------------------
@@ -51,7 +53,7 @@ import feedparser
 from feedparser.urls import RelativeURIResolver
 
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
-from earshot.identity import stable_episode_id
+from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import clean_text, clip, parse_duration, strip_html, to_utc
 
@@ -132,8 +134,8 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
     # The expat pass and feedparser must agree on the items before their tags are paired
     # by position; otherwise fall back to what feedparser kept.
     item_tags = scan.items if scan.items is not None and len(scan.items) == len(entries) else None
-    episodes, episode_warnings = _episodes(entries, item_tags, url)
-    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings)
+    episodes, choices, episode_warnings = _episodes(entries, item_tags, url)
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
 
 
 # ------------------------------------------------------------------ the expat pass
@@ -304,13 +306,19 @@ def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> Fee
     )
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """One mapped item before ids are given: its episode (id still the natural id)."""
+
+    episode: Episode
+    candidate: Candidate
+
+
 def _episodes(
     entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
-) -> tuple[list[Episode], list[str]]:
+) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     now = datetime.now(UTC)
-    episodes: list[Episode] = []
-    seen: set[str] = set()
-    repeated: list[str] = []
+    drafts: list[_Draft] = []
     bad_dates: list[str] = []
     empty = 0
     for index, entry in enumerate(entries):
@@ -319,40 +327,53 @@ def _episodes(
         published = to_utc(parsed_date or raw_date, now=now)
         if raw_date and published is None:
             bad_dates.append(raw_date)
-        episode = _episode(entry, tags, base, published, raw_date)
-        if not (episode.guid or episode.title or episode.audio_url or episode.link
-                or episode.summary):
+        draft = _draft(entry, tags, base, published, raw_date)
+        if draft is None:
             empty += 1  # nothing to identify, show or play
             continue
-        if episode.id in seen:
-            repeated.append(episode.id)
+        drafts.append(draft)
+
+    # One identity rule for every parser path: earshot.identity.
+    assignment = assign_ids([d.candidate for d in drafts])
+    episodes: list[Episode] = []
+    repeated: list[str] = []
+    for draft, episode_id in zip(drafts, assignment.ids, strict=True):
+        if episode_id is None:
+            repeated.append(draft.candidate.natural_id)
             continue
-        seen.add(episode.id)
-        episodes.append(episode)
+        episodes.append(draft.episode.model_copy(update={"id": episode_id}))
 
     warnings = []
     if empty:
         warnings.append(
             f"{empty} items have no guid, title, enclosure, link or description and were skipped"
         )
+    if assignment.shared_ids:
+        kept = assignment.shared_items - len(repeated)
+        warnings.append(
+            f"{_count(assignment.shared_items, 'item')} share {_count(assignment.shared_ids, 'guid')} "
+            f"(or enclosure or link where there is no guid): kept as {_count(kept, 'episode')}, "
+            "told apart by enclosure, else title and date"
+        )
     if repeated:
         warnings.append(
-            f"{len(repeated)} items repeat an earlier episode id and were skipped: "
-            f"{_examples(repeated)}"
+            f"{_count(len(repeated), 'repeated item')} skipped (same id, and same enclosure or title "
+            f"and date, as an earlier item): {_examples(repeated)}"
         )
     if bad_dates:
         warnings.append(
             f"{len(bad_dates)} items have an unparseable or implausible date, left empty: "
             f"{_examples(bad_dates)}"
         )
-    return episodes, warnings
+    return episodes, assignment.choices, warnings
 
 
-def _episode(
+def _draft(
     entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None
-) -> Episode:
+) -> _Draft | None:
+    """The item as an Episode whose id is still its natural id; None for an empty item."""
     guid = _stripped(entry.get("id"))
-    audio_url, audio_type, audio_length = _media_enclosure(entry, base)
+    audio_url, audio_type, audio_length = _media_enclosure(entry, base) or (None, None, None)
     link = entry.get("link")
     # RSS 2.0: a guid with isPermaLink (the default) "is a url that can be opened in a
     # Web browser", and feedparser copies it into `link`. Many guids are not URLs at
@@ -362,6 +383,8 @@ def _episode(
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
     summary_html = _summary_html(entry, base)
     summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
+    if not (guid or title or audio_url or link or summary):
+        return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
         # Cutting markup could leave it unbalanced; the (capped) plain text is safe HTML.
         summary_html = f"<p>{html.escape(summary, quote=False)}</p>"
@@ -376,8 +399,12 @@ def _episode(
          for c in tags.chapters if (href := _absolute_url(c.get("url"), base))),
         None,
     )
-    return Episode(
-        id=stable_episode_id(guid, audio_url, link, title, raw_date, summary),
+    # The natural id is what ids were always computed from (the guid, the enclosure URL,
+    # the link, the title and date as written), so that no stored episode changes its id.
+    natural_id = stable_episode_id(guid, audio_url, link, title, raw_date, summary)
+    candidate = Candidate(natural_id=natural_id, key=content_key(audio_url, title, raw_date, summary))
+    episode = Episode(
+        id=natural_id,
         guid=guid,
         title=title,
         published=published,
@@ -395,6 +422,7 @@ def _episode(
         transcripts=transcripts,
         chapters=chapters,
     )
+    return _Draft(episode=episode, candidate=candidate)
 
 
 def _entry_date(entry: Any) -> tuple[str | None, Any]:
@@ -418,7 +446,7 @@ def _feedparser_tags(entry: Any) -> _ItemTags:
     )
 
 
-def _media_enclosure(entry: Any, base: str | None) -> tuple[str | None, str | None, int | None]:
+def _media_enclosure(entry: Any, base: str | None) -> tuple[str, str | None, int | None] | None:
     """URL, MIME type and byte length of the item's first audio or video enclosure.
 
     An enclosure with no media type still counts when its file name is media; its type is
@@ -433,7 +461,7 @@ def _media_enclosure(entry: Any, base: str | None) -> tuple[str | None, str | No
         if is_media_type or urlsplit(href).path.lower().endswith(_MEDIA_EXTENSIONS):
             # RSS 2.0 puts the size in bytes in `length`; "0" is a common "unknown".
             return href, mime if is_media_type else None, _positive_int(enclosure.get("length"))
-    return None, None, None
+    return None
 
 
 def _summary_html(entry: Any, base: str | None) -> str:
@@ -495,6 +523,10 @@ def _positive_int(value: object) -> int | None:
 
 def _stripped(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _examples(values: list[str]) -> str:
