@@ -191,6 +191,9 @@ def strip_html(html: str | None) -> str:
 # ------------------------------------------------------------------------------- text
 
 _WHITESPACE = re.compile(r"\s+")
+# What an episode is called when its feed gives nothing to name it by (see the parser's
+# fallback_title); pages, digests and the topic feed never show an empty title.
+UNTITLED_EPISODE = "Untitled episode"
 
 
 def clean_text(value: str | None) -> str:

@@ -1,8 +1,9 @@
-"""Episode identity through the real ingest path, on both backends:
+"""Episode identity and new shows through the real ingest path, on both backends:
 
 - ``aws``: the real dispatcher and fetch-worker handlers under moto (``EmbeddedBackend``,
   the table and queues from template.yaml), as in tests/ingest/test_cycle.py;
-- ``local``: the ``earshot`` CLI on its SQLite database (``feeds add``, ``run --all``).
+- ``local``: the ``earshot`` CLI on its SQLite database (``feeds add``, ``topics add``,
+  ``run --all``).
 
 Feeds come from a loopback server whose body each test changes between cycles. The
 promise under test: no episode is ever lost, none is stored twice, and no stored episode
@@ -21,8 +22,9 @@ import pytest
 
 from earshot import runtime
 from earshot.ingest.refresh import new_feed
-from earshot.models import Episode, FeedState
+from earshot.models import Episode, FeedState, Topic
 from earshot.store import Store
+from earshot.topics.matching import clear_topic_cache
 from earshot_local.cli import main
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend, sample_event
@@ -47,6 +49,7 @@ def rss(*items: str, title: str = "Loopback Radio") -> bytes:
 
 class Backend(Protocol):
     def add(self, url: str) -> str: ...
+    def add_topic(self, slug: str, query: str) -> None: ...
     def cycle(self) -> None: ...
     def store(self) -> Store: ...
 
@@ -62,6 +65,10 @@ class AwsBackend:
         runtime.store().add_feed(feed)
         return feed.feed_id
 
+    def add_topic(self, slug: str, query: str) -> None:
+        runtime.store().create_topic(Topic(slug=slug, name=slug, query=query))
+        clear_topic_cache()
+
     def cycle(self) -> None:
         self.stack.invoke("dispatcher", {**sample_event("dispatcher_scheduled"), "force": True})
         responses = self.stack.drain_queue("fetch_worker", self.stack.settings.fetch_queue_url)
@@ -76,12 +83,17 @@ class LocalBackend:
 
     def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
         self.capsys = capsys
+        self.added: list[str] = []
 
     def add(self, url: str) -> str:
         assert main(["feeds", "add", url]) == 0
-        self.capsys.readouterr()
+        self.added.append(self.capsys.readouterr().out)
         (feed,) = [f for f in self.store().list_feeds() if f.url == url]
         return feed.feed_id
+
+    def add_topic(self, slug: str, query: str) -> None:
+        assert main(["topics", "add", slug, "--name", slug, "--query", query]) == 0
+        self.capsys.readouterr()
 
     def cycle(self) -> None:
         assert main(["run", "--all"]) == 0
@@ -174,3 +186,33 @@ def test_an_episode_stored_before_its_guid_was_shared_keeps_its_id(backend: Back
     backend.cycle()
     assert {k: v.title for k, v in stored(backend, fid).items()} == {**{k: v.title for k, v in episodes.items()},
                                                                      "other": "Third"}
+
+
+def test_a_new_show_is_stored_checked_on_schedule_and_matches_its_first_episode(
+        backend: Backend, feed_server: FeedServer) -> None:
+    # Given a topic, and a show that has published its channel but no episode yet
+    backend.add_topic("pipelines", "pipeline")
+    url = feed_server.route("/new-show.xml", Serve(rss(title="Pipeline Weekly")))
+    fid = backend.add(url)
+    if isinstance(backend, LocalBackend):
+        assert backend.added == [f"added {url}  (Pipeline Weekly, 0 episodes yet)\n"]
+
+    # When it is checked
+    backend.cycle()
+
+    # Then it is a healthy feed with 0 episodes, due again on schedule
+    feed = state(backend, fid)
+    assert (feed.status, feed.last_result, feed.error_count, feed.episode_count) == ("active", "parsed", 0, 0)
+    assert feed.title == "Pipeline Weekly" and feed.last_error_kind is None
+    assert feed.next_check_at is not None and feed.next_check_at > feed.last_checked_at
+    assert fid in {f.feed_id for f in backend.store().due_feeds(NOW, include_not_due=True)}
+
+    # When its first episode appears
+    feed_server.route("/new-show.xml", Serve(rss(item("first", 1, title="Pipeline politics"),
+                                                 title="Pipeline Weekly")))
+    backend.cycle()
+
+    # Then it is stored and matched to the topic
+    assert set(stored(backend, fid)) == {"first"}
+    assert [(m.feed_id, m.episode_id) for m in backend.store().list_matches("pipelines")] == [(fid, "first")]
+    assert state(backend, fid).last_new_episode_at is not None

@@ -16,9 +16,11 @@ After a deliberate change in behaviour, regenerate and review every diff by hand
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -29,7 +31,7 @@ from hypothesis import strategies as st
 
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
 from earshot.ingest import parser as parser_module
-from earshot.ingest.parser import parse_feed
+from earshot.ingest.parser import fallback_title, media_rss_audio, parse_feed
 from earshot.models import ParsedFeed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
@@ -125,7 +127,6 @@ def with_doctype(subset: str, encoding: str) -> bytes:
         pytest.param(b'{"version": "https://jsonfeed.org/version/1.1"}', NotAFeed, id="json-feed"),
         pytest.param(b"\x1f\x8b\x08\x00" + bytes(64), NotAFeed, id="gzip-bytes"),
         pytest.param(b"Service Unavailable", NotAFeed, id="plain-text"),
-        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", NotAFeed, id="empty-atom"),
         # feedparser.parse(b"/a/path") would open that file; parse_feed must not.
         pytest.param(str(FIXTURES / "podcasting20.xml").encode(), NotAFeed, id="local-file-path"),
         pytest.param(with_doctype('<!ENTITY a "b">', "utf-16"), UnsafeXml, id="entity-in-utf16"),
@@ -243,6 +244,48 @@ def test_huge_text_is_capped_so_an_episode_fits_one_item() -> None:
     assert len(episode.model_dump_json().encode()) < 400_000
 
 
+# --------------------------------------------------------------- feeds with no items yet
+@pytest.mark.parametrize(
+    ("body", "warnings"),
+    [
+        pytest.param(b"<rss version='2.0'><channel><title>Soon</title></channel></rss>", [], id="titled-channel"),
+        pytest.param(b"<rss><channel>\n</channel></rss>", ["the channel has no title"],
+                     id="bare-channel"),
+        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'><title>Soon</title></feed>", [], id="atom-feed"),
+        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", ["the channel has no title"],
+                     id="empty-atom-feed"),
+        pytest.param(b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' "
+                     b"xmlns='http://purl.org/rss/1.0/'><channel><title>Soon</title></channel></rdf:RDF>", [],
+                     id="rss-1.0-channel"),
+        pytest.param(b"<rss><channel><title>Soon</title><itunes:author>A</itunes:author></channel></rss>",
+                     ["not well-formed XML: unbound prefix; recovered 0 items"], id="undeclared-itunes-prefix"),
+        pytest.param(b"<rss><channel><podcast:locked>no</podcast:locked></channel></rss>",
+                     ["not well-formed XML: unbound prefix; recovered 0 items",
+                      "the channel has no title"], id="undeclared-podcast-prefix-only"),
+    ],
+)
+def test_a_channel_without_items_is_a_feed_with_no_episodes_yet(body: bytes, warnings: list[str]) -> None:
+    parsed = parse_feed(body)
+    assert (parsed.episodes, parsed.warnings) == ([], warnings)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param(b"<rss version='2.0'></rss>", NotAFeed, id="rss-without-channel"),
+        pytest.param(b"<rss version='2.0'><notchannel/></rss>", NotAFeed, id="wrong-child"),
+        pytest.param(b"<rss><redirect><newLocation>https://x.example/f</newLocation></redirect></rss>", NotAFeed,
+                     id="redirect-document"),
+        pytest.param(b"<rss version='2.0'><channel><title>Cut", MalformedFeed, id="cut-off-channel"),
+        pytest.param(b"<rss><channel><title>Soon</title><itunes:author>A</itunes:author></rss>", MalformedFeed,
+                     id="undeclared-prefix-and-broken"),
+    ],
+)
+def test_no_channel_or_a_cut_off_one_is_still_refused(body: bytes, error: type[ParseError]) -> None:
+    with pytest.raises(error):
+        parse_feed(body)
+
+
 # ------------------------------------------------------------------ identity
 def _platform_items() -> tuple[bytes, list[bytes]]:
     """shared-guid-platform.xml split into its head and its 8 <item>s."""
@@ -288,3 +331,85 @@ def test_a_re_upload_under_the_same_guid_stays_one_episode() -> None:
                "<enclosure url='https://chtbl.com/track/X/cdn.example/a.mp3' type='audio/mpeg'/></item>")
     parsed = parse_feed(body)
     assert [(e.id, e.title) for e in parsed.episodes] == [("g", "A")]
+
+
+# ------------------------------------------------------------------ fallback titles
+_MAY_3 = datetime(2024, 5, 3, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("itunes_title", "audio_url", "published", "summary", "expected"),
+    [
+        pytest.param("iTunes title", "https://cdn/x.mp3", _MAY_3, "notes", ("iTunes title", "itunes:title"),
+                     id="itunes-title-first"),
+        pytest.param("", "https://cdn/shows/ep-12.mp3", _MAY_3, "notes", ("ep-12", "enclosure file name"),
+                     id="then-file-name"),
+        pytest.param("", "https://cdn/a%20b%C3%A9.m4a?x=1#t", None, "", ("a bé", "enclosure file name"),
+                     id="file-name-decoded-query-dropped"),
+        pytest.param("", "https://cdn/download/", None, "", ("download", "enclosure file name"),
+                     id="trailing-slash"),
+        pytest.param("", "https://cdn/", _MAY_3, "", ("Episode of 3 May 2024", "date"), id="no-file-name-then-date"),
+        pytest.param("", "https://cdn/noextension", None, "", ("noextension", "enclosure file name"),
+                     id="no-extension"),
+        pytest.param("", None, None, "First line\nSecond", ("First line", "description"), id="then-description"),
+        pytest.param("", None, None, "word " * 100, ("word " * 18 + "word…", "description"), id="description-clipped"),
+        pytest.param("", None, None, "", ("Untitled episode", "nothing"), id="nothing-at-all"),
+    ],
+)
+def test_fallback_title(itunes_title: str, audio_url: str | None, published: datetime | None, summary: str,
+                        expected: tuple[str, str]) -> None:
+    assert fallback_title(itunes_title, audio_url, published, summary) == expected
+
+
+def test_untitled_items_keep_the_ids_they_had_before_titles_fell_back() -> None:
+    # The hash id of an item with neither guid nor enclosure nor link is made from the
+    # title as written (empty) and the date; a fallback title must not change it.
+    body = rss("<title>t</title><item><pubDate>Fri, 03 May 2024 10:00:00 GMT</pubDate>"
+               "<description>x</description></item>")
+    (episode,) = parse_feed(body).episodes
+    assert episode.title == "Episode of 3 May 2024"
+    assert episode.id == "h:" + hashlib.sha256(b"\nFri, 03 May 2024 10:00:00 GMT").hexdigest()[:24]
+
+
+# ------------------------------------------------------------------ Media RSS
+def _mc(url: str, **attrs: str) -> dict[str, str]:
+    return {"url": url, **{k.lower(): v for k, v in attrs.items()}}
+
+
+@pytest.mark.parametrize(
+    ("contents", "expected"),
+    [
+        pytest.param([_mc("https://c/a.mp3", type="audio/mpeg", fileSize="10", duration="61")],
+                     ("https://c/a.mp3", "audio/mpeg", 10, 61), id="one-audio"),
+        pytest.param([_mc("https://c/v.mp4", type="video/mp4"), _mc("https://c/a.mp3", type="audio/mpeg")],
+                     ("https://c/a.mp3", "audio/mpeg", None, None), id="audio-over-video"),
+        pytest.param([_mc("https://c/v.mp4", type="video/mp4", fileSize="5")],
+                     ("https://c/v.mp4", "video/mp4", 5, None), id="video-when-no-audio"),
+        pytest.param([_mc("https://c/s.mp3", type="audio/mpeg", expression="sample", fileSize="99"),
+                      _mc("https://c/f.mp3", type="audio/mpeg", fileSize="1")],
+                     ("https://c/f.mp3", "audio/mpeg", 1, None), id="full-over-sample"),
+        pytest.param([_mc("https://c/big.mp3", type="audio/mpeg", fileSize="99"),
+                      _mc("https://c/def.mp3", type="audio/mpeg", isDefault="true", fileSize="1")],
+                     ("https://c/def.mp3", "audio/mpeg", 1, None), id="default-over-larger"),
+        pytest.param([_mc("https://c/small.mp3", type="audio/mpeg", fileSize="1"),
+                      _mc("https://c/big.mp3", type="audio/mpeg", fileSize="99")],
+                     ("https://c/big.mp3", "audio/mpeg", 99, None), id="largest"),
+        pytest.param([_mc("https://c/1.mp3", type="audio/mpeg"), _mc("https://c/2.mp3", type="audio/mpeg")],
+                     ("https://c/1.mp3", "audio/mpeg", None, None), id="first-when-sizes-unknown"),
+        pytest.param([_mc("https://c/a.mp3", medium="audio")], ("https://c/a.mp3", None, None, None),
+                     id="medium-audio-without-type"),
+        pytest.param([_mc("https://c/a.ogg")], ("https://c/a.ogg", None, None, None), id="untyped-audio-file-name"),
+        pytest.param([_mc("https://c/a.mp3", medium="image")], None, id="declared-image-is-not-audio"),
+        pytest.param([_mc("https://c/cover.jpg", type="image/jpeg")], None, id="image-type"),
+        pytest.param([_mc("javascript:alert(1)", type="audio/mpeg")], None, id="unsafe-url"),
+        pytest.param([{"type": "audio/mpeg"}], None, id="no-url"),
+        pytest.param([], None, id="none"),
+    ],
+)
+def test_media_rss_audio(contents: list[dict[str, str]], expected: tuple | None) -> None:
+    assert media_rss_audio(contents, None) == expected
+
+
+def test_media_rss_relative_urls_are_joined_to_the_feed_url() -> None:
+    assert media_rss_audio([_mc("ep.mp3", type="audio/mpeg")], FEED_URL)[0] == "https://feeds.example.com/show/ep.mp3"
+

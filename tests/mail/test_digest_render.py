@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from earshot.mail.digest import RenderedDigest, render_digest
-from earshot.models import Topic
-from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport
+from earshot.models import MatchedEpisode, Topic
+from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport, build_report
 
 TOPIC = Topic(slug="mlp-finance", name="MLPs <&> midstream", query="MLP")
 
@@ -87,3 +87,12 @@ def test_round_trips_through_storage_form() -> None:
 def test_malformed_week_is_refused(week: str) -> None:
     with pytest.raises(ValueError):
         render_digest(TOPIC, report([]), week=week, base_url="https://x", domain="e.example")
+
+
+def test_an_episode_without_a_title_is_named_in_both_parts() -> None:
+    listing = MatchedEpisode(feed_id="f1", episode_id="e1", podcast="Pipeline Pod", title=" ",
+                             published=datetime(2025, 1, 8, tzinfo=UTC), audio_url="https://cdn.example/e1.mp3")
+    built = build_report([listing], now=datetime(2025, 1, 10, tzinfo=UTC))
+    d = render_digest(TOPIC, built, week="2025-W02", base_url="https://api.example", domain="earshot.example")
+    assert built.latest_episodes[0].title == "Untitled episode"
+    assert "Untitled episode</a>" in d.html and "* Untitled episode" in d.text

@@ -96,3 +96,11 @@ def test_hostile_feed_text_is_escaped() -> None:
 def test_empty_topic_page() -> None:
     html, page = _render([])
     assert page.errors == [] and "No episodes match this topic yet." in html
+
+
+def test_an_episode_stored_without_a_title_is_never_an_empty_link() -> None:
+    # Episodes stored before untitled items got fallback titles may have an empty title.
+    html, checker = _render([_listing("untitled", 2025, title=""), _listing("titled", 2024)])
+    assert not checker.errors
+    assert '.mp3">Untitled episode</a>' in html
+    assert "></a>" not in html

@@ -126,7 +126,10 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
                 print(f"error: {url} is not a usable feed: {exc}", file=sys.stderr)
                 continue
             feed.title = parsed.feed.title
-            print(f"added {url}  ({parsed.feed.title or 'untitled'}, {len(parsed.episodes)} episodes)"
+            count = len(parsed.episodes)
+            # A new show publishes its channel before its first episode: that is a feed.
+            episodes = "0 episodes yet" if count == 0 else f"{count} episode{'s' if count != 1 else ''}"
+            print(f"added {url}  ({parsed.feed.title or 'untitled'}, {episodes})"
                   if repo.add_feed(feed) else f"already there: {url}", file=out)
         elif repo.add_feed(feed):
             print(f"added {url}", file=out)

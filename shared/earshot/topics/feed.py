@@ -17,6 +17,7 @@ from earshot import __version__
 from earshot.identity import is_derived_id
 from earshot.models import MatchedEpisode, Topic
 from earshot.templating import safe_link
+from earshot.textutil import UNTITLED_EPISODE
 from earshot.topics.dedup import cluster_episodes
 
 FEED_LIMIT = 100
@@ -78,7 +79,7 @@ def render_topic_feed(
     for cluster in clusters:
         ep = cluster.representative
         item = ET.SubElement(channel, "item")
-        _text(item, "title", ep.title)
+        _text(item, "title", ep.title.strip() or UNTITLED_EPISODE)
         _text(item, "guid", item_guid(ep), isPermaLink="false")
         if ep.published:
             _text(item, "pubDate", format_datetime(ep.published))
