@@ -63,7 +63,7 @@ def _detail(obj: Any, *, sanitize: bool) -> dict | None:
 
 
 class _Entry(dict):
-    """The keys ``parser._episode`` reads, as feedparser would have them."""
+    """The keys ``parser._draft`` reads, as feedparser would have them."""
 
 
 def _entry(e: Any) -> _Entry:
@@ -110,7 +110,7 @@ def parse_feed_fast(body: bytes, *, url: str | None = None) -> ParsedFeed:
     info_src["image"] = {"href": image.get("href")} if image is not None else None
     info_src["ttl"] = _s(info_src["ttl"])
     info = ep._feed_info(info_src, version, scan, url)
-    if not entries and not (info.title or info.link or info.description):
-        return _fallback(body, url, "no channel or items")
-    episodes, warnings = ep._episodes(entries, scan.items, url)
-    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings)
+    if not entries:
+        return _fallback(body, url, "no items")
+    episodes, choices, warnings = ep._episodes(entries, scan.items, url)
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings, id_choices=choices)

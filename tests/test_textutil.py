@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from earshot.textutil import clean_text, parse_duration, stable_episode_id, strip_html, to_utc
+from earshot.textutil import clean_text, parse_duration, strip_html, to_utc
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -146,45 +146,6 @@ def test_clean_text(value: str | None, cleaned: str) -> None:
     assert clean_text(value) == cleaned
 
 
-_DATE = _utc(2024, 5, 1)
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        pytest.param(("guid-1", "https://a/1.mp3", "https://a/1", "T", _DATE), "guid-1",
-                     id="guid-first"),
-        pytest.param(("  guid-1\n", None, None, "", None), "guid-1", id="guid-stripped"),
-        pytest.param(("", "https://a/1.mp3", "https://a/1", "T", _DATE), "https://a/1.mp3",
-                     id="then-enclosure"),
-        pytest.param(("  ", None, "https://a/1", "T", _DATE), "https://a/1", id="then-link"),
-        pytest.param((None, None, None, "T", _DATE), "h:", id="then-hash"),
-        pytest.param(("g" * 200, None, None, "", None), "g" * 200, id="200-chars-kept"),
-        pytest.param(("g" * 201, None, None, "", None), "h:", id="201-chars-hashed"),
-    ],
-)
-def test_stable_episode_id_precedence(args: tuple, expected: str) -> None:
-    result = stable_episode_id(*args)
-    if expected == "h:":
-        assert result.startswith("h:") and len(result) == 26
-    else:
-        assert result == expected
-
-
-def test_stable_episode_id_hash_depends_on_title_and_date_only() -> None:
-    may_1, may_2 = "Wed, 01 May 2024 10:00:00 GMT", "Thu, 02 May 2024 10:00:00 GMT"
-    base = stable_episode_id(None, None, None, "Title", may_1, "notes")
-    assert base == stable_episode_id(None, None, None, " Title ", may_1, "edited notes")
-    assert base != stable_episode_id(None, None, None, "Title", may_2)
-    assert base != stable_episode_id(None, None, None, "Other", may_1)
-
-
-def test_stable_episode_id_uses_the_summary_only_without_title_and_date() -> None:
-    first = stable_episode_id(None, None, None, "", None, "first post")
-    assert first != stable_episode_id(None, None, None, "", None, "second post")
-    assert first == stable_episode_id(None, None, None, None, "", " first post ")
-
-
 @given(st.text())
 def test_helpers_never_raise_on_any_text(text: str) -> None:
     # Feeds are hostile input: every helper returns a value for every string.
@@ -192,4 +153,3 @@ def test_helpers_never_raise_on_any_text(text: str) -> None:
     assert isinstance(clean_text(text), str)
     assert parse_duration(text) is None or parse_duration(text) >= 0
     to_utc(text, now=NOW)
-    assert stable_episode_id(text, None, None, text, text, text)

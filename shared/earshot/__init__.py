@@ -7,8 +7,8 @@ The path of one event, package by package::
              -> mail.delivery (weekly: mail.digest renders, mail.mailer sends)
     web.api: the public HTTP routes
 
-The core (``settings``, ``errors``, ``models``, ``textutil``, ``templating``, ``queue``)
-imports no subpackage. Only ``ingest.fetcher`` talks HTTP, only ``store.dynamodb``
+The core (``settings``, ``errors``, ``models``, ``textutil``, ``identity``, ``templating``,
+``queue``) imports no subpackage. Only ``ingest.fetcher`` talks HTTP, only ``store.dynamodb``
 talks DynamoDB, only ``mail.mailer`` talks SES and only ``queue`` talks SQS
 (``runtime`` builds their clients); tests/test_architecture.py holds these rules.
 """

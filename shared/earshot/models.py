@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from earshot.identity import IdChoice
+
 
 class Transcript(BaseModel):
     """A ``<podcast:transcript>`` (Podcasting 2.0): where a transcript lives and its type."""
@@ -37,7 +39,8 @@ class Episode(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(description="stable id: guid, else enclosure URL, else link, else hash of title+date")
+    id: str = Field(description="see earshot.identity: the guid (else enclosure URL, else link, else hash of "
+                                "title+date), made distinct where items share it")
     feed_id: str | None = None
     guid: str | None = None
     title: str = ""
@@ -90,6 +93,10 @@ class ParsedFeed(BaseModel):
     feed: FeedInfo
     episodes: list[Episode]
     warnings: list[str] = []
+    id_choices: dict[str, IdChoice] = Field(
+        default_factory=dict, exclude=True,
+        description="episode id -> the ids the identity rule allows it (earshot.identity.keep_stored_ids)",
+    )
 
 
 FeedStatus = Literal["active", "error", "gone"]
@@ -117,6 +124,9 @@ class FeedState(BaseModel):
     episode_count: int = 0
     created_at: datetime | None = None
     last_new_episode_at: datetime | None = None
+    parse_warnings: list[str] | None = Field(
+        None, description="the last parse's warnings ([] for none); None: not parsed by this check, kept as stored"
+    )
 
 
 class FetchResult(BaseModel):

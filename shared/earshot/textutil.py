@@ -6,7 +6,6 @@ when the value cannot be trusted. The doctests are the spec; pytest collects the
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 import unicodedata
@@ -192,6 +191,9 @@ def strip_html(html: str | None) -> str:
 # ------------------------------------------------------------------------------- text
 
 _WHITESPACE = re.compile(r"\s+")
+# What an episode is called when its feed gives nothing to name it by (see the parser's
+# fallback_title); pages, digests and the topic feed never show an empty title.
+UNTITLED_EPISODE = "Untitled episode"
 
 
 def clean_text(value: str | None) -> str:
@@ -220,57 +222,3 @@ def clip(text: str, max_chars: int) -> str:
     cut = text[: max_chars - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > max_chars // 2 else cut).rstrip() + "…"
-
-
-# ---------------------------------------------------------------------------- identity
-
-MAX_ID_LENGTH = 200
-
-
-def stable_episode_id(
-    guid: str | None,
-    audio_url: str | None,
-    link: str | None,
-    title: str | None,
-    published: datetime | str | None,
-    summary: str = "",
-) -> str:
-    """The episode's id: its guid, else enclosure URL, else link, else a hash of title+date.
-
-    RSS 2.0 makes ``<guid>`` the item's unique identifier, and Apple asks podcasters never
-    to change it; feeds without one are identified by what else is stable. The hash is
-    ``"h:"`` + the first 24 hex digits of SHA-256 of ``"<title>\\n<date>"``, where the
-    date is a datetime in ISO 8601 UTC or, better, the date string exactly as the feed
-    wrote it (the parser passes that, so the id cannot change when date parsing or the
-    plausibility window does). An item with neither title nor date (RSS 0.92 items may
-    carry only a description) is hashed by its ``summary`` instead. Ids longer than 200
-    characters are hashed the same way so they stay small as DynamoDB sort keys.
-
-    >>> stable_episode_id(" tag:example.com,2024:ep-1 ", "https://cdn/1.mp3", None, "One", None)
-    'tag:example.com,2024:ep-1'
-    >>> stable_episode_id("", "https://cdn/1.mp3", "https://example.com/1", "One", None)
-    'https://cdn/1.mp3'
-    >>> stable_episode_id(None, None, None, "One", datetime(2024, 1, 2, tzinfo=UTC))
-    'h:ed21d3450a980aa9184fcf7a'
-    >>> stable_episode_id(None, None, None, "One", " Tue, 02 Jan 2024 00:00:00 GMT")
-    'h:830e80268ab47c78fdfdd218'
-    >>> stable_episode_id(None, None, None, "", None, "a blog post") != stable_episode_id(
-    ...     None, None, None, "", None, "another post")
-    True
-    >>> len(stable_episode_id("x" * 500, None, None, "", None))
-    26
-    """
-    for candidate in (guid, audio_url, link):
-        if candidate and candidate.strip():
-            candidate = candidate.strip()
-            return candidate if len(candidate) <= MAX_ID_LENGTH else _hashed_id(candidate)
-    if isinstance(published, datetime):
-        stamp = published.astimezone(UTC).isoformat()
-    else:
-        stamp = (published or "").strip()
-    title = (title or "").strip()
-    return _hashed_id(f"{title}\n{stamp}" if title or stamp else summary.strip())
-
-
-def _hashed_id(text: str) -> str:
-    return "h:" + hashlib.sha256(text.encode()).hexdigest()[:24]

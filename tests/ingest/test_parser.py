@@ -4,15 +4,23 @@ Each ``tests/fixtures/feeds/<name>.xml`` states its expectation in a header comm
 ``<name>.expected.json`` is the reviewed output of ``parse_feed`` for it: the
 ``ParsedFeed`` as ``model_dump(mode="json")``, or ``{"error": ...}`` for a ParseError.
 
+Every golden file must hold on every parser path (``PARSER_PATHS``): today the expat
+pass's item tags, and feedparser's own (what is used when the two disagree on the items).
+A new path (a fast parser) adds an entry there and runs the same fixtures.
+
 After a deliberate change in behaviour, regenerate and review every diff by hand:
 
-    EARSHOT_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_parser.py
+    EARSHOT_REGEN_GOLDEN=1 .venv/bin/python -m pytest -q tests/ingest/test_parser.py
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -23,7 +31,7 @@ from hypothesis import strategies as st
 
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
 from earshot.ingest import parser as parser_module
-from earshot.ingest.parser import parse_feed
+from earshot.ingest.parser import fallback_title, media_rss_audio, parse_feed
 from earshot.models import ParsedFeed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
@@ -49,6 +57,47 @@ def test_parse_feed_matches_golden_file(fixture: Path) -> None:
         golden.write_text(text, encoding="utf-8")
     assert golden.exists(), f"no {golden.name}: run with EARSHOT_REGEN_GOLDEN=1, then review it"
     assert actual == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def _feedparser_tags_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the expat pass disagree with feedparser on the item count, so every item's
+    tags come from feedparser (the path taken when the two do not line up)."""
+    real_scan = parser_module._scan
+
+    def scan(body: bytes) -> parser_module._Scan:
+        result = real_scan(body)
+        if result.items is None:
+            return result
+        return dataclasses.replace(result, items=[*result.items, parser_module._ItemTags()])
+
+    monkeypatch.setattr(parser_module, "_scan", scan)
+
+
+# Each way parse_feed can read items. A fast path, once it exists, is one more entry.
+PARSER_PATHS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
+    "feedparser-tags": _feedparser_tags_path,
+}
+# Where a path legitimately differs from the golden file, and why.
+PATH_DIFFERENCES = {
+    # feedparser keeps one podcast:transcript per item; the expat pass keeps them all.
+    ("feedparser-tags", "podcasting20"),
+}
+
+
+@pytest.fixture(params=sorted(PARSER_PATHS))
+def parser_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    PARSER_PATHS[request.param](monkeypatch)
+    yield request.param
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.xml")), ids=lambda path: path.stem)
+def test_golden_files_hold_on_every_parser_path(fixture: Path, parser_path: str) -> None:
+    golden = json.loads(fixture.with_suffix(".expected.json").read_text(encoding="utf-8"))
+    actual = outcome(fixture.read_bytes())
+    if (parser_path, fixture.stem) in PATH_DIFFERENCES:
+        assert actual != golden, "no longer differs: drop it from PATH_DIFFERENCES"
+    else:
+        assert actual == golden
 
 
 def test_every_golden_file_has_its_fixture() -> None:
@@ -78,7 +127,6 @@ def with_doctype(subset: str, encoding: str) -> bytes:
         pytest.param(b'{"version": "https://jsonfeed.org/version/1.1"}', NotAFeed, id="json-feed"),
         pytest.param(b"\x1f\x8b\x08\x00" + bytes(64), NotAFeed, id="gzip-bytes"),
         pytest.param(b"Service Unavailable", NotAFeed, id="plain-text"),
-        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", NotAFeed, id="empty-atom"),
         # feedparser.parse(b"/a/path") would open that file; parse_feed must not.
         pytest.param(str(FIXTURES / "podcasting20.xml").encode(), NotAFeed, id="local-file-path"),
         pytest.param(with_doctype('<!ENTITY a "b">', "utf-16"), UnsafeXml, id="entity-in-utf16"),
@@ -194,3 +242,174 @@ def test_huge_text_is_capped_so_an_episode_fits_one_item() -> None:
     assert len(episode.summary_html) <= parser_module.MAX_SUMMARY_HTML_CHARS + 7
     assert len(parsed.feed.title) <= parser_module.MAX_TITLE_CHARS
     assert len(episode.model_dump_json().encode()) < 400_000
+
+
+# --------------------------------------------------------------- feeds with no items yet
+@pytest.mark.parametrize(
+    ("body", "warnings"),
+    [
+        pytest.param(b"<rss version='2.0'><channel><title>Soon</title></channel></rss>", [], id="titled-channel"),
+        pytest.param(b"<rss><channel>\n</channel></rss>", ["the channel has no title"],
+                     id="bare-channel"),
+        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'><title>Soon</title></feed>", [], id="atom-feed"),
+        pytest.param(b"<feed xmlns='http://www.w3.org/2005/Atom'/>", ["the channel has no title"],
+                     id="empty-atom-feed"),
+        pytest.param(b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' "
+                     b"xmlns='http://purl.org/rss/1.0/'><channel><title>Soon</title></channel></rdf:RDF>", [],
+                     id="rss-1.0-channel"),
+        pytest.param(b"<rss><channel><title>Soon</title><itunes:author>A</itunes:author></channel></rss>",
+                     ["not well-formed XML: unbound prefix; recovered 0 items"], id="undeclared-itunes-prefix"),
+        pytest.param(b"<rss><channel><podcast:locked>no</podcast:locked></channel></rss>",
+                     ["not well-formed XML: unbound prefix; recovered 0 items",
+                      "the channel has no title"], id="undeclared-podcast-prefix-only"),
+    ],
+)
+def test_a_channel_without_items_is_a_feed_with_no_episodes_yet(body: bytes, warnings: list[str]) -> None:
+    parsed = parse_feed(body)
+    assert (parsed.episodes, parsed.warnings) == ([], warnings)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param(b"<rss version='2.0'></rss>", NotAFeed, id="rss-without-channel"),
+        pytest.param(b"<rss version='2.0'><notchannel/></rss>", NotAFeed, id="wrong-child"),
+        pytest.param(b"<rss><redirect><newLocation>https://x.example/f</newLocation></redirect></rss>", NotAFeed,
+                     id="redirect-document"),
+        pytest.param(b"<rss version='2.0'><channel><title>Cut", MalformedFeed, id="cut-off-channel"),
+        pytest.param(b"<rss><channel><title>Soon</title><itunes:author>A</itunes:author></rss>", MalformedFeed,
+                     id="undeclared-prefix-and-broken"),
+    ],
+)
+def test_no_channel_or_a_cut_off_one_is_still_refused(body: bytes, error: type[ParseError]) -> None:
+    with pytest.raises(error):
+        parse_feed(body)
+
+
+# ------------------------------------------------------------------ identity
+def _platform_items() -> tuple[bytes, list[bytes]]:
+    """shared-guid-platform.xml split into its head and its 8 <item>s."""
+    body = (FIXTURES / "shared-guid-platform.xml").read_bytes()
+    head, _, rest = body.partition(b"    <item>")
+    items = [b"    <item>" + chunk for chunk in rest.split(b"    <item>")]
+    items[-1], tail = items[-1].split(b"  </channel>")
+    return head + b"<!--items-->" + b"  </channel>" + tail, items
+
+
+def test_items_sharing_a_guid_keep_the_same_ids_across_parses_and_reorderings() -> None:
+    # Given the fixture where a platform stamped one guid on 8 distinct episodes
+    template, items = _platform_items()
+    as_listed = template.replace(b"<!--items-->", b"".join(items))
+    reordered = template.replace(b"<!--items-->", b"".join(reversed(items)))
+    newest_two_gone = template.replace(b"<!--items-->", b"".join(items[2:]))
+    # When it is fetched twice, reordered, and after the feed dropped its two newest items
+    first, second = parse_feed(as_listed, url=FEED_URL), parse_feed(as_listed, url=FEED_URL)
+    ids = {e.title: e.id for e in first.episodes}
+    # Then 8 episodes, and every episode keeps its id in every version of the feed
+    assert len(ids) == len(set(ids.values())) == 8
+    assert {e.title: e.id for e in second.episodes} == ids
+    assert {e.title: e.id for e in parse_feed(reordered, url=FEED_URL).episodes} == ids
+    assert {e.title: e.id for e in parse_feed(newest_two_gone, url=FEED_URL).episodes}.items() <= ids.items()
+
+
+def test_the_identity_rule_holds_when_the_xml_is_broken() -> None:
+    # Given the same items in a document cut short after its last item (loose parser)
+    template, items = _platform_items()
+    whole = parse_feed(template.replace(b"<!--items-->", b"".join(items)), url=FEED_URL)
+    broken_body = template.replace(b"<!--items-->", b"".join(items)).rsplit(b"</channel>", 1)[0]
+    # When it is parsed
+    broken = parse_feed(broken_body, url=FEED_URL)
+    # Then it is recovered with the same 8 ids
+    assert broken.warnings[0].startswith("not well-formed XML")
+    assert [e.id for e in broken.episodes] == [e.id for e in whole.episodes]
+
+
+def test_a_re_upload_under_the_same_guid_stays_one_episode() -> None:
+    body = rss("<title>t</title>"
+               "<item><title>A</title><guid>g</guid><enclosure url='https://cdn.example/a.mp3' type='audio/mpeg'/></item>"
+               "<item><title>A (fixed)</title><guid>g</guid>"
+               "<enclosure url='https://chtbl.com/track/X/cdn.example/a.mp3' type='audio/mpeg'/></item>")
+    parsed = parse_feed(body)
+    assert [(e.id, e.title) for e in parsed.episodes] == [("g", "A")]
+
+
+# ------------------------------------------------------------------ fallback titles
+_MAY_3 = datetime(2024, 5, 3, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("itunes_title", "audio_url", "published", "summary", "expected"),
+    [
+        pytest.param("iTunes title", "https://cdn/x.mp3", _MAY_3, "notes", ("iTunes title", "itunes:title"),
+                     id="itunes-title-first"),
+        pytest.param("", "https://cdn/shows/ep-12.mp3", _MAY_3, "notes", ("ep-12", "enclosure file name"),
+                     id="then-file-name"),
+        pytest.param("", "https://cdn/a%20b%C3%A9.m4a?x=1#t", None, "", ("a bé", "enclosure file name"),
+                     id="file-name-decoded-query-dropped"),
+        pytest.param("", "https://cdn/download/", None, "", ("download", "enclosure file name"),
+                     id="trailing-slash"),
+        pytest.param("", "https://cdn/", _MAY_3, "", ("Episode of 3 May 2024", "date"), id="no-file-name-then-date"),
+        pytest.param("", "https://cdn/noextension", None, "", ("noextension", "enclosure file name"),
+                     id="no-extension"),
+        pytest.param("", None, None, "First line\nSecond", ("First line", "description"), id="then-description"),
+        pytest.param("", None, None, "word " * 100, ("word " * 18 + "word…", "description"), id="description-clipped"),
+        pytest.param("", None, None, "", ("Untitled episode", "nothing"), id="nothing-at-all"),
+    ],
+)
+def test_fallback_title(itunes_title: str, audio_url: str | None, published: datetime | None, summary: str,
+                        expected: tuple[str, str]) -> None:
+    assert fallback_title(itunes_title, audio_url, published, summary) == expected
+
+
+def test_untitled_items_keep_the_ids_they_had_before_titles_fell_back() -> None:
+    # The hash id of an item with neither guid nor enclosure nor link is made from the
+    # title as written (empty) and the date; a fallback title must not change it.
+    body = rss("<title>t</title><item><pubDate>Fri, 03 May 2024 10:00:00 GMT</pubDate>"
+               "<description>x</description></item>")
+    (episode,) = parse_feed(body).episodes
+    assert episode.title == "Episode of 3 May 2024"
+    assert episode.id == "h:" + hashlib.sha256(b"\nFri, 03 May 2024 10:00:00 GMT").hexdigest()[:24]
+
+
+# ------------------------------------------------------------------ Media RSS
+def _mc(url: str, **attrs: str) -> dict[str, str]:
+    return {"url": url, **{k.lower(): v for k, v in attrs.items()}}
+
+
+@pytest.mark.parametrize(
+    ("contents", "expected"),
+    [
+        pytest.param([_mc("https://c/a.mp3", type="audio/mpeg", fileSize="10", duration="61")],
+                     ("https://c/a.mp3", "audio/mpeg", 10, 61), id="one-audio"),
+        pytest.param([_mc("https://c/v.mp4", type="video/mp4"), _mc("https://c/a.mp3", type="audio/mpeg")],
+                     ("https://c/a.mp3", "audio/mpeg", None, None), id="audio-over-video"),
+        pytest.param([_mc("https://c/v.mp4", type="video/mp4", fileSize="5")],
+                     ("https://c/v.mp4", "video/mp4", 5, None), id="video-when-no-audio"),
+        pytest.param([_mc("https://c/s.mp3", type="audio/mpeg", expression="sample", fileSize="99"),
+                      _mc("https://c/f.mp3", type="audio/mpeg", fileSize="1")],
+                     ("https://c/f.mp3", "audio/mpeg", 1, None), id="full-over-sample"),
+        pytest.param([_mc("https://c/big.mp3", type="audio/mpeg", fileSize="99"),
+                      _mc("https://c/def.mp3", type="audio/mpeg", isDefault="true", fileSize="1")],
+                     ("https://c/def.mp3", "audio/mpeg", 1, None), id="default-over-larger"),
+        pytest.param([_mc("https://c/small.mp3", type="audio/mpeg", fileSize="1"),
+                      _mc("https://c/big.mp3", type="audio/mpeg", fileSize="99")],
+                     ("https://c/big.mp3", "audio/mpeg", 99, None), id="largest"),
+        pytest.param([_mc("https://c/1.mp3", type="audio/mpeg"), _mc("https://c/2.mp3", type="audio/mpeg")],
+                     ("https://c/1.mp3", "audio/mpeg", None, None), id="first-when-sizes-unknown"),
+        pytest.param([_mc("https://c/a.mp3", medium="audio")], ("https://c/a.mp3", None, None, None),
+                     id="medium-audio-without-type"),
+        pytest.param([_mc("https://c/a.ogg")], ("https://c/a.ogg", None, None, None), id="untyped-audio-file-name"),
+        pytest.param([_mc("https://c/a.mp3", medium="image")], None, id="declared-image-is-not-audio"),
+        pytest.param([_mc("https://c/cover.jpg", type="image/jpeg")], None, id="image-type"),
+        pytest.param([_mc("javascript:alert(1)", type="audio/mpeg")], None, id="unsafe-url"),
+        pytest.param([{"type": "audio/mpeg"}], None, id="no-url"),
+        pytest.param([], None, id="none"),
+    ],
+)
+def test_media_rss_audio(contents: list[dict[str, str]], expected: tuple | None) -> None:
+    assert media_rss_audio(contents, None) == expected
+
+
+def test_media_rss_relative_urls_are_joined_to_the_feed_url() -> None:
+    assert media_rss_audio([_mc("ep.mp3", type="audio/mpeg")], FEED_URL)[0] == "https://feeds.example.com/show/ep.mp3"
+

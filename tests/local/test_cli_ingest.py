@@ -117,3 +117,22 @@ def test_invoke_runs_a_real_handler_with_a_sample_event(capsys: pytest.CaptureFi
 def test_invoke_unknown_function_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["invoke", "nope", str(REPO_ROOT / "events" / "dispatcher_scheduled.json")]) == 2
     assert capsys.readouterr().err.startswith("error: no function 'nope'")
+
+
+def test_feeds_list_shows_the_last_parse_warnings(feed_server: FeedServer, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a feed whose host gave two different episodes one guid
+    items = "".join(f"<item><title>Ep {n}</title><guid>same</guid><enclosure url='https://cdn.example/{n}.mp3' "
+                    "type='audio/mpeg'/></item>" for n in (1, 2))
+    url = feed_server.route("/shared.xml", Serve(f"<rss version='2.0'><channel><title>Shared</title>{items}"
+                                                 "</channel></rss>".encode()))
+    assert main(["feeds", "add", url]) == 0
+    assert f"added {url}  (Shared, 2 episodes)" in capsys.readouterr().out
+    # When it has been checked
+    assert main(["run"]) == 0
+    capsys.readouterr()
+    # Then `feeds list` says so under the feed, and --json carries the warnings
+    assert main(["feeds", "list"]) == 0
+    assert "warning: 2 items share 1 guid" in capsys.readouterr().out
+    assert main(["feeds", "list", "--json"]) == 0
+    (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed["episode_count"] == 2 and listed["parse_warnings"][0].startswith("2 items share 1 guid")

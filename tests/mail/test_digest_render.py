@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from earshot.mail.digest import RenderedDigest, render_digest
-from earshot.models import Topic
-from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport
+from earshot.models import MatchedEpisode, Topic
+from earshot.topics.stats import BestPodcast, EpisodeCard, TopicReport, build_report
 
 TOPIC = Topic(slug="mlp-finance", name="MLPs <&> midstream", query="MLP")
 
@@ -95,3 +95,12 @@ def test_footer_offers_the_topic_feed_in_both_parts() -> None:
     assert f"Follow in your podcast app (RSS): {feed}" in d.text
     footer = d.html[d.html.index("You get this email"):]
     assert f'<a href="{feed}" style="color:#71717a;">Follow in your podcast app</a>' in footer
+
+
+def test_an_episode_without_a_title_is_named_in_both_parts() -> None:
+    listing = MatchedEpisode(feed_id="f1", episode_id="e1", podcast="Pipeline Pod", title=" ",
+                             published=datetime(2025, 1, 8, tzinfo=UTC), audio_url="https://cdn.example/e1.mp3")
+    built = build_report([listing], now=datetime(2025, 1, 10, tzinfo=UTC))
+    d = render_digest(TOPIC, built, week="2025-W02", base_url="https://api.example", domain="earshot.example")
+    assert built.latest_episodes[0].title == "Untitled episode"
+    assert "Untitled episode</a>" in d.html and "* Untitled episode" in d.text

@@ -76,3 +76,14 @@ def test_feed_supplied_urls_must_be_http() -> None:
                             feed_url="https://e.example/topics/t/feed.xml").decode()
     assert "javascript:" not in xml
     assert "https://cdn.example/e2.mp3" in xml and "<title>Bad</title>" not in xml
+
+
+def test_episodes_sharing_a_publisher_guid_get_distinct_item_guids() -> None:
+    # Given two episodes of one feed that its publisher gave one guid (earshot.identity
+    # told them apart), and one stored without a title
+    a = _listing(1, guid="platform-guid", episode_id="platform-guid#0f3a9c2b7d11")
+    b = _listing(2, guid="platform-guid", episode_id="platform-guid#9e1b44c0a2f5", title="")
+    parsed = feedparser.parse(_render([a, b]))
+    # Then each item has a guid of its own, and a title
+    assert [e.id for e in parsed.entries] == ["platform-guid#0f3a9c2b7d11", "platform-guid#9e1b44c0a2f5"]
+    assert [e.title for e in parsed.entries] == ["Episode 1 & <more>", "Untitled episode"]

@@ -273,3 +273,11 @@ def test_follow_link_and_feed_discovery() -> None:
 def test_no_feed_url_no_follow_link() -> None:
     html, page = _render([_listing("a", 2025)], feed_url=None)
     assert page.all("link", rel="alternate") == [] and "Follow in your podcast app" not in html
+
+
+def test_an_episode_stored_without_a_title_is_never_an_empty_link() -> None:
+    # Episodes stored before untitled items got fallback titles may have an empty title.
+    html, checker = _render([_listing("untitled", 2025, title=""), _listing("titled", 2024)])
+    assert not checker.errors
+    assert '.mp3">Untitled episode</a>' in html
+    assert "></a>" not in html

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = fsub.add_parser("import", help="add every feed in an OPML file or a text file of URLs")
     p.add_argument("file", type=Path)
     p.set_defaults(func=cmd_feeds_import)
-    p = fsub.add_parser("list", help="feeds with status, last/next check and errors")
+    p = fsub.add_parser("list", help="feeds with status, last/next check, errors and parse warnings")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_feeds_list)
 
@@ -126,7 +126,10 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
                 print(f"error: {url} is not a usable feed: {exc}", file=sys.stderr)
                 continue
             feed.title = parsed.feed.title
-            print(f"added {url}  ({parsed.feed.title or 'untitled'}, {len(parsed.episodes)} episodes)"
+            count = len(parsed.episodes)
+            # A new show publishes its channel before its first episode: that is a feed.
+            episodes = "0 episodes yet" if count == 0 else f"{count} episode{'s' if count != 1 else ''}"
+            print(f"added {url}  ({parsed.feed.title or 'untitled'}, {episodes})"
                   if repo.add_feed(feed) else f"already there: {url}", file=out)
         elif repo.add_feed(feed):
             print(f"added {url}", file=out)
@@ -161,6 +164,8 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
         problem = f"  [{f.last_error_kind}: {f.last_error_message}]" if f.last_error_kind else ""
         print(f"{f.status:7} {str(f.last_status or '-'):8} {f.error_count:>3} {iso(f.last_checked_at) or 'never':20} "
               f"{iso(f.next_check_at) or '-':20} {f.episode_count:>5}  {f.url}  {f.title}{problem}")
+        for warning in f.parse_warnings or ():
+            print(f"{'':8}warning: {warning}")
     return 0
 
 

@@ -3,14 +3,17 @@
     parse_feed(body, url=...)
       1. refuse an empty body (NotAFeed)
       2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
-         note the root element, channel ``podcast:guid`` and every item's
-         ``podcast:transcript`` / ``podcast:chapters``
+         note the root element, whether there is a channel, channel ``podcast:guid``
+         and every item's ``podcast:transcript`` / ``podcast:chapters`` / ``media:content``
       3. feedparser on the same bytes (a BytesIO, HTML sanitizing on)
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
-         MalformedFeed; no channel and no items -> NotAFeed; broken but recovered ->
+         MalformedFeed; no channel and no items -> NotAFeed; a channel with no items
+         yet (a new show) -> ParsedFeed with 0 episodes; broken but recovered ->
          ParsedFeed with a warning
-      5. map entries to Episodes (ids, UTC dates, durations, first audio/video enclosure)
-         and drop repeated ids
+      5. map entries to Episodes (UTC dates, durations, the first audio/video enclosure
+         or else Media RSS audio, a fallback title for untitled items), then give them
+         ids by the one identity rule (``earshot.identity``): items that share a guid
+         stay apart when their content differs, repeats of one item are dropped
 
 How feedparser treats DTDs and entities
 ---------------------------------------
@@ -41,18 +44,20 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
 from feedparser.urls import RelativeURIResolver
 
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
+from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
-from earshot.textutil import clean_text, clip, parse_duration, stable_episode_id, strip_html, to_utc
+from earshot.textutil import UNTITLED_EPISODE, clean_text, clip, parse_duration, strip_html, to_utc
 
 # Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
 # before it settled use the GitHub URL of the spec document.
@@ -70,12 +75,17 @@ _ITEM_NAMESPACES = frozenset({
     "http://www.w3.org/2005/Atom",
     "http://purl.org/atom/ns#",
 })
+# Media RSS 1.5.1: "The namespace for Media RSS is defined to be
+# http://search.yahoo.com/mrss/" -- with "confusion around" the trailing slash, so both.
+MEDIA_RSS_NAMESPACES = frozenset({"http://search.yahoo.com/mrss/", "http://search.yahoo.com/mrss"})
+_ATOM_NAMESPACES = frozenset({"http://www.w3.org/2005/Atom", "http://purl.org/atom/ns#"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Enclosures without a usable MIME type count as media when the file name says so.
-_MEDIA_EXTENSIONS = (
-    ".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac",
-    ".mp4", ".m4v", ".mov", ".webm",
-)
+_AUDIO_EXTENSIONS = (".mp3", ".m4a", ".m4b", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac")
+_VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".webm")
+_MEDIA_EXTENSIONS = _AUDIO_EXTENSIONS + _VIDEO_EXTENSIONS
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
 _EXAMPLES_SHOWN = 3
 
 # Text caps. An episode is one DynamoDB item (400 KB at most, UTF-8 up to 4 bytes a
@@ -120,19 +130,26 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
         # Prefer expat's own reason: its line numbers refer to the original bytes, while
         # feedparser's count the XML declaration it may have inserted.
         reason = scan.error or _message(problem)
-        if not entries:
+        # No items and broken XML is a cut-off download -- unless expat (which does not
+        # resolve namespaces) read the whole document and found the channel: then the
+        # only fault is namespaces, e.g. an undeclared itunes: or podcast: prefix, on a
+        # show that has published no episode yet.
+        if not entries and not (scan.items is not None and scan.has_channel):
             raise MalformedFeed(f"not well-formed XML: {reason}; no items recovered")
         warnings.append(f"not well-formed XML: {reason}; recovered {len(entries)} items")
 
     info = _feed_info(result.get("feed") or {}, version, scan, url)
-    if not entries and not (info.title or info.link or info.description):
+    described = bool(info.title or info.link or info.description)
+    if not entries and not (scan.has_channel or described):
         raise NotAFeed("no channel or items")
+    if not info.title:
+        warnings.append("the channel has no title")  # RSS 2.0 and Atom both require one
 
     # The expat pass and feedparser must agree on the items before their tags are paired
     # by position; otherwise fall back to what feedparser kept.
     item_tags = scan.items if scan.items is not None and len(scan.items) == len(entries) else None
-    episodes, episode_warnings = _episodes(entries, item_tags, url)
-    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings)
+    episodes, choices, episode_warnings = _episodes(entries, item_tags, url)
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
 
 
 # ------------------------------------------------------------------ the expat pass
@@ -140,10 +157,12 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
 
 @dataclass
 class _ItemTags:
-    """The Podcasting 2.0 tags of one item, as attribute maps in document order."""
+    """The Podcasting 2.0 and Media RSS tags of one item, as attribute maps in document
+    order (Media RSS attribute names lowercased, as feedparser gives them)."""
 
     transcripts: list[dict[str, str]] = field(default_factory=list)
     chapters: list[dict[str, str]] = field(default_factory=list)
+    media: list[dict[str, str]] = field(default_factory=list)  # <media:content>, in or out of <media:group>
 
 
 @dataclass
@@ -152,15 +171,18 @@ class _Scan:
     podcast_guid: str | None = None
     items: list[_ItemTags] | None = None  # None: expat could not read the whole document
     error: str | None = None  # expat's reason when the XML is not well-formed
+    has_channel: bool = False  # an RSS <channel> under the root, or an Atom <feed> root
 
 
 class _TagReader:
     """Expat handlers that collect what feedparser cannot give (it keeps one value per
-    unknown tag, so only the last ``podcast:transcript`` of an item would survive).
+    unknown tag, so only the last ``podcast:transcript`` of an item would survive), and
+    each item's ``media:content`` in document order, so that every parser path reads
+    Media RSS from the same attribute maps.
 
     Namespaces are resolved here rather than by expat, so that an undeclared prefix -- a
-    common defect -- is not an error; an undeclared ``podcast:`` prefix is read as
-    Podcasting 2.0, as feedparser does.
+    common defect -- is not an error; an undeclared ``podcast:`` or ``media:`` prefix is
+    read as Podcasting 2.0 or Media RSS, as feedparser does.
     """
 
     def __init__(self) -> None:
@@ -177,6 +199,8 @@ class _TagReader:
         self.guid_depth: int | None = None
         self.guid_text: list[str] = []
         self.podcast_guid: str | None = None
+        self.media_group_depth: int | None = None
+        self.has_channel = False
 
     @staticmethod
     def _refuse_entity(name: str, is_parameter_entity: bool, *_: object) -> None:
@@ -197,8 +221,12 @@ class _TagReader:
         prefix, _, local = name.rpartition(":")
         uri = scope.get(prefix, None if prefix else "")
         is_podcast = uri in PODCAST_NAMESPACES or (uri is None and prefix == "podcast")
+        is_media = uri in MEDIA_RSS_NAMESPACES or (uri is None and prefix == "media")
         if self.root is None:
             self.root = local
+            self.has_channel = local == "feed" and uri in _ATOM_NAMESPACES
+        elif depth == 2 and local == "channel" and uri in _ITEM_NAMESPACES:
+            self.has_channel = True  # RSS 0.9x/2.0 <rss><channel>, RSS 1.0 <rdf:RDF><channel>
         if self.item_depth is None:
             if local in ("item", "entry") and uri in _ITEM_NAMESPACES:
                 self.item_depth = depth
@@ -210,12 +238,20 @@ class _TagReader:
                 self.items[-1].transcripts.append(dict(attrs))
             elif local == "chapters":
                 self.items[-1].chapters.append(dict(attrs))
+        elif is_media and local == "content" and (
+            depth == self.item_depth + 1 or (self.media_group_depth is not None and depth == self.media_group_depth + 1)
+        ):
+            self.items[-1].media.append({key.lower(): value for key, value in attrs.items()})
+        elif is_media and local == "group" and depth == self.item_depth + 1:
+            self.media_group_depth = depth
 
     def _end(self, name: str) -> None:
         depth = len(self.scopes) - 1
         if depth == self.guid_depth:
             self.podcast_guid = "".join(self.guid_text).strip() or None
             self.guid_depth = None
+        if depth == self.media_group_depth:
+            self.media_group_depth = None
         if depth == self.item_depth:
             self.item_depth = None
         self.scopes.pop()
@@ -243,8 +279,10 @@ def _scan(body: bytes) -> _Scan:
         if isinstance(exc, expat.ExpatError):
             line = exc.lineno + skipped_lines
             error = f"{expat.ErrorString(exc.code)}: line {line}, column {exc.offset}"
-        return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, error=error)
-    return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, items=reader.items)
+        return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, error=error,
+                     has_channel=reader.has_channel)
+    return _Scan(root=reader.root, podcast_guid=reader.podcast_guid, items=reader.items,
+                 has_channel=reader.has_channel)
 
 
 def _mentions_entity_declaration(data: bytes) -> bool:
@@ -303,13 +341,20 @@ def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> Fee
     )
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """One mapped item before ids are given: its episode (id still the natural id)."""
+
+    episode: Episode
+    candidate: Candidate
+    title_source: str | None  # where a fallback title came from; None when the item had one
+
+
 def _episodes(
     entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
-) -> tuple[list[Episode], list[str]]:
+) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     now = datetime.now(UTC)
-    episodes: list[Episode] = []
-    seen: set[str] = set()
-    repeated: list[str] = []
+    drafts: list[_Draft] = []
     bad_dates: list[str] = []
     empty = 0
     for index, entry in enumerate(entries):
@@ -318,40 +363,63 @@ def _episodes(
         published = to_utc(parsed_date or raw_date, now=now)
         if raw_date and published is None:
             bad_dates.append(raw_date)
-        episode = _episode(entry, tags, base, published, raw_date)
-        if not (episode.guid or episode.title or episode.audio_url or episode.link
-                or episode.summary):
+        draft = _draft(entry, tags, base, published, raw_date)
+        if draft is None:
             empty += 1  # nothing to identify, show or play
             continue
-        if episode.id in seen:
-            repeated.append(episode.id)
+        drafts.append(draft)
+
+    # One identity rule for every parser path: earshot.identity.
+    assignment = assign_ids([d.candidate for d in drafts])
+    episodes: list[Episode] = []
+    repeated: list[str] = []
+    titled_from: Counter[str] = Counter()
+    for draft, episode_id in zip(drafts, assignment.ids, strict=True):
+        if episode_id is None:
+            repeated.append(draft.candidate.natural_id)
             continue
-        seen.add(episode.id)
-        episodes.append(episode)
+        episodes.append(draft.episode.model_copy(update={"id": episode_id}))
+        if draft.title_source:
+            titled_from[draft.title_source] += 1
 
     warnings = []
     if empty:
         warnings.append(
             f"{empty} items have no guid, title, enclosure, link or description and were skipped"
         )
+    if assignment.shared_ids:
+        kept = assignment.shared_items - len(repeated)
+        warnings.append(
+            f"{_count(assignment.shared_items, 'item')} share {_count(assignment.shared_ids, 'guid')} "
+            f"(or enclosure or link where there is no guid): kept as {_count(kept, 'episode')}, "
+            "told apart by enclosure, else title and date"
+        )
     if repeated:
         warnings.append(
-            f"{len(repeated)} items repeat an earlier episode id and were skipped: "
-            f"{_examples(repeated)}"
+            f"{_count(len(repeated), 'repeated item')} skipped (same id, and same enclosure or title "
+            f"and date, as an earlier item): {_examples(repeated)}"
         )
+    if titled_from:
+        sources = ", ".join(f"{source} {n}" for source, n in titled_from.most_common())
+        warnings.append(f"{_count(titled_from.total(), 'item')} had no title; titled from {sources}")
     if bad_dates:
         warnings.append(
             f"{len(bad_dates)} items have an unparseable or implausible date, left empty: "
             f"{_examples(bad_dates)}"
         )
-    return episodes, warnings
+    return episodes, assignment.choices, warnings
 
 
-def _episode(
+def _draft(
     entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None
-) -> Episode:
+) -> _Draft | None:
+    """The item as an Episode whose id is still its natural id; None for an empty item."""
     guid = _stripped(entry.get("id"))
-    audio_url, audio_type, audio_length = _media_enclosure(entry, base)
+    enclosure = _media_enclosure(entry, base)
+    # Media RSS supplements <enclosure> (Media RSS 1.5.1, "Description"): its audio is
+    # used only when no enclosure is audio or video.
+    media = media_rss_audio(tags.media, base) if enclosure is None else None
+    audio_url, audio_type, audio_length = enclosure or (media[:3] if media else (None, None, None))
     link = entry.get("link")
     # RSS 2.0: a guid with isPermaLink (the default) "is a url that can be opened in a
     # Web browser", and feedparser copies it into `link`. Many guids are not URLs at
@@ -361,6 +429,8 @@ def _episode(
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
     summary_html = _summary_html(entry, base)
     summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
+    if not (guid or title or audio_url or link or summary):
+        return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
         # Cutting markup could leave it unbalanced; the (capped) plain text is safe HTML.
         summary_html = f"<p>{html.escape(summary, quote=False)}</p>"
@@ -375,12 +445,25 @@ def _episode(
          for c in tags.chapters if (href := _absolute_url(c.get("url"), base))),
         None,
     )
-    return Episode(
-        id=stable_episode_id(guid, audio_url, link, title, raw_date, summary),
+    shown_title, title_source = title, None
+    if not title:
+        shown_title, title_source = fallback_title(
+            clean_text(entry.get("itunes_title")), audio_url, published, summary
+        )
+    # The natural id is computed from what ids were always computed from (the guid, the
+    # <enclosure> URL, the link, the title and date as written), so that no stored
+    # episode changes its id; the content key sees the audio actually used.
+    natural_id = stable_episode_id(guid, enclosure[0] if enclosure else None, link, title, raw_date, summary)
+    candidate = Candidate(natural_id=natural_id, key=content_key(audio_url, title, raw_date, summary))
+    duration = parse_duration(entry.get("itunes_duration"))
+    if duration is None and media is not None:
+        duration = media[3]
+    episode = Episode(
+        id=natural_id,
         guid=guid,
-        title=title,
+        title=clip(shown_title, MAX_TITLE_CHARS),
         published=published,
-        duration_seconds=parse_duration(entry.get("itunes_duration")),
+        duration_seconds=duration,
         audio_url=audio_url,
         audio_type=audio_type,
         audio_length=audio_length,
@@ -394,6 +477,50 @@ def _episode(
         transcripts=transcripts,
         chapters=chapters,
     )
+    return _Draft(episode=episode, candidate=candidate, title_source=title_source)
+
+
+def fallback_title(
+    itunes_title: str, audio_url: str | None, published: datetime | None, summary: str
+) -> tuple[str, str]:
+    """A title for an item without one, and where it came from.
+
+    RSS 2.0 makes every item element optional ("at least one of title or description
+    must be present"); a page or a digest must still name the episode. In order:
+    ``itunes:title`` (Apple's tag for the episode title), the enclosure's file name
+    (without extension, as podcast apps show it), the date, the first line of the
+    description, and last "Untitled episode".
+
+    >>> fallback_title("Ep 1", "https://cdn/x.mp3", None, "")
+    ('Ep 1', 'itunes:title')
+    >>> fallback_title("", "https://cdn.example/shows/Episode%2012.final.mp3?x=1", None, "")
+    ('Episode 12.final', 'enclosure file name')
+    >>> fallback_title("", None, datetime(2024, 5, 3, 10, tzinfo=UTC), "notes")
+    ('Episode of 3 May 2024', 'date')
+    >>> fallback_title("", "https://cdn.example/", None, "First line\\nsecond line")
+    ('First line', 'description')
+    >>> fallback_title("", None, None, "")
+    ('Untitled episode', 'nothing')
+    """
+    if itunes_title:
+        return itunes_title, "itunes:title"
+    if audio_url and (name := _file_name(audio_url)):
+        return name, "enclosure file name"
+    if published is not None:
+        return f"Episode of {published.day} {_MONTHS[published.month - 1]} {published.year}", "date"
+    if first_line := clip(summary.strip().split("\n", 1)[0], 100):
+        return first_line, "description"
+    return UNTITLED_EPISODE, "nothing"
+
+
+def _file_name(url: str) -> str:
+    """The last path segment of ``url``, percent-decoded, without its extension."""
+    try:
+        segment = urlsplit(url).path.rstrip("/").rpartition("/")[2]
+    except ValueError:
+        return ""
+    stem, dot, _extension = unquote(segment).rpartition(".")
+    return clean_text(stem if dot and stem else unquote(segment))
 
 
 def _entry_date(entry: Any) -> tuple[str | None, Any]:
@@ -410,14 +537,32 @@ def _entry_date(entry: Any) -> tuple[str | None, Any]:
 
 
 def _feedparser_tags(entry: Any) -> _ItemTags:
-    """Podcasting 2.0 tags as feedparser kept them: at most one of each kind per item."""
+    """Podcasting 2.0 tags as feedparser kept them (at most one of each kind per item)
+    and Media RSS ``media:content`` (feedparser flattens ``media:group``, keeps order)."""
     return _ItemTags(
         transcripts=[t for t in [entry.get("podcast_transcript")] if isinstance(t, dict)],
         chapters=[c for c in [entry.get("podcast_chapters")] if isinstance(c, dict)],
+        media=[{str(k).lower(): v for k, v in m.items()} for m in entry.get("media_content") or ()
+               if isinstance(m, dict)],
     )
 
 
-def _media_enclosure(entry: Any, base: str | None) -> tuple[str | None, str | None, int | None]:
+def _media_kind(mime: str, medium: str, href: str) -> str | None:
+    """"audio", "video" or None, from the MIME type, else Media RSS ``medium``, else the
+    file name."""
+    if mime.startswith(("audio/", "video/")):
+        return mime.partition("/")[0]
+    if medium in ("audio", "video"):
+        return medium
+    if mime or medium:
+        return None  # declared as something else: an image, a document...
+    path = urlsplit(href).path.lower()
+    if path.endswith(_AUDIO_EXTENSIONS):
+        return "audio"
+    return "video" if path.endswith(_VIDEO_EXTENSIONS) else None
+
+
+def _media_enclosure(entry: Any, base: str | None) -> tuple[str, str | None, int | None] | None:
     """URL, MIME type and byte length of the item's first audio or video enclosure.
 
     An enclosure with no media type still counts when its file name is media; its type is
@@ -432,7 +577,48 @@ def _media_enclosure(entry: Any, base: str | None) -> tuple[str | None, str | No
         if is_media_type or urlsplit(href).path.lower().endswith(_MEDIA_EXTENSIONS):
             # RSS 2.0 puts the size in bytes in `length`; "0" is a common "unknown".
             return href, mime if is_media_type else None, _positive_int(enclosure.get("length"))
-    return None, None, None
+    return None
+
+
+def media_rss_audio(
+    contents: list[dict[str, str]], base: str | None
+) -> tuple[str, str | None, int | None, int | None] | None:
+    """URL, MIME type, byte length and duration of the ``media:content`` to play.
+
+    Media RSS 1.5.1: ``media:content`` is a child of ``<item>`` or of a ``media:group``
+    of "effectively the same content, yet different representations"; ``isDefault``
+    marks a group's default object; ``expression`` is sample, full (the default) or
+    nonstop; ``fileSize`` is in bytes and ``duration`` in seconds. Preferred, in order:
+    audio over video, not a sample, the default object, the largest file, the first.
+
+    >>> media_rss_audio([
+    ...     {"url": "https://cdn/clip.mp4", "type": "video/mp4", "filesize": "900"},
+    ...     {"url": "https://cdn/lo.mp3", "medium": "audio", "filesize": "100"},
+    ...     {"url": "https://cdn/hi.mp3", "type": "audio/mpeg", "filesize": "200", "duration": "61"},
+    ...     {"url": "https://cdn/cover.jpg", "type": "image/jpeg", "filesize": "999"},
+    ... ], None)
+    ('https://cdn/hi.mp3', 'audio/mpeg', 200, 61)
+    """
+    ranked = []
+    for order, content in enumerate(contents):
+        href = _absolute_url(content.get("url"), base)
+        if not href:
+            continue
+        mime = (content.get("type") or "").strip().lower()
+        kind = _media_kind(mime, (content.get("medium") or "").strip().lower(), href)
+        if kind is None:
+            continue
+        size = _positive_int(content.get("filesize"))
+        rank = (
+            kind != "audio",
+            (content.get("expression") or "").strip().lower() == "sample",
+            (content.get("isdefault") or "").strip().lower() != "true",
+            -(size or 0),
+            order,
+        )
+        duration = parse_duration(content.get("duration"))
+        ranked.append((rank, (href, mime if mime.startswith(kind) else None, size, duration)))
+    return min(ranked)[1] if ranked else None
 
 
 def _summary_html(entry: Any, base: str | None) -> str:
@@ -494,6 +680,10 @@ def _positive_int(value: object) -> int | None:
 
 def _stripped(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _examples(values: list[str]) -> str:

@@ -5,7 +5,9 @@
 1. conditional GET with the stored validators (``fetcher``);
 2. 304, or a body whose SHA-256 equals the last one: record the check, parse nothing;
 3. parse and normalize (``parser``);
-4. match, then store new and changed episodes (``store``); never delete — feeds truncate;
+4. give each parsed episode the id that keeps stored episodes where they are
+   (``earshot.identity.keep_stored_ids``), match, then store new and changed episodes
+   (``store``); never delete — feeds truncate;
 5. update the feed's state and ``next_check_at`` from one policy (``schedule``).
 
 A feed failing is data, not an exception: the typed error's ``kind`` and message are
@@ -36,17 +38,24 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError
+from earshot.identity import keep_stored_ids
 from earshot.ingest import schedule
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.sources import is_local_source, read_source
 from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.settings import Settings
 from earshot.store import Store, feed_id_for
+from earshot.textutil import clip
 
 if TYPE_CHECKING:
     import httpx
 
 logger = logging.getLogger(__name__)
+
+# The parse warnings kept on the feed (for `earshot feeds list`): enough to say what is
+# wrong without letting a hostile feed grow its own item.
+MAX_WARNINGS = 10
+MAX_WARNING_CHARS = 300
 
 # Called with the feed and the episodes that were new or changed (topic matching hooks in here).
 NewEpisodesHook = Callable[[FeedState, list[Episode]], object]
@@ -148,6 +157,7 @@ def refresh_feed(
         feed.body_sha256 = body_sha256
         feed.podcast_guid = parsed.feed.podcast_guid
         feed.episode_count = stored_count
+        feed.parse_warnings = [clip(w, MAX_WARNING_CHARS) for w in parsed.warnings[:MAX_WARNINGS]]
         if new:
             feed.last_new_episode_at = now
         feed.last_result = "parsed"
@@ -156,10 +166,16 @@ def refresh_feed(
 
 
 def _diff_episodes(feed: FeedState, parsed: ParsedFeed, repo: Store) -> tuple[list[Episode], list[Episode], int]:
-    """The parsed episodes that are new and changed, and how many the feed will have stored."""
+    """The parsed episodes that are new and changed, and how many the feed will have stored.
+
+    Ids first follow the stored episodes (an item stored before its guid was shared, or
+    while it was, keeps the id it was stored under), so nothing is stored twice or re-keyed.
+    """
     stored = repo.episode_hashes(feed.feed_id)
-    new = [e for e in parsed.episodes if e.id not in stored]
-    changed = [e for e in parsed.episodes if e.id in stored and stored[e.id] != e.content_hash]
+    episodes = keep_stored_ids(parsed.episodes, parsed.id_choices, stored,
+                               lambda: repo.list_episodes(feed.feed_id))
+    new = [e for e in episodes if e.id not in stored]
+    changed = [e for e in episodes if e.id in stored and stored[e.id] != e.content_hash]
     return new, changed, len(stored) + len(new)
 
 

@@ -25,8 +25,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
+from earshot.identity import tracking_free_url
 from earshot.models import MatchedEpisode
 from earshot.topics.query import normalize_text, words_of
 
@@ -43,29 +43,6 @@ _REUPLOAD_MARKER = re.compile(
     r"[(\[]\s*(?:re-?upload(?:ed)?|re-?posted?|fixed(?:\s+audio)?|audio\s+fixed|corrected|updated)\s*[)\]]",
     re.IGNORECASE,
 )
-
-# Measurement services put their host and a path in front of the real enclosure URL
-# ("prefix" or "redirect" analytics); removing them reveals the publisher's file.
-_TRACKING_PREFIXES = tuple(re.compile(p) for p in (
-    r"^(?:www\.)?dts\.podtrac\.com/redirect\.[a-z0-9]+/",
-    r"^(?:www\.)?podtrac\.com/pts/redirect\.[a-z0-9]+/",
-    r"^chtbl\.com/track/[^/]+/",
-    r"^chrt\.fm/track/[^/]+/",
-    r"^pdst\.fm/e/",
-    r"^op3\.dev/e(?:,[^/]*)?/",
-    r"^pfx\.vpixl\.com/[^/]+/",
-    r"^arttrk\.com/p/[^/]+/",
-    r"^mgln\.ai/e/[^/]+/",
-    r"^(?:verifi\.)?pscrb\.fm/rss/p/",
-    r"^verifi\.podscribe\.com/rss/p/",
-    r"^clrtpod\.com/m/",
-    r"^prfx\.byspotify\.com/e/",
-    r"^growx\.podkite\.com/[^/]+/[^/]+/",
-    r"^pdcn\.co/e/",
-    r"^podcorn\.com/p/[^/]+/",
-))
-_SCHEME = re.compile(r"^(?:https?:)?//", re.IGNORECASE)
-
 
 def normalize_title(title: str, *, keep_numbering: bool = False) -> str:
     """The comparable form of an episode title. A leading episode number is dropped unless
@@ -86,8 +63,8 @@ def normalize_title(title: str, *, keep_numbering: bool = False) -> str:
 
 
 def normalize_enclosure(url: str | None) -> str | None:
-    """The publisher's file behind an enclosure URL: tracking prefixes, scheme, query and
-    fragment removed; host lowercased.
+    """The publisher's file behind an enclosure URL (:func:`earshot.identity.tracking_free_url`:
+    tracking prefixes, scheme and fragment removed, host lowercased), without its query.
 
     >>> normalize_enclosure("https://dts.podtrac.com/redirect.mp3/Media.Example.com/ep1.mp3?utm=x")
     'media.example.com/ep1.mp3'
@@ -96,18 +73,10 @@ def normalize_enclosure(url: str | None) -> str | None:
     >>> normalize_enclosure("") is None
     True
     """
-    if not url or not url.strip():
+    free = tracking_free_url(url)
+    if free is None:
         return None
-    rest = _SCHEME.sub("", url.strip())
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _TRACKING_PREFIXES:
-            stripped = prefix.sub("", rest, count=1)
-            if stripped != rest:
-                rest, changed = _SCHEME.sub("", stripped), True
-    parts = urlsplit("//" + rest)
-    return (parts.netloc.lower() + parts.path) or None
+    return free.split("?", 1)[0] or None
 
 
 @dataclass(frozen=True)

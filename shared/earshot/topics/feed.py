@@ -14,8 +14,10 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from earshot import __version__
+from earshot.identity import is_derived_id
 from earshot.models import MatchedEpisode, Topic
 from earshot.templating import safe_link
+from earshot.textutil import UNTITLED_EPISODE
 from earshot.topics.dedup import cluster_episodes
 
 FEED_LIMIT = 100
@@ -26,6 +28,22 @@ ET.register_namespace("atom", ATOM_NS)
 
 # XML 1.0 section 2.2: these code points cannot appear in a document at all.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def item_guid(ep: MatchedEpisode) -> str:
+    """The ``<guid>`` of a topic feed item: the publisher's guid, unless the publisher gave
+    it to several episodes (``earshot.identity`` then gave each its own id), since RSS 2.0
+    says a guid "uniquely identifies the item".
+
+    >>> from earshot.models import MatchedEpisode
+    >>> item_guid(MatchedEpisode(feed_id="f", episode_id="g-1", guid="g-1"))
+    'g-1'
+    >>> item_guid(MatchedEpisode(feed_id="f", episode_id="g-1#0f3a9c2b7d11", guid="g-1"))
+    'g-1#0f3a9c2b7d11'
+    >>> item_guid(MatchedEpisode(feed_id="f", episode_id="https://cdn/a.mp3", guid=None))
+    'https://cdn/a.mp3'
+    """
+    return ep.episode_id if is_derived_id(ep.episode_id, ep.guid) else ep.guid or ep.episode_id
 
 
 def _text(parent: ET.Element, tag: str, text: str | None, **attrs: str) -> ET.Element:
@@ -61,8 +79,8 @@ def render_topic_feed(
     for cluster in clusters:
         ep = cluster.representative
         item = ET.SubElement(channel, "item")
-        _text(item, "title", ep.title)
-        _text(item, "guid", ep.guid or ep.episode_id, isPermaLink="false")
+        _text(item, "title", ep.title.strip() or UNTITLED_EPISODE)
+        _text(item, "guid", item_guid(ep), isPermaLink="false")
         if ep.published:
             _text(item, "pubDate", format_datetime(ep.published))
         if link := safe_link(ep.link):

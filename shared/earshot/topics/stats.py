@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field
 
 from earshot.models import MatchedEpisode, TranscriptMoment
+from earshot.textutil import UNTITLED_EPISODE
 from earshot.topics.dedup import Cluster, cluster_episodes
 
 YEAR = timedelta(days=365)
@@ -152,7 +153,8 @@ def short_summary(text: str, limit: int = SUMMARY_CHARS) -> str:
 def episode_card(cluster: Cluster) -> EpisodeCard:
     rep = cluster.representative
     return EpisodeCard(
-        podcast=rep.podcast, title=rep.title, guid=rep.guid, episode_id=rep.episode_id,
+        # Episodes stored before untitled items got fallback titles may have none.
+        podcast=rep.podcast, title=rep.title.strip() or UNTITLED_EPISODE, guid=rep.guid, episode_id=rep.episode_id,
         feed_id=rep.feed_id, published=rep.published, duration_seconds=rep.duration_seconds,
         has_transcript=rep.has_transcript, summary=short_summary(rep.summary),
         listen_url=rep.audio_url or rep.link, reason=rep.reason, also_in=cluster.also_in,
