@@ -140,7 +140,7 @@ class FetchResult(BaseModel):
         return self.status == 304
 
 
-RefreshResult = Literal["parsed", "not_modified", "unchanged", "error", "gone"]
+RefreshResult = Literal["parsed", "not_modified", "unchanged", "error", "gone", "removed"]
 
 
 class RefreshOutcome(BaseModel):

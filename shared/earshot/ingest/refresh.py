@@ -139,6 +139,10 @@ def refresh_feed(
     # Infrastructure errors propagate, so the check is retried.
     with repo.atomic():
         new, changed, stored_count = _diff_episodes(feed, parsed, repo)
+        if stored_count == len(new) and repo.get_feed(feed.feed_id) is None:
+            # Nothing stored yet: a first check, or the feed was removed while this check
+            # was in flight (one read, only then). A removed feed gets nothing written.
+            return _outcome(feed, "removed")
         if on_new_episodes and (new or changed):
             on_new_episodes(feed, new + changed)
         _store_episodes(feed, new, changed, repo, now)

@@ -93,7 +93,8 @@ def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillR
     podcasts = {feed.feed_id: feed.title for feed in repo.list_feeds()}
     by_feed: dict[str, list[Episode]] = {}
     for episode in repo.iter_all_episodes():
-        if episode.feed_id:
+        # Episodes of a feed removed while a check was in flight are no feed's: skipped.
+        if episode.feed_id in podcasts:
             by_feed.setdefault(episode.feed_id, []).append(episode)
     matches: list[MatchedEpisode] = []
     for feed_id, episodes in by_feed.items():
