@@ -96,3 +96,12 @@ def test_hostile_feed_text_is_escaped() -> None:
 def test_empty_topic_page() -> None:
     html, page = _render([])
     assert page.errors == [] and "No episodes match this topic yet." in html
+
+
+def test_an_archive_page_says_when_it_had_episodes_and_ranks_by_them() -> None:
+    # Every episode older than a year: no "About no episodes ... over the last 12 months".
+    html, page = _render([_listing(f"e{year}", year) for year in (2019, 2020, 2021)])
+    text = " ".join(" ".join(page.text).split())
+    assert "1 episode a year from May 2019 to May 2021." in text
+    assert "no episodes" not in text.lower()
+    assert "The Midstream Minute — 3 episodes, latest 1 May 2021" in text
