@@ -86,7 +86,7 @@ def main() -> None:
 
         events.register("after-call", after, unique_id="bench-moto-cpu-after")
 
-    urls = read_feed_list(args.feeds)
+    urls = read_feed_list(args.feeds).urls
     out = {"command": "earshot run --feeds FILE --cycles 2 --json --fresh", "cycles": []}
     with TimedBackend(state_path=None, extra_env=LOCAL_CLI_ENV) as backend:
         # Before the first client is built: boto3 clients copy the session's event

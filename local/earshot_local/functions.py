@@ -8,6 +8,7 @@ import importlib.util
 import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -52,10 +53,14 @@ def resolve_function(name: str) -> str:
     (``DispatcherFunction`` -> ``dispatcher``), as ``sam local invoke`` accepts."""
     if (FUNCTIONS_DIR / name / "app.py").is_file():
         return name
-    resource = load_template().get("Resources", {}).get(name, {})
+    resources = load_template().get("Resources", {})
+    resource = resources.get(name, {})
     if resource.get("Type") == "AWS::Serverless::Function":
         return Path(resource["Properties"]["CodeUri"]).name
-    raise LookupError(f"no function {name!r} (known: {', '.join(function_names())})")
+    logical = {Path(r["Properties"]["CodeUri"]).name: logical_id for logical_id, r in resources.items()
+               if r.get("Type") == "AWS::Serverless::Function"}
+    known = ", ".join(f"{f} ({logical[f]})" if f in logical else f for f in function_names())
+    raise LookupError(f"no function {name!r} (known: {known})")
 
 
 @dataclass
@@ -107,12 +112,94 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
     """Run ``functions/<function>/app.py:handler`` with ``event`` and a local context."""
     module = load_function_module(function)
     try:
-        return module.handler(event, LambdaContext(function_name=f"earshot-{resolve_function(function)}"))
+        with warnings.catch_warnings():
+            # Metrics are off locally; Powertools still warns that a failed invocation had none.
+            warnings.filterwarnings("ignore", message="No application metrics to publish")
+            return module.handler(event, LambdaContext(function_name=f"earshot-{resolve_function(function)}"))
     finally:
         # Lambda flushes metrics after each invocation; locally they are disabled, and
         # Powertools never clears a disabled set (it prints it once 100 values pile up).
         if hasattr(module, "metrics"):
             module.metrics.clear_metrics()
+
+
+# ------------------------------------------------------------------ event shapes
+class WrongEvent(ValueError):
+    """An event of another shape than the function is invoked with (one line, for a person)."""
+
+
+# What each function is invoked with, in words, and its sample in events/.
+EVENT_KINDS: dict[str, tuple[str, str]] = {
+    "api": ("an HTTP API request (payload format 2.0)", "api_topic_page"),
+    "bounces": ("an SES bounce or complaint from EventBridge", "ses_bounce"),
+    "digest": ("the scheduler's weekly-digest event", "digest_scheduled"),
+    "digest_sender": ("an SQS batch of digest recipients", "digest_sender_batch"),
+    "dispatcher": ("the scheduler's dispatch event", "dispatcher_scheduled"),
+    "fetch_worker": ("an SQS batch of feed checks", "fetch_worker_batch"),
+}
+
+
+def _validation_problem(model: Any, data: Any) -> str | None:
+    """A pydantic model's complaint about ``data`` on one line, or None if it fits."""
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        said = [f"{'.'.join(map(str, e['loc'])) or 'the event'}: {e['msg'][:1].lower()}{e['msg'][1:]}"
+                for e in errors[:3]]
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        return "; ".join(said) + more
+    return None
+
+
+def _event_problem(function: str, event: dict[str, Any]) -> str | None:
+    from earshot.ingest.dispatch import DispatchRequest
+    from earshot.ingest.refresh import FeedCheck
+    from earshot.mail.delivery import DigestBatch, DigestRequest, SesEvent
+
+    if function == "api":
+        context = event.get("requestContext")
+        if event.get("version") != "2.0" or not isinstance(context, dict) or not isinstance(context.get("http"), dict):
+            return "has no version 2.0 requestContext.http"
+        if not isinstance(event.get("rawPath"), str):
+            return "has no rawPath"
+        return None
+    if function in ("fetch_worker", "digest_sender"):
+        records = event.get("Records")
+        if not isinstance(records, list) or not records:
+            return "has no Records"
+        body_model = FeedCheck if function == "fetch_worker" else DigestBatch
+        for n, record in enumerate(records, start=1):
+            if not isinstance(record, dict) or not isinstance(record.get("messageId"), str) \
+                    or not isinstance(record.get("body"), str):
+                return f"has a record (number {n}) without a messageId and a body"
+            try:
+                body = json.loads(record["body"])
+            except ValueError:
+                return f"has a record (number {n}) whose body is not JSON"
+            if problem := _validation_problem(body_model, body):
+                return f"has a record (number {n}) whose body does not fit: {problem}"
+        return None
+    if function == "dispatcher":
+        unknown = sorted(set(event) - {"source", "detail-type", "force"})
+        if unknown:
+            return f"has unknown keys: {', '.join(unknown)}"
+    model = {"dispatcher": DispatchRequest, "digest": DigestRequest, "bounces": SesEvent}.get(function)
+    if model is not None and (problem := _validation_problem(model, event)):
+        return f"does not fit: {problem}"
+    return None
+
+
+def check_event(function: str, event: Any) -> None:
+    """Raise :class:`WrongEvent` unless ``event`` has the shape ``function`` is invoked with
+    (what ``earshot invoke`` checks before running a handler)."""
+    what, sample = EVENT_KINDS.get(function, ("an event", ""))
+    problem = "is not a JSON object" if not isinstance(event, dict) else _event_problem(function, event)
+    if problem:
+        like = f" (like events/{sample}.json)" if sample else ""
+        raise WrongEvent(f"{function} is invoked with {what}{like}; this event {problem}")
 
 
 def sample_event(name: str) -> dict[str, Any]:

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,26 @@ from earshot_local.sqlite_store import SqliteStore
 SERVED_URL_KEY = "serve.public_base_url"
 
 
+def _handler_logs_to_stderr() -> None:
+    """The handlers' log lines go to stderr here, as ``sam local invoke`` prints them:
+    stdout is for results. (Imported after HANDLER_ENV is set, which sets the log level.)"""
+    from earshot.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _CurrentStderr):
+        handler.setStream(_CurrentStderr())
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written (it may be replaced meanwhile)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 class LocalRuntime:
     """Opens the local database and installs the local adapters. A context manager."""
 
@@ -35,6 +57,7 @@ class LocalRuntime:
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
         for key, value in functions.HANDLER_ENV.items():
             os.environ.setdefault(key, value)
+        _handler_logs_to_stderr()
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
                     digest_queue=self.digest_queue, mailer=self.mailer)
 

@@ -280,6 +280,13 @@ class SqliteStore(Store):
         for (data,) in self._read("SELECT data FROM feeds ORDER BY url"):
             yield FeedState.model_validate_json(data)
 
+    def delete_feed(self, feed_id: str) -> bool:
+        with self._write() as conn:
+            conn.execute("DELETE FROM matches WHERE feed_id = ?", (feed_id,))
+            conn.execute("DELETE FROM episodes WHERE feed_id = ?", (feed_id,))
+            cur = conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
+        return cur.rowcount == 1
+
     def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:
         sql = "SELECT data FROM feeds WHERE status != 'gone' AND next_check_at IS NOT NULL"
         params: tuple[Any, ...] = ()

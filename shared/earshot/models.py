@@ -121,6 +121,8 @@ class FeedState(BaseModel):
     last_error_kind: str | None = None
     last_error_message: str | None = None
     podcast_guid: str | None = None
+    author: str | None = Field(None, description="the channel's author, as the feed states it")
+    link: str | None = Field(None, description="the channel's web page")
     episode_count: int = 0
     created_at: datetime | None = None
     last_new_episode_at: datetime | None = None
@@ -150,7 +152,7 @@ class FetchResult(BaseModel):
         return self.status == 304
 
 
-RefreshResult = Literal["parsed", "not_modified", "unchanged", "error", "gone"]
+RefreshResult = Literal["parsed", "not_modified", "unchanged", "error", "gone", "removed"]
 
 
 class RefreshOutcome(BaseModel):
@@ -243,6 +245,11 @@ class MatchedEpisode(BaseModel):
     feed_id: str
     episode_id: str
     podcast: str = Field("", description="the feed's title")
+    # What identifies the podcast behind the feed (``earshot.topics.stats.podcast_groups``):
+    # two feeds of one podcast (an old and a new URL, a mirror) count as one in stats.
+    podcast_guid: str | None = Field(None, description="the feed's <podcast:guid>")
+    podcast_author: str | None = Field(None, description="the feed's author")
+    podcast_link: str | None = Field(None, description="the feed's web page")
     guid: str | None = None
     title: str = ""
     published: datetime | None = None

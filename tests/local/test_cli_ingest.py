@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from earshot.ingest.parser import parse_feed
+from earshot_local import functions
 from earshot_local.cli import main
 from tests.support.aws_stack import REPO_ROOT
 from tests.support.feedserver import FeedServer, Serve, Validated
@@ -136,3 +139,191 @@ def test_feeds_list_shows_the_last_parse_warnings(feed_server: FeedServer, capsy
     assert main(["feeds", "list", "--json"]) == 0
     (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert listed["episode_count"] == 2 and listed["parse_warnings"][0].startswith("2 items share 1 guid")
+
+
+# ------------------------------------------------------------------ errors in words
+def _refused_url() -> str:
+    """A loopback URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/feed.xml"
+
+
+@pytest.mark.parametrize("command", [["parse"], ["feeds", "add"]], ids=["parse", "feeds-add"])
+def test_fetch_failures_say_what_failed_for_which_url(command: list[str], feed_server: FeedServer,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    refused = _refused_url()
+    missing = feed_server.route("/gone-missing.xml", Serve(b"no", status=404))
+    for url, words in ((refused, f"could not connect to {refused}: connection refused"),
+                       (missing, f"HTTP 404 Not Found from {missing}")):
+        assert main([*command, url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err, err
+        assert "ConnectError" not in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ feeds import / add summaries
+def test_text_list_inline_comments_are_not_part_of_the_url(tmp_path: Path, feed_server: FeedServer,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    url = feed_server.route("/show.xml", Serve(SAMPLE.read_bytes()))
+    (tmp_path / "feeds.txt").write_text(f"# my podcasts\n{url}   # my show\n{SAMPLE}\t# a file\n")
+    assert main(["feeds", "import", "feeds.txt"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "feeds.txt: 2 added, 0 already there, 0 refused"
+    assert main(["feeds", "list", "--json"]) == 0
+    assert sorted(json.loads(line)["url"] for line in capsys.readouterr().out.splitlines()) == sorted(
+        [url, SAMPLE.resolve().as_uri()])
+    assert main(["run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == {}  # the comment was never fetched
+
+
+@pytest.mark.parametrize(("content", "exit_code", "summary", "err"), [
+    ('<?xml version="1.0"?><opml version="2.0"><head/><body><outline text="Empty folder"/></body></opml>', 0,
+     "subs: 0 added, 0 already there, 0 refused", ""),
+    ("<!DOCTYPE html><html><body><a href='https://a.example/feed.xml'>feed</a></body></html>", 2,
+     None, "error: subs is an HTML page, not OPML or a list of feed URLs"),
+    ("https://a.example/feed.xml\nhttps://b.example/rss\n", 0,
+     "subs: 0 added, 2 already there, 0 refused", ""),
+    ("https://a.example/feed.xml\nmy favourite show\nftp://c.example/feed\nmissing.xml\n", 2,
+     "subs: 0 added, 1 already there, 3 refused",
+     "refused my favourite show: not a URL (it has spaces)\nrefused ftp://c.example/feed: not an http(s) URL "
+     "with a host\nrefused missing.xml: no such file"),
+], ids=["opml-without-feeds", "html-page", "only-duplicates", "refused-with-reasons"])
+def test_import_always_says_what_happened(content: str, exit_code: int, summary: str | None, err: str,
+                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "first.txt").write_text("https://a.example/feed.xml\nhttps://b.example/rss\n")
+    assert main(["feeds", "import", "first.txt"]) == 0
+    capsys.readouterr()
+    (tmp_path / "subs").write_text(content)
+
+    assert main(["feeds", "import", "subs"]) == exit_code
+
+    captured = capsys.readouterr()
+    assert captured.out.strip() != "" or exit_code == 2
+    if summary:
+        assert captured.out.splitlines()[-1] == summary
+    assert captured.err.strip() == err
+
+
+def test_feeds_add_of_several_ends_with_a_summary(feed_server: FeedServer, capsys: pytest.CaptureFixture[str]) -> None:
+    good = feed_server.route("/good.xml", Serve(SAMPLE.read_bytes()))
+    assert main(["feeds", "add", good]) == 0
+    assert main(["feeds", "add", good, str(SAMPLE)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3:] == [f"already there: {good}",
+                        f"added {SAMPLE.resolve().as_uri()}  (Gradient Descent Radio, 6 episodes)",
+                        "1 added, 1 already there, 0 refused"]
+
+
+# ------------------------------------------------------------------ feeds remove
+def test_feeds_remove_drops_the_feed_its_episodes_and_its_matches(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    midstream, energy = (REPO_ROOT / "samples" / "feeds" / f"{n}.xml" for n in ("midstream-minute",
+                                                                                "energy-capital-weekly"))
+    assert main(["feeds", "add", str(midstream), str(energy)]) == 0
+    assert main(["run"]) == 0
+    assert main(["topics", "add", "mlp", "--name", "MLPs", "--query", "MLP"]) == 0
+    capsys.readouterr()
+    assert main(["topics", "show", "mlp", "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)["report"]
+    assert {p["podcast"] for p in before["best_podcasts"]} == {"The Midstream Minute", "Energy Capital Weekly"}
+
+    assert main(["feeds", "remove", energy.resolve().as_uri()]) == 0
+    assert capsys.readouterr().out == f"removed {energy.resolve().as_uri()}\n"
+
+    assert main(["feeds", "list", "--json"]) == 0
+    assert [json.loads(line)["url"] for line in capsys.readouterr().out.splitlines()] == [midstream.resolve().as_uri()]
+    assert main(["topics", "show", "mlp", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["report"]
+    assert {p["podcast"] for p in report["best_podcasts"]} == {"The Midstream Minute"}
+    assert {e["podcast"] for e in report["latest_episodes"]} == {"The Midstream Minute"}
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == len(parse_feed(midstream.read_bytes()).episodes)
+
+    # by feed id too; an unknown one is an error that says where to look
+    assert main(["feeds", "list", "--json"]) == 0
+    feed_id = json.loads(capsys.readouterr().out)["feed_id"]
+    assert main(["feeds", "remove", feed_id]) == 0
+    capsys.readouterr()
+    assert main(["feeds", "remove", "https://never.example/feed.xml"]) == 2
+    assert capsys.readouterr().err == ("error: no such feed: https://never.example/feed.xml "
+                                       "(see `earshot feeds list`)\n")
+
+
+# ------------------------------------------------------------------ finding the feeds that fail
+def test_run_names_the_feeds_that_failed_and_feeds_list_finds_them(
+        tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]) -> None:
+    good = feed_server.route("/good.xml", Serve(SAMPLE.read_bytes()))
+    page = feed_server.route("/page.html", Serve(b"<html><body>a blog</body></html>",
+                                                 headers={"Content-Type": "text/html"}))
+    missing = feed_server.route("/missing.xml", Serve(b"no", status=404))
+    (tmp_path / "feeds.txt").write_text(f"{good}\n{page}\n{missing}\n")
+
+    assert main(["run", "--feeds", "feeds.txt"]) == 0
+    out = capsys.readouterr().out
+    assert "errors: http_404 1, not_a_feed 1" in out
+    assert f"  http_404: HTTP 404 Not Found from {missing}\n" in out
+    assert f"  not_a_feed: {page}  (an HTML page, not a feed)\n" in out
+    assert "earshot feeds list --status error" in out
+
+    assert main(["run", "--all", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(f["kind"], f["url"]) for f in report["failed"]] == [("http_404", missing), ("not_a_feed", page)]
+
+    def listed(*options: str) -> list[str]:
+        assert main(["feeds", "list", "--json", *options]) == 0
+        return sorted(json.loads(line)["url"] for line in capsys.readouterr().out.splitlines())
+
+    assert listed("--status", "error") == sorted([page, missing])
+    assert listed("--status", "active") == [good]
+    assert listed("--error", "not_a_feed") == [page]
+    assert listed("--error", "http") == [missing]
+    assert main(["feeds", "list", "--status", "gone"]) == 0
+    assert capsys.readouterr().out == "none of the 3 feeds match\n"
+
+
+# ------------------------------------------------------------------ invoke, as sam local invoke
+EVENT_FUNCTIONS = {"api_": "ApiFunction", "ses_": "bounces", "digest_scheduled": "DigestFunction",
+                   "digest_sender": "digest_sender", "dispatcher": "DispatcherFunction", "fetch_worker": "fetch_worker"}
+
+
+@pytest.mark.parametrize("event_file", sorted((REPO_ROOT / "events").glob("*.json")), ids=lambda p: p.stem)
+def test_every_sample_event_works_as_shipped_in_a_fresh_folder(event_file: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    function = next(f for prefix, f in EVENT_FUNCTIONS.items() if event_file.name.startswith(prefix))
+    assert main(["invoke", function, "-e", str(event_file)]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout is the result alone; the handler's logs go to stderr
+    assert "Traceback" not in captured.err
+
+
+def test_invoke_takes_the_event_from_stdin(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO((REPO_ROOT / "events" / "dispatcher_scheduled.json").read_text()))
+    assert main(["invoke", "DispatcherFunction", "-"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"queued": 0}
+
+
+@pytest.mark.parametrize("function", ["api", "bounces", "digest", "digest_sender", "dispatcher", "fetch_worker"])
+@pytest.mark.parametrize("event", [{"foo": 1}, {"Records": [{"messageId": "1", "body": "{}"}]}, []],
+                         ids=["unrelated", "empty-sqs-body", "not-an-object"])
+def test_a_wrong_shaped_event_is_one_line(function: str, event: object, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    assert main(["invoke", function, "event.json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: {function} is invoked with ") and captured.err.count("\n") == 1
+    assert "events/" in captured.err  # names a sample of the right shape
+
+
+def test_a_handler_failure_reads_like_sam_local_invoke(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the queue is on fire")
+
+    monkeypatch.setattr(functions.load_function_module("dispatcher"), "dispatch_due_feeds", broken)
+    assert main(["invoke", "dispatcher", "-e", str(REPO_ROOT / "events" / "dispatcher_scheduled.json")]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"errorType": "RuntimeError", "errorMessage": "the queue is on fire"}
+    assert "Traceback" not in captured.err

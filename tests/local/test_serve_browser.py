@@ -70,7 +70,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("served")
     db = folder / "earshot.db"
     with LocalRuntime(LocalSettings(EARSHOT_DB=db, EARSHOT_OUTBOX=folder / "outbox")) as local:
-        add_feeds(local.store, read_feed_list(REPO_ROOT / "samples" / "feeds.txt"), test_fetch=False, out=io.StringIO())
+        add_feeds(local.store, read_feed_list(REPO_ROOT / "samples" / "feeds.txt").urls, test_fetch=False,
+                  out=io.StringIO())
         report = run_cycle(local, 1, check_all=True, concurrency=4)
         assert report.new_episodes > 0, report
         define_sample_topics(local.store, folder / "pages")

@@ -56,3 +56,24 @@ def test_digest_html_renders_with_visible_content(tmp_path: Path) -> None:
     assert (width, height) == (680, 900)
     # Not blank: many distinct byte values (text, bars, badges), not one background colour.
     assert len(set(pixels[::7])) > 20
+
+
+def test_preview_screenshot_is_the_whole_mail_and_no_blank_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from earshot_local.cli import main
+    from earshot_local.cli.digest import page_height
+    from earshot_local.cli.topics import FINANCE_QUERY
+
+    monkeypatch.chdir(tmp_path)
+    samples = sorted(str(p) for p in (Path(__file__).resolve().parents[2] / "samples" / "feeds").glob("*.xml"))
+    assert main(["feeds", "add", *samples]) == 0
+    assert main(["run"]) == 0
+    assert main(["topics", "add", "mlp-finance", "--name", "MLPs", "--query", FINANCE_QUERY]) == 0
+    assert main(["digest", "preview", "mlp-finance", "--out", "preview", "--screenshot"]) == 0
+    assert "preview/digest.png" in capsys.readouterr().out
+
+    width, height, _ = _png_pixels(tmp_path / "preview" / "digest.png")
+    content = page_height(tmp_path / "preview" / "digest.html", width=680)
+    # The image is the mail, top to bottom: as tall as its layout, not a fixed 2400 px
+    # window that leaves most of it empty.
+    assert width == 680 and 300 < content < 2400 and abs(height - content) <= 2

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from earshot import runtime
-from earshot.ingest.refresh import new_feed
+from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feed
 from earshot.mail import tokens
 from earshot.models import (
     ConsentEvent,
@@ -24,7 +24,9 @@ from earshot.models import (
     Transcript,
     TranscriptMoment,
 )
+from earshot.settings import Settings
 from earshot.store import Store
+from earshot.topics.matching import match_new_episodes
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend
 
@@ -121,9 +123,51 @@ def test_changed_episode_keeps_first_seen_and_redelivery_stores_once(repo: Store
     assert [e.id for e in repo.iter_all_episodes()] == ["g1"]
 
 
+def test_a_check_in_flight_when_its_feed_is_removed_writes_nothing(repo: Store) -> None:
+    sample = Path(__file__).resolve().parents[2] / "samples" / "feeds" / "midstream-minute.xml"
+    feed = new_feed(sample.as_uri(), NOW)
+    repo.add_feed(feed)
+    repo.create_topic(Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW))
+    check = FeedCheck.from_state(feed)  # queued, then the feed is removed before the worker runs
+    assert repo.delete_feed(feed.feed_id)
+
+    outcome = refresh_feed(check, repo=repo, settings=Settings(EARSHOT_ALLOW_LOCAL_FILES=True), now=NOW,
+                           on_new_episodes=lambda f, episodes: match_new_episodes(repo, f, episodes))
+
+    assert outcome.result == "removed" and outcome.new_episodes == 0
+    assert repo.get_feed(feed.feed_id) is None and list(repo.iter_all_episodes()) == []
+    assert repo.count_matches("mlp") == 0
+
+
 def _match(feed_id: str, episode_id: str, published: datetime | None, title: str = "") -> MatchedEpisode:
     return MatchedEpisode(feed_id=feed_id, episode_id=episode_id, podcast="P", title=title or episode_id,
                           published=published, reason="why")
+
+
+def test_delete_feed_removes_its_episodes_and_matches_and_nothing_else(repo: Store) -> None:
+    kept, removed = new_feed("https://a.example/feed.xml", NOW), new_feed("https://b.example/feed.xml", NOW)
+    for feed in (kept, removed):
+        repo.add_feed(feed)
+        repo.put_new_episodes(feed.feed_id, [Episode(id=f"{feed.feed_id}-{i}", title="MLP") for i in range(30)], NOW)
+    for slug in ("t1", "t2"):
+        repo.create_topic(Topic(slug=slug, name=slug, query="MLP", created_at=NOW, updated_at=NOW))
+        repo.replace_topic_matches(slug, [_match(f.feed_id, f"{f.feed_id}-{i}", NOW - timedelta(days=i))
+                                          for f in (kept, removed) for i in range(3)])
+
+    assert repo.delete_feed(removed.feed_id)
+    assert not repo.delete_feed(removed.feed_id), "a second removal finds nothing"
+    assert not repo.delete_feed("f-never-there")
+
+    assert [f.url for f in repo.list_feeds()] == [kept.url]
+    assert [f.url for f in repo.due_feeds(NOW, include_not_due=True)] == [kept.url]
+    assert repo.get_feed(removed.feed_id) is None and repo.episode_hashes(removed.feed_id) == {}
+    assert {e.feed_id for e in repo.iter_all_episodes()} == {kept.feed_id}
+    assert len(repo.list_episodes(kept.feed_id)) == 30
+    for slug in ("t1", "t2"):
+        assert {m.feed_id for m in repo.list_matches(slug)} == {kept.feed_id}
+        assert repo.count_matches(slug) == 3
+    repo.save_feed_state(removed)  # a check that was in flight during the removal
+    assert repo.get_feed(removed.feed_id) is None, "a removed feed is not revived"
 
 
 def test_topics_and_matches(repo: Store) -> None:

@@ -281,3 +281,12 @@ def test_an_episode_stored_without_a_title_is_never_an_empty_link() -> None:
     assert not checker.errors
     assert '.mp3">Untitled episode</a>' in html
     assert "></a>" not in html
+
+
+def test_an_archive_page_says_when_it_had_episodes_and_ranks_by_them() -> None:
+    # Every episode older than a year: no "About no episodes ... over the last 12 months".
+    html, page = _render([_listing(f"e{year}", year) for year in (2019, 2020, 2021)])
+    text = " ".join(" ".join(page.text).split())
+    assert "1 episode a year from May 2019 to May 2021." in text
+    assert "no episodes" not in text.lower()
+    assert "The Midstream Minute — 3 episodes, latest 1 May 2021" in text

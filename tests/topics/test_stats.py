@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 import pytest
 
 from earshot.models import MatchedEpisode, TranscriptMoment
-from earshot.topics.stats import RANK_RULE, build_report, cadence_words
+from earshot.topics.dedup import podcast_groups
+from earshot.topics.stats import RANK_RULE, build_report, cadence, cadence_words
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -50,6 +51,7 @@ def test_header_numbers() -> None:
     assert (report.podcasts, report.episodes, report.duplicates_folded) == (2, 5, 2)
     assert report.avg_duration_seconds == 2125
     assert report.cadence == "1 episode every 6 months"
+    assert report.cadence_text == "1 episode every 6 months over the last 12 months"
     assert report.latest == d(11, 20)
     assert report.per_year == {"2023": 1, "2024": 1, "2025": 1, "2026": 2}
     assert report.rank_rule == RANK_RULE
@@ -57,9 +59,11 @@ def test_header_numbers() -> None:
 
 def test_best_podcasts_follow_the_rank_rule() -> None:
     report = build_report(LISTINGS, now=NOW)
-    ranked = [(p.podcast, p.episodes_last_12_months, p.latest) for p in report.best_podcasts]
+    ranked = [(p.podcast, p.episodes_last_12_months, p.episodes, p.latest) for p in report.best_podcasts]
     # Alpha has 2 in the last 12 months (the re-upload counts once); Beta 1 (its syndicated copy).
-    assert ranked == [("Alpha", 2, d(11, 20)), ("Beta", 1, d(11, 21))]
+    assert ranked == [("Alpha", 2, 3, d(11, 20)), ("Beta", 1, 3, d(11, 21))]
+    assert [p.counts_text for p in report.best_podcasts] == ["2 in the last 12 months, 3 in all",
+                                                            "1 in the last 12 months, 3 in all"]
 
 
 def test_rank_ties_broken_by_recency_then_name() -> None:
@@ -101,7 +105,7 @@ def test_latest_limit() -> None:
 def test_empty_topic() -> None:
     report = build_report([], now=NOW)
     assert (report.podcasts, report.episodes, report.avg_duration_seconds, report.latest) == (0, 0, None, None)
-    assert report.cadence == "no episodes in the last 12 months"
+    assert (report.cadence, report.cadence_period, report.cadence_text) == ("no episodes yet", "", "No episodes yet")
     assert report.per_year == {} and report.best_podcasts == [] and report.latest_episodes == []
 
 
@@ -126,3 +130,98 @@ def test_summary_is_short_plain_text() -> None:
 ], ids=lambda v: str(v))
 def test_cadence_words(per_year: int, words: str) -> None:
     assert cadence_words(per_year) == words
+
+
+# ------------------------------------------------------------------ cadence over time
+def _dates(*days: tuple[int, int, int]) -> list[datetime]:
+    return [datetime(y, m, dd, 11, tzinfo=UTC) for y, m, dd in days]
+
+
+@pytest.mark.parametrize(("dates", "words", "period"), [
+    # episodes in the last 12 months: their rate over those months (the seed page's wording)
+    (_dates(*[(2026, 1 + i // 2, 1 + 14 * (i % 2)) for i in range(22)]), "1 episode every other week",
+     "over the last 12 months"),
+    (_dates((2026, 11, 1)), "1 episode a year", "over the last 12 months"),
+    # none in the last 12 months: the rate over the span that has episodes
+    (_dates(*[(2019 + (3 + i) // 12, 1 + (3 + i) % 12, 5) for i in range(28)]), "1 episode a month",
+     "from April 2019 to July 2021"),
+    (_dates((2020, 1, 1), (2021, 1, 1), (2022, 1, 1)), "1 episode a year", "from January 2020 to January 2022"),
+    (_dates((2023, 5, 2), (2023, 5, 9), (2023, 5, 30)), "3 episodes", "in May 2023"),
+    (_dates((2019, 3, 3)), "1 episode", "in March 2019"),
+    # future-dated episodes are not counted as of now
+    (_dates((2027, 1, 1)), "no episodes yet", ""),
+    ([], "no episodes yet", ""),
+], ids=["recent-fortnightly", "recent-one", "archive-monthly", "archive-yearly", "archive-one-month",
+        "archive-single", "future-only", "empty"])
+def test_cadence_describes_the_span_that_has_episodes(dates: list[datetime], words: str, period: str) -> None:
+    assert cadence(dates, NOW) == (words, period)
+
+
+def test_an_archive_topic_never_says_no_episodes_twice() -> None:
+    old = [ep("fa", "Alpha", f"a{i}", f"Old {i}", datetime(2020, 1 + i, 10, tzinfo=UTC), 60) for i in range(6)]
+    report = build_report(old, now=NOW)
+    assert report.cadence_text == "1 episode a month from January 2020 to June 2020"
+    assert "no episodes" not in report.cadence_text
+
+
+# ------------------------------------------------------------------ podcasts, not feeds
+JAN_2024 = d(1, 10, 2024)
+
+
+def listing(feed: str, title: str = "Podcasting 2.0", *, guid: str | None = None, author: str | None = None,
+            link: str | None = "http://podcastindex.org", ep_id: str = "e1", ep_guid: str | None = None,
+            published: datetime = JAN_2024) -> MatchedEpisode:
+    return MatchedEpisode(feed_id=feed, episode_id=ep_id, guid=ep_guid, podcast=title, podcast_guid=guid,
+                          podcast_author=author, podcast_link=link, title=f"Episode {ep_id}", published=published)
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    (listing("f1", guid="917393e3"), listing("f2", title="Renamed", guid="917393E3", link=None), True),
+    (listing("f1", guid="917393e3", author="Podcast Index LLC"), listing("f2", author="Podcast Index LLC"), True),
+    (listing("f1", "Podcast Help Desk™", author="mike@mikedell.com (Mike Dell)", link="https://www.podcasthelpdesk.com"),
+     listing("f2", "Podcast Help Desk™", author="Mike Dell", link="https://podcasthelpdesk.com/"), True),
+    (listing("f1", "Podcast Help Desk™", author="Mike Dell", link="https://www.podcasthelpdesk.com"),
+     listing("f2", "Podcast Help Desk™", author=None, link="https://www.podcasthelpdesk.com"), True),
+    (listing("f1", author="Ann"), listing("f2", author="Bob"), False),
+    (listing("f1", "Podcast", link=None), listing("f2", "Podcast", link=None), False),
+    (listing("f1", "Homegrown Hits"), listing("f2", "Homegrown Hits", link="https://homegrownhits.xyz"), False),
+    (listing("f1", guid="g1"), listing("f2", "Other show", guid="g2"), False),
+], ids=["same-guid", "guid-on-one-side", "title-author-link", "author-missing-on-one-side", "authors-differ",
+        "title-only", "links-differ", "different-guids-different-titles"])
+def test_podcast_identity(a: MatchedEpisode, b: MatchedEpisode, same: bool) -> None:
+    groups = podcast_groups([a, b])
+    assert (groups["f1"] == groups["f2"]) is same
+
+
+def test_feeds_of_one_podcast_are_one_best_podcast_and_one_podcast_in_the_numbers() -> None:
+    # The same show under two feed URLs (one episode in both, one only in the new feed),
+    # and another show: two podcasts, not three; the shared episode is not "also in" anything.
+    listings = [
+        listing("old", guid="pc20", ep_id="1", ep_guid="ep-1", published=d(1, 5, 2024)),
+        listing("new", author="Podcast Index LLC", ep_id="1", ep_guid="ep-1", published=d(1, 5, 2024)),
+        listing("new", author="Podcast Index LLC", ep_id="2", ep_guid="ep-2", published=d(2, 5, 2024)),
+        listing("other", "Other Show", link="https://other.example", ep_id="3", published=d(3, 5, 2024)),
+    ]
+    report = build_report(listings, now=NOW)
+    assert (report.podcasts, report.episodes, report.duplicates_folded) == (2, 3, 1)
+    assert [(p.podcast, p.episodes, sorted(p.feed_ids)) for p in report.best_podcasts] == [
+        ("Podcasting 2.0", 2, ["new", "old"]), ("Other Show", 1, ["other"])]
+    assert all(card.also_in == 0 for card in report.latest_episodes)
+
+
+def test_archive_topics_rank_by_all_their_matching_episodes() -> None:
+    # Nothing in the last 12 months: the ranking still means something (and says so).
+    listings = [listing("few", "Few", link=None, ep_id=f"f{i}", published=d(6, 1 + i, 2021)) for i in range(2)]
+    listings += [listing("many", "Many", link=None, ep_id=f"m{i}", published=d(3, 1 + i, 2020)) for i in range(5)]
+    best = build_report(listings, now=NOW).best_podcasts
+    assert [(p.podcast, p.episodes_last_12_months, p.counts_text) for p in best] == [
+        ("Many", 0, "5 episodes"), ("Few", 0, "2 episodes")]
+
+
+def test_a_window_makes_every_number_as_of_its_end() -> None:
+    # A digest for the week of "Rates" (Nov 2-9): "Big interview" (Nov 20) is after it.
+    report = build_report(LISTINGS, now=d(11, 9), window=(d(11, 2), d(11, 9)))
+    assert report.latest == d(11, 7) and report.episodes == 4
+    assert [c.title for c in report.latest_episodes] == ["Rates"]
+    assert all(p.latest is None or p.latest < d(11, 9) for p in report.best_podcasts)
+    assert [(p.podcast, p.episodes_last_12_months) for p in report.best_podcasts] == [("Alpha", 1), ("Beta", 0)]

@@ -32,8 +32,10 @@ DEMO_DB = "earshot-demo.db"
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="run Earshot end to end locally (sample feeds, topics, digest)")
-    p.add_argument("--out", type=Path, default=Path("out"), help="where pages and mails are written")
-    p.add_argument("--cycles", type=int, default=2)
+    p.add_argument("--out", type=Path, default=Path("out"), metavar="DIR",
+                   help="where the demo's database, pages and mails are written (default: out)")
+    p.add_argument("--cycles", type=int, default=2, metavar="N",
+                   help="ingest cycles to run (default 2: the second shows conditional GETs answered 304)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -56,7 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     server = serve_directory(SAMPLES)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        paths = read_feed_list(SAMPLES / "feeds.txt")
+        paths = read_feed_list(SAMPLES / "feeds.txt").urls
         urls = [f"{base}/{local_path(p).relative_to(SAMPLES).as_posix()}" for p in paths]
         print(f"Serving {len(urls)} sample feeds from {base} (loopback)")
         db = out / DEMO_DB

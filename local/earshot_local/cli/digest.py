@@ -20,7 +20,7 @@ from typing import Any
 
 from earshot import runtime
 from earshot.mail import tokens
-from earshot.mail.delivery import digest_skeleton, personal_digest
+from earshot.mail.delivery import digest_report, digest_skeleton, personal_digest
 from earshot.mail.digest import iso_week, previous_week, render_digest, week_window
 from earshot.topics.service import get_topic, topic_report
 from earshot_local.cli.common import CliError, open_local
@@ -37,10 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     digest = subparsers.add_parser("digest", help="weekly digest email tools")
     sub = digest.add_subparsers(dest="digest_command", required=True, metavar="SUBCOMMAND")
     preview = sub.add_parser("preview", help="write digest.html, digest.txt and digest.eml for a topic")
-    preview.add_argument("slug")
-    preview.add_argument("--out", type=Path, required=True, help="directory to write into")
+    preview.add_argument("slug", help="the topic (see `earshot topics list`)")
+    preview.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory to write into")
     preview.add_argument("--week", help="ISO week like 2025-W02 (default: the week of the topic's newest episode)")
-    preview.add_argument("--screenshot", action="store_true", help="also write digest.png (headless Chromium)")
+    preview.add_argument("--screenshot", action="store_true",
+                         help="also write digest.png, the whole mail as headless Chromium draws it")
     preview.set_defaults(func=cmd_preview)
     run = sub.add_parser("run", help="send this week's digests now (the weekly job), into the outbox")
     run.add_argument("--week", help="ISO week like 2025-W02 (default: last week, as the schedule does)")
@@ -61,8 +62,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         zone = settings.digest_zone
         latest = topic_report(repo, topic.slug, now=now, latest_limit=1).latest
         week = args.week or (iso_week(latest, zone) if latest else previous_week(now, zone))
-        start, end = week_window(week, zone)
-        report = topic_report(repo, topic.slug, now=min(now, end), window=(start, end), latest_limit=None)
+        # The numbers the digest function would mail for that week (as of its end).
+        report = digest_report(repo, topic.slug, week, settings, now=now)
         rendered = render_digest(topic, report, week=week, base_url=settings.public_base_url,
                                  domain=settings.sender_domain)
         # A placeholder token that no stored record matches: the preview unsubscribes nobody.
@@ -83,16 +84,40 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
-def screenshot(html_path: Path, png_path: Path, *, width: int = 680, height: int = 2400) -> Path:
-    """Render an HTML file with headless Chromium (no network, no profile state)."""
+_CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+# Appended to a copy of the page: writes the laid-out height where --dump-dom shows it.
+_MEASURE = ('<script>document.documentElement.setAttribute("data-earshot-height", '
+            'Math.ceil(document.documentElement.getBoundingClientRect().height))</script>')
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
     if not CHROMIUM.exists():
         raise CliError(f"{CHROMIUM} not found; install it with: apt-get install -y chromium")
-    command = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-        f"--window-size={width},{height}", f"--screenshot={png_path.resolve()}", html_path.resolve().as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([str(CHROMIUM), *_CHROMIUM_FLAGS, *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def page_height(html_path: Path, *, width: int) -> int:
+    """The page's laid-out height at ``width``, measured by headless Chromium."""
+    probe = html_path.with_name(f".{html_path.name}.measure.html")
+    probe.write_text(html_path.read_text(encoding="utf-8") + _MEASURE, encoding="utf-8")
+    try:
+        result = _chromium(f"--window-size={width},600", "--dump-dom", probe.resolve().as_uri())
+    finally:
+        probe.unlink(missing_ok=True)
+    found = re.search(r'data-earshot-height="(\d+)"', result.stdout)
+    if result.returncode != 0 or not found:
+        raise CliError(f"chromium could not lay out {html_path}: {result.stderr.strip()[-300:]}")
+    return int(found[1])
+
+
+def screenshot(html_path: Path, png_path: Path, *, width: int = 680, height: int | None = None) -> Path:
+    """Render an HTML file with headless Chromium (no network, no profile state): the
+    whole page, however long (``height`` fixes the viewport instead)."""
+    height = height or page_height(html_path, width=width)
+    result = _chromium(f"--window-size={width},{height}", f"--screenshot={png_path.resolve()}",
+                       html_path.resolve().as_uri())
     if result.returncode != 0 or not png_path.exists():
         raise CliError(f"chromium failed: {result.stderr.strip()[-300:]}")
     return png_path

@@ -1,77 +1,91 @@
-"""Ingest commands: ``parse``, ``feeds add|import|list``, ``run``, ``invoke``, ``info``."""
+"""Ingest commands: ``parse``, ``feeds add|import|list|remove``, ``run``, ``invoke``, ``info``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from earshot import runtime
-from earshot.errors import EarshotError
+from earshot.errors import EarshotError, ParseError
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
-from earshot.ingest.sources import is_local_source, read_source, source_url
-from earshot.store import Store, iso
+from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
+from earshot.models import FeedState
+from earshot.store import Store, feed_id_for, iso
 from earshot.topics.matching import match_new_episodes
 from earshot_local import functions
-from earshot_local.cli.common import CliError, add_backend_args, local_settings, open_local, open_store
+from earshot_local.cli.common import ANY_BACKEND, CliError, local_settings, open_local, open_store
 from earshot_local.runtime import LocalRuntime
 from earshot_local.settings import domain_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("parse", help="parse a feed (file or URL) and print normalized JSON")
-    p.add_argument("source", help="file path or http(s) URL")
-    p.set_defaults(func=cmd_parse)
+    p.add_argument("source", help="feed file path or http(s) URL")
+    p.set_defaults(func=cmd_parse, backends=None)
 
     feeds = sub.add_parser("feeds", help="manage the feeds Earshot polls")
-    add_backend_args(feeds)
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
-    p = fsub.add_parser("add", help="test-fetch and add feeds")
-    p.add_argument("urls", nargs="+", metavar="URL")
-    p.set_defaults(func=cmd_feeds_add)
-    p = fsub.add_parser("import", help="add every feed in an OPML file or a text file of URLs")
-    p.add_argument("file", type=Path)
-    p.set_defaults(func=cmd_feeds_import)
+    p = fsub.add_parser("add", help="test-fetch and add feeds (a URL that is not a feed is refused, and why)")
+    p.add_argument("urls", nargs="+", metavar="URL", help="feed URL, or a feed file's path")
+    p.set_defaults(func=cmd_feeds_add, backends=ANY_BACKEND)
+    p = fsub.add_parser("import", help="add every feed in an OPML file or a text file of URLs, then summarize")
+    p.add_argument("file", type=Path,
+                   help="OPML (e.g. exported from a podcast app) or text: one URL or file path a line, # comments")
+    p.set_defaults(func=cmd_feeds_import, backends=ANY_BACKEND)
     p = fsub.add_parser("list", help="feeds with status, last/next check, errors and parse warnings")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_feeds_list)
+    p.add_argument("--status", choices=("active", "error", "gone"), help="only feeds with this status")
+    p.add_argument("--error", metavar="KIND",
+                   help="only feeds whose last error is this kind, or starts with it (not_a_feed, http_404, http)")
+    p.add_argument("--json", action="store_true", help="one JSON object per feed (every stored field)")
+    p.set_defaults(func=cmd_feeds_list, backends=ANY_BACKEND)
+    p = fsub.add_parser("remove", help="stop polling feeds and drop their episodes from every topic")
+    p.add_argument("feeds", nargs="+", metavar="URL|FEED_ID", help="as `earshot feeds list` shows it")
+    p.set_defaults(func=cmd_feeds_remove, backends=ANY_BACKEND)
 
     p = sub.add_parser("run", help="check due feeds now: fetch, parse, store, match (run it from cron)")
-    p.add_argument("--feeds", type=Path, help="OPML or a text file of URLs / file paths to add first")
+    p.add_argument("--feeds", type=Path, metavar="FILE", help="OPML or a text file of URLs / file paths to add first")
     p.add_argument("--all", action="store_true", help="check every feed now, due or not")
-    p.add_argument("--cycles", type=int, default=1,
-                   help="run this many cycles back to back (implies --all after the first)")
-    p.add_argument("--json", action="store_true", help="print one JSON object per cycle")
-    p.add_argument("--concurrency", type=int, default=None,
+    p.add_argument("--cycles", type=int, default=1, metavar="N",
+                   help="run N cycles back to back (each after the first checks every feed); default 1")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per cycle (keys in the README), failed feeds included")
+    p.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="requests in flight at once (default 32; at most 2 per host whatever this is)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file (like sam local invoke)")
     p.add_argument("function", help="folder under functions/ or template logical id (dispatcher, DispatcherFunction)")
-    p.add_argument("event", nargs="?", help="event JSON file, or - for stdin")
-    p.add_argument("-e", "--event", dest="event_opt", help="event JSON file (as sam local invoke)")
+    p.add_argument("event", nargs="?", help="event JSON file, or - for stdin (samples in events/)")
+    p.add_argument("-e", "--event", dest="event_opt", metavar="EVENT",
+                   help="event JSON file, or - for stdin (as sam local invoke -e)")
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser("info", help="where the local database is and what it holds")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
 
 
 # ------------------------------------------------------------------ parse
 def cmd_parse(args: argparse.Namespace) -> int:
     settings = domain_settings()
-    result = read_source(args.source, settings=settings)
-    parsed = parse_feed(result.body or b"", url=result.url)
+    try:
+        result = read_source(args.source, settings=settings)
+        parsed = parse_feed(result.body or b"", url=result.url)
+    except EarshotError as exc:
+        raise CliError(problem_with(args.source, exc)) from None
     out = {
         "feed": parsed.feed.model_dump(mode="json"),
         "episodes": [e.model_dump(mode="json", exclude={"content_hash", "feed_id"}) for e in parsed.episodes],
@@ -82,82 +96,212 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------ feeds
-def read_feed_list(path: Path) -> list[str]:
-    """URLs from an OPML file (``xmlUrl`` attributes) or a text file (one per line, # comments).
+def problem_with(source: str, exc: EarshotError) -> str:
+    """What went wrong with a feed, in words, naming it once: fetch errors already name
+    their URL; a document that is not a feed is said to be one."""
+    if isinstance(exc, ParseError):
+        return f"{source} is not a usable feed: {exc}"
+    return str(exc) if source in str(exc) else f"{source}: {exc}"
 
-    Relative file paths in a text list are taken relative to the list's folder.
+
+# ------------------------------------------------------------------ feeds
+@dataclass
+class FeedList:
+    """What a feed list file holds: the feeds to add, and the entries refused, with why."""
+
+    path: Path
+    kind: str  # "OPML" or "text list"
+    urls: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+
+_INLINE_COMMENT = re.compile(r"\s+#.*$")
+
+
+def read_feed_list(path: Path) -> FeedList:
+    """Feeds from an OPML file (``xmlUrl`` attributes) or a text file (one URL or feed file
+    path a line; ``#`` starts a comment, at the start of a line or after a space).
+
+    Relative file paths in a text list are taken relative to the list's folder. Entries
+    that cannot be feeds (not http(s), a missing file, text with spaces) are refused with
+    the reason; a file that is neither OPML nor a text list (an HTML page, a feed itself)
+    is an error.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path} is not text (OPML or one feed URL a line)") from None
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if text.lstrip().startswith("<"):
+    head = text.lstrip()[:2000].lower()
+    if head.startswith("<"):
+        if "<html" in head or head.startswith("<!doctype html"):
+            raise CliError(f"{path} is an HTML page, not OPML or a list of feed URLs")
         try:
             root = ET.fromstring(text)
         except ET.ParseError as exc:
             raise CliError(f"{path} is not valid OPML: {exc}") from exc
-        return [o.get("xmlUrl", "").strip() for o in root.iter("outline") if o.get("xmlUrl", "").strip()]
-    urls = []
+        tag = root.tag.rsplit("}", 1)[-1].lower()
+        if tag in ("rss", "feed", "rdf"):
+            raise CliError(f"{path} is a feed itself, not a list of feeds: add it with `earshot feeds add {path}`")
+        if tag != "opml":
+            raise CliError(f"{path} is XML but not OPML (its root element is <{tag}>)")
+        found = FeedList(path, "OPML")
+        for outline in root.iter("outline"):
+            url = (outline.get("xmlUrl") or "").strip()
+            if url:
+                _take(found, url)
+            elif (outline.get("type") or "").lower() == "rss":
+                found.refused.append((outline.get("text") or outline.get("title") or "an outline",
+                                      "type rss but no xmlUrl"))
+        return found
+    found = FeedList(path, "text list")
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("http") else line.strip()
-        if not line:
+        entry = line.strip()
+        if entry.startswith("#"):
             continue
-        urls.append(source_url(str(path.parent / line)) if is_local_source(line) else line)
-    return urls
+        entry = _INLINE_COMMENT.sub("", entry).strip()
+        if entry:
+            _take(found, entry, relative_to=path.parent)
+    return found
 
 
-def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | None = None) -> int:
+def _take(found: FeedList, entry: str, *, relative_to: Path | None = None) -> None:
+    """Add an entry of a list to its feeds, or refuse it with the reason."""
+    if any(c.isspace() for c in entry):
+        found.refused.append((entry, "not a URL (it has spaces)"))
+    elif not is_local_source(entry):
+        parts = urlsplit(entry)
+        if parts.scheme.lower() in ("http", "https") and parts.hostname:
+            found.urls.append(entry)
+        else:
+            found.refused.append((entry, "not an http(s) URL with a host"))
+    else:
+        file = local_path(entry)
+        if relative_to is not None and not file.is_absolute():
+            file = relative_to / file
+        if file.is_file():
+            found.urls.append(source_url(str(file)))
+        else:
+            found.refused.append((entry, "no such file"))
+
+
+@dataclass
+class AddSummary:
+    added: int = 0
+    already: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"{self.added} added, {self.already} already there, {len(self.refused)} refused"
+
+
+def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | None = None) -> AddSummary:
     """Add feeds; with ``test_fetch`` each URL is fetched and parsed first and refused with
-    a clear message if it is not a feed. Returns how many were refused."""
+    a clear message if it is not a feed. Prints a line per feed to ``out`` (refusals to
+    stderr) and returns the counts."""
     out = out or sys.stdout
     settings = domain_settings()
-    refused = 0
+    summary = AddSummary()
     now = datetime.now(UTC)
     for url in urls:
         url = source_url(url)
         feed = new_feed(url, now)
+        detail = ""
         if test_fetch:
             try:
                 result = read_source(url, settings=settings)
                 parsed = parse_feed(result.body or b"", url=result.url)
             except EarshotError as exc:
-                refused += 1
-                print(f"error: {url} is not a usable feed: {exc}", file=sys.stderr)
+                summary.refused.append((url, problem_with(url, exc)))
+                print(f"error: {problem_with(url, exc)}", file=sys.stderr)
                 continue
             feed.title = parsed.feed.title
+            feed.author, feed.link, feed.podcast_guid = parsed.feed.author, parsed.feed.link, parsed.feed.podcast_guid
             count = len(parsed.episodes)
             # A new show publishes its channel before its first episode: that is a feed.
             episodes = "0 episodes yet" if count == 0 else f"{count} episode{'s' if count != 1 else ''}"
-            print(f"added {url}  ({parsed.feed.title or 'untitled'}, {episodes})"
-                  if repo.add_feed(feed) else f"already there: {url}", file=out)
-        elif repo.add_feed(feed):
-            print(f"added {url}", file=out)
-    return refused
+            detail = f"  ({parsed.feed.title or 'untitled'}, {episodes})"
+        if repo.add_feed(feed):
+            summary.added += 1
+            print(f"added {url}{detail}", file=out)
+        else:
+            summary.already += 1
+            print(f"already there: {url}", file=out)
+    return summary
 
 
 def cmd_feeds_add(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
-        refused = add_feeds(repo, args.urls, test_fetch=True)
-    return 2 if refused else 0
+        summary = add_feeds(repo, args.urls, test_fetch=True)
+    if len(args.urls) > 1:
+        print(summary.line())
+    return 2 if summary.refused else 0
+
+
+def import_feed_list(repo: Store, path: Path, *, out: TextIO) -> AddSummary:
+    """Add every feed of a list file and print what happened: a line per feed, each
+    refused entry with its reason (stderr), and a summary, whatever the file held."""
+    found = read_feed_list(path)
+    summary = add_feeds(repo, found.urls, test_fetch=False, out=out)
+    for entry, reason in found.refused:
+        print(f"refused {entry}: {reason}", file=sys.stderr)
+    summary.refused = found.refused + summary.refused
+    if not found.urls and not found.refused:
+        hint = "<outline xmlUrl=...> entries" if found.kind == "OPML" else "one feed URL or file path a line"
+        print(f"no feeds in {path} (looked for {hint})", file=out)
+    print(f"{path}: {summary.line()}", file=out)
+    return summary
 
 
 def cmd_feeds_import(args: argparse.Namespace) -> int:
-    urls = read_feed_list(args.file)
     with open_store(args) as repo:
-        add_feeds(repo, urls, test_fetch=False)
+        summary = import_feed_list(repo, args.file, out=sys.stdout)
+    return 2 if summary.refused else 0
+
+
+def _stored_feed_id(repo: Store, given: str) -> str | None:
+    """The id of a stored feed given by id or URL (or file path); a feed that moved (301)
+    keeps the id of the URL it was added with, so its current URL is looked up too."""
+    for candidate in (given, feed_id_for(source_url(given))):
+        if repo.get_feed(candidate) is not None:
+            return candidate
+    return next((f.feed_id for f in repo.list_feeds() if f.url in (given, source_url(given))), None)
+
+
+def cmd_feeds_remove(args: argparse.Namespace) -> int:
+    missing = []
+    with open_store(args) as repo:
+        for given in args.feeds:
+            feed_id = _stored_feed_id(repo, given)
+            if feed_id is not None and repo.delete_feed(feed_id):
+                print(f"removed {given}")
+            else:
+                missing.append(given)
+    if missing:
+        raise CliError(f"no such feed: {', '.join(missing)} (see `earshot feeds list`)")
     return 0
+
+
+def _matches_filter(feed: FeedState, args: argparse.Namespace) -> bool:
+    if args.status and feed.status != args.status:
+        return False
+    return not args.error or (feed.last_error_kind or "").startswith(args.error)
 
 
 def cmd_feeds_list(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
-        feeds = sorted(repo.list_feeds(), key=lambda f: f.url)
+        every = sorted(repo.list_feeds(), key=lambda f: f.url)
+    feeds = [f for f in every if _matches_filter(f, args)]
     if args.json:
         for f in feeds:
             print(f.model_dump_json())
         return 0
-    if not feeds:
+    if not every:
         print("no feeds yet: earshot feeds add URL")
+        return 0
+    if not feeds:
+        print(f"none of the {len(every)} feeds match")
         return 0
     print(f"{'STATUS':7} {'LAST':8} {'ERR':>3} {'LAST CHECK':20} {'NEXT CHECK':20} {'EPS':>5}  URL / TITLE")
     for f in feeds:
@@ -170,6 +314,12 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ run
+class FailedFeed(BaseModel):
+    url: str
+    kind: str
+    message: str
+
+
 class CycleReport(BaseModel):
     cycle: int
     feeds: int
@@ -180,6 +330,7 @@ class CycleReport(BaseModel):
     new_episodes: int
     errors: dict[str, int]
     seconds: float
+    failed: list[FailedFeed] = Field(default_factory=list, description="each feed that failed, and why")
 
 
 def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
@@ -211,17 +362,20 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
                             on_new_episodes=lambda feed, episodes: match_new_episodes(store, feed, episodes))
     results: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    failed: list[FailedFeed] = []
     new_episodes = 0
-    for done, future in enumerate(futures, start=1):
+    for done, (check, future) in enumerate(zip(checks, futures, strict=True), start=1):
         try:
             outcome = future.result()
         except Exception as exc:  # the database refused a write: the feed is checked again next run
             errors[f"store_error: {type(exc).__name__}"] += 1
+            failed.append(FailedFeed(url=check.url, kind="store_error", message=f"{type(exc).__name__}: {exc}"))
             continue
         results[outcome.result] += 1
         new_episodes += outcome.new_episodes
         if outcome.error_kind:
             errors[outcome.error_kind] += 1
+            failed.append(FailedFeed(url=outcome.url, kind=outcome.error_kind, message=outcome.error_message or ""))
         if progress:
             _progress(done, len(checks))
     if progress:
@@ -230,7 +384,7 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
         cycle=cycle, feeds=len(checks), fetched=results["parsed"] + results["unchanged"],
         not_modified=results["not_modified"], unchanged=results["unchanged"], parsed=results["parsed"],
         new_episodes=new_episodes, errors=dict(sorted(errors.items())),
-        seconds=round(time.perf_counter() - started, 3),
+        seconds=round(time.perf_counter() - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
     )
 
 
@@ -241,10 +395,17 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def format_cycle(r: CycleReport) -> str:
+def format_cycle(r: CycleReport, *, failures: int = 20) -> str:
+    """The cycle in one line, then each failed feed (the first ``failures``) and how to find them."""
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
-    return (f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
-            f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}")
+    lines = [f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
+             f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"]
+    lines += [f"  {f.kind}: {f.url}  ({f.message})" if f.message and f.url not in f.message
+              else f"  {f.kind}: {f.message or f.url}" for f in r.failed[:failures]]
+    if r.failed:
+        more = f"{len(r.failed) - failures} more; " if len(r.failed) > failures else ""
+        lines.append(f"  ({more}all of them: earshot feeds list --status error)")
+    return "\n".join(lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -252,9 +413,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     concurrency = args.concurrency or local_cfg.concurrency
     if args.cycles < 1 or concurrency < 1:
         raise CliError("--cycles and --concurrency must be at least 1")
-    urls = read_feed_list(args.feeds) if args.feeds else []
     with open_local(args) as local:
-        add_feeds(local.store, urls, test_fetch=False, out=sys.stderr if args.json else sys.stdout)
+        if args.feeds:
+            import_feed_list(local.store, args.feeds, out=sys.stderr if args.json else sys.stdout)
         for cycle in range(1, args.cycles + 1):
             report = run_cycle(local, cycle, check_all=args.all or cycle > 1, concurrency=concurrency,
                                progress=not args.json and sys.stderr.isatty())
@@ -263,30 +424,37 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ invoke
-def read_event(path: str | None) -> dict[str, Any]:
+def read_event(path: str | None) -> Any:
+    """The event JSON from a file or stdin (its shape is checked by ``functions.check_event``)."""
     if path is None:
         raise CliError("give an event: earshot invoke FUNCTION EVENT.json (or -e EVENT.json, or - for stdin)")
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
-        event = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read event {path}: {exc}") from exc
-    if not isinstance(event, dict):
-        raise CliError(f"event {path} is not a JSON object")
-    return event
+        return json.loads(text)
+    except OSError as exc:
+        raise CliError(f"cannot read event {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise CliError(f"event {'on stdin' if path == '-' else path} is not JSON: {exc}") from exc
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    event = read_event(args.event_opt or args.event)
+    if args.event_opt and args.event:
+        raise CliError("give the event once: earshot invoke FUNCTION EVENT.json, or -e EVENT.json")
     try:
         function = functions.resolve_function(args.function)
     except LookupError as exc:
         raise CliError(str(exc)) from exc
+    event = read_event(args.event_opt or args.event)
+    try:
+        functions.check_event(function, event)
+    except functions.WrongEvent as exc:
+        raise CliError(str(exc)) from None
     with open_local(args) as local:
         try:
             result = local.invoke(function, event)
         except Exception as exc:  # as sam local invoke: the error as JSON, exit non-zero
             print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)[:2000]}))
+            print(f"error: {function} failed: {type(exc).__name__}", file=sys.stderr)
             return 1
         if function == "dispatcher":  # the local event source: hand the queued checks to the worker
             local.drain(local.fetch_queue, "fetch_worker")

@@ -22,7 +22,7 @@ from earshot.ingest.sources import read_source
 from earshot.models import MatchedEpisode, Topic
 from earshot.store import Store, feed_id_for, iso
 from earshot.templating import date_text, duration_text
-from earshot.topics.matching import match_episodes
+from earshot.topics.matching import Podcast, match_episodes
 from earshot.topics.pages import render_topic_page
 from earshot.topics.query import parse_query
 from earshot.topics.service import (
@@ -34,7 +34,8 @@ from earshot.topics.service import (
     topic_report,
 )
 from earshot.topics.stats import TopicReport, build_report
-from earshot_local.cli.common import CliError, add_backend_args, open_store
+from earshot_local.cli.common import ANY_BACKEND, CliError, open_store
+from earshot_local.cli.ingest import problem_with
 from earshot_local.settings import domain_settings
 
 # The demo's two topics: one acronym, two meanings that both occur in samples/feeds.
@@ -63,53 +64,58 @@ DEMO_TOPICS = (
 )
 
 
+QUERY_HELP = ("the topic query (docs/topics.md), e.g. 'MLP (midstream OR pipeline) -neural'; "
+              "a query that starts with '-' goes as --query='-word ...'")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     topics = sub.add_parser("topics", help="manage topics (stored; re-matched on add/edit)")
-    add_backend_args(topics)
     tsub = topics.add_subparsers(dest="topics_command", required=True, metavar="ACTION")
 
     p = tsub.add_parser("add", help="add a topic and match every stored episode")
-    p.add_argument("slug")
-    p.add_argument("--name", required=True)
-    p.add_argument("--query", required=True, help="see docs/topics.md")
-    p.add_argument("--description", default="")
+    p.add_argument("slug", help="the topic's id in URLs: lowercase letters, digits and hyphens (mlp-finance)")
+    p.add_argument("--name", required=True, help="the topic's title on its page and in digests")
+    p.add_argument("--query", required=True, help=QUERY_HELP)
+    p.add_argument("--description", default="", help="a sentence under the title on the topic page")
     p.set_defaults(func=cmd_add)
 
     p = tsub.add_parser("list", help="topics with their queries")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object per topic")
     p.set_defaults(func=cmd_list)
 
     p = tsub.add_parser("show", help="a topic's numbers, best podcasts and latest episodes")
-    p.add_argument("slug")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("slug", help="the topic (see `earshot topics list`)")
+    p.add_argument("--json", action="store_true", help="the topic and its report as one JSON object")
     p.set_defaults(func=cmd_show)
 
     p = tsub.add_parser("edit", help="change a topic; a new query re-matches the archive")
-    p.add_argument("slug")
-    p.add_argument("--name")
-    p.add_argument("--query")
-    p.add_argument("--description")
+    p.add_argument("slug", help="the topic (see `earshot topics list`)")
+    p.add_argument("--name", help="a new title")
+    p.add_argument("--query", help=f"a new query: {QUERY_HELP}")
+    p.add_argument("--description", help="a new description")
     p.set_defaults(func=cmd_edit)
 
     p = tsub.add_parser("remove", help="delete a topic and its matches")
-    p.add_argument("slug")
+    p.add_argument("slug", help="the topic (see `earshot topics list`)")
     p.set_defaults(func=cmd_remove)
 
     p = tsub.add_parser("page", help="write the topic page as one self-contained HTML file")
-    p.add_argument("slug")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    p.add_argument("slug", help="the topic (see `earshot topics list`)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.html", help="where to write the page")
     p.set_defaults(func=cmd_page)
+    for p in tsub.choices.values():
+        p.set_defaults(backends=ANY_BACKEND)
 
     for name, func, text in (("match", cmd_match, "print matching episodes of feeds as JSON lines"),
                              ("report", cmd_report, "a topic page's numbers for feeds, without storing anything")):
-        p = sub.add_parser(name, help=f"{text} (files or URLs; no AWS)")
-        p.add_argument("--query", "-q", required=True)
+        p = sub.add_parser(name, help=f"{text} (files or URLs; no database)")
+        p.add_argument("--query", "-q", required=True, help=QUERY_HELP)
         p.add_argument("sources", nargs="+", metavar="SOURCE", help="feed file or http(s) URL")
-        p.add_argument("--now", type=_parse_now, default=None,
+        p.add_argument("--now", type=_parse_now, default=None, metavar="DATETIME",
                        help="ISO date-time to compute 'last 12 months' from (default: now)")
         if name == "report":
-            p.add_argument("--json", action="store_true")
-        p.set_defaults(func=func)
+            p.add_argument("--json", action="store_true", help="the report as JSON (keys in docs/topics.md)")
+        p.set_defaults(func=func, backends=None)
 
 
 def _parse_now(value: str) -> datetime:
@@ -191,13 +197,18 @@ def _also_in(count: int) -> str:
     return f"also in {count} podcast{'s' if count != 1 else ''}" if count else ""
 
 
+def _cadence(report: TopicReport) -> str:
+    """The cadence sentence inside a line ("no episodes yet", "1 episode a week over ...")."""
+    return report.cadence_text[:1].lower() + report.cadence_text[1:]
+
+
 def format_report(report: TopicReport, *, title: str, query: str) -> str:
     """The terminal rendering of a topic report."""
     lines = [title, f"query: {query}", ""]
     lines.append(f"{report.episodes} episodes in {report.podcasts} podcasts"
                  f" ({report.duplicates_folded} duplicate listings folded)")
     lines.append(f"average length {duration_text(report.avg_duration_seconds) or 'unknown'};"
-                 f" {report.cadence}; latest {date_text(report.latest) or 'never'}")
+                 f" {_cadence(report)}; latest {date_text(report.latest) or 'never'}")
     if report.per_year:
         peak = max(report.per_year.values())
         lines += ["", "per year:"]
@@ -205,8 +216,8 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
     if report.best_podcasts:
         lines += ["", "best podcasts:"]
         for i, p in enumerate(report.best_podcasts[:10], 1):
-            lines.append(f"  {i}. {p.podcast} — {p.episodes_last_12_months} in the last 12 months,"
-                         f" latest {date_text(p.latest)}")
+            lines.append(f"  {i}. {p.podcast or 'Untitled podcast'} — {p.counts_text}"
+                         + (f", latest {date_text(p.latest)}" if p.latest else ""))
         lines.append(f"  ({report.rank_rule})")
     if report.latest_episodes:
         lines += ["", "latest episodes:"]
@@ -232,10 +243,10 @@ def _match_sources(query_text: str, sources: list[str]) -> list[MatchedEpisode]:
             result = read_source(source, settings=settings)
             parsed = parse_feed(result.body or b"", url=result.url)
         except EarshotError as exc:
-            failures.append(f"{source}: {exc}")
+            failures.append(problem_with(source, exc))
             continue
         matches += match_episodes(query, parsed.episodes, feed_id=feed_id_for(result.url),
-                                  podcast=parsed.feed.title)
+                                  podcast=Podcast.of(parsed.feed))
     if failures:
         raise CliError("; ".join(failures))
     return matches
@@ -276,7 +287,7 @@ def demo_step(repo: Store, out_dir: Path) -> list[str]:
         path.write_text(render_topic_page(topic, report, now=now), encoding="utf-8")
         podcasts = f"{report.podcasts} podcast{'s' if report.podcasts != 1 else ''}"
         lines.append(f"{slug}: {report.episodes} episodes in {podcasts} "
-                     f"({report.duplicates_folded} duplicates folded), {report.cadence} -> {path}")
+                     f"({report.duplicates_folded} duplicates folded), {_cadence(report)} -> {path}")
         for card in report.latest_episodes[:3]:
             lines.append(f"    {card.podcast}: {card.title}  [why: {card.reason}]")
     return lines

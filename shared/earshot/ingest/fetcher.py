@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import socket
 import ssl
 import time
@@ -59,6 +60,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -441,7 +443,8 @@ def _checked_url(raw: str | httpx.URL) -> httpx.URL:
 def _redirect_target(response: httpx.Response, current: httpx.URL) -> httpx.URL:
     location = response.headers.get("location")
     if not location:
-        raise HttpStatusError(response.status_code, f"HTTP {response.status_code} redirect without Location")
+        raise HttpStatusError(response.status_code,
+                              f"{status_text(response.status_code, current)} is a redirect without a Location")
     try:
         return _checked_url(current.join(location))
     except httpx.InvalidURL as exc:
@@ -464,11 +467,13 @@ def _read_answer(
     if status == 304:
         return None
     if status == 410:
-        raise FeedGone(f"HTTP 410 Gone: {url}")
+        raise FeedGone(f"{status_text(status, url)}: the publisher retired this feed")
     if status in RETRY_AFTER_STATUSES:
-        raise HttpStatusError(status, retry_after_s=parse_retry_after(response.headers.get("retry-after")))
+        retry_after_s = parse_retry_after(response.headers.get("retry-after"))
+        later = f" (retry after {retry_after_s:.0f} s)" if retry_after_s is not None else ""
+        raise HttpStatusError(status, status_text(status, url) + later, retry_after_s=retry_after_s)
     if not 200 <= status < 300:
-        raise HttpStatusError(status)
+        raise HttpStatusError(status, status_text(status, url))
 
     declared_bytes = _content_length(response)
     if declared_bytes is not None and declared_bytes > max_body_bytes:
@@ -530,17 +535,54 @@ def _inflate(chunks: Iterator[bytes]) -> Iterator[bytes]:
         raise DecodeFailed("compressed body ends before its compressed stream does")
 
 
+def in_words(exc: BaseException) -> str:
+    """An OS or library error as a short phrase for a person.
+
+    >>> in_words(ConnectionRefusedError(111, "Connection refused"))
+    'connection refused'
+    >>> in_words(OSError("DNS lookup failed for feeds.invalid: [Errno -2] Name or service not known"))
+    'DNS lookup failed for feeds.invalid: Name or service not known'
+    """
+    text = re.sub(r"\[Errno -?\d+\]\s*", "", str(exc)).strip() or type(exc).__name__
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
+_TIMEOUT_WHILE = {
+    httpx.ConnectTimeout: "connecting to",
+    httpx.ReadTimeout: "waiting for an answer from",
+    httpx.WriteTimeout: "sending the request to",
+    httpx.PoolTimeout: "waiting for a free connection to",
+}
+
+
+def status_text(status: int, url: httpx.URL | str) -> str:
+    """``HTTP 404 Not Found from https://...``: the status, in words, and whose it is.
+
+    >>> status_text(404, "https://feeds.example/a.xml")
+    'HTTP 404 Not Found from https://feeds.example/a.xml'
+    """
+    try:
+        phrase = f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        phrase = ""
+    return f"HTTP {status}{phrase} from {url}"
+
+
 @contextlib.contextmanager
 def _transport_errors(url: httpx.URL) -> Iterator[None]:
-    """Re-raise httpx's transport errors as Earshot's FetchError kinds."""
+    """Re-raise httpx's transport errors as Earshot's FetchError kinds, said in words with
+    the URL (``could not connect to http://...: connection refused``)."""
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise FetchTimeout(f"{type(exc).__name__} fetching {url}: {exc}") from exc
+        doing = next((words for kind, words in _TIMEOUT_WHILE.items() if isinstance(exc, kind)), "fetching")
+        reason = in_words(exc)
+        detail = f" ({reason})" if reason and "timed out" not in reason.lower() else ""
+        raise FetchTimeout(f"timed out {doing} {url}{detail}") from exc
     except httpx.UnsupportedProtocol as exc:
-        raise InvalidUrl(f"{url}: {exc}") from exc
+        raise InvalidUrl(f"cannot fetch {url}: {in_words(exc)}") from exc
     except httpx.ConnectError as exc:
-        raise ConnectFailed(f"{type(exc).__name__} fetching {url}: {exc}") from exc
+        raise ConnectFailed(f"could not connect to {url}: {in_words(exc)}") from exc
     except httpx.TransportError as exc:
         # Connected, then the exchange broke: reset, bad framing, truncated body.
-        raise ProtocolFailed(f"{type(exc).__name__} fetching {url}: {exc}") from exc
+        raise ProtocolFailed(f"the connection to {url} broke off: {in_words(exc)}") from exc

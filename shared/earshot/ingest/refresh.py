@@ -148,14 +148,20 @@ def refresh_feed(
     # Infrastructure errors propagate, so the check is retried.
     with repo.atomic():
         new, changed, stored_count = _diff_episodes(feed, parsed, repo)
-        feed.title = parsed.feed.title or feed.title  # known before matching (podcast: queries)
+        if stored_count == len(new) and repo.get_feed(feed.feed_id) is None:
+            # Nothing stored yet: a first check, or the feed was removed while this check
+            # was in flight (one read, only then). A removed feed gets nothing written.
+            return _outcome(feed, "removed")
+        # What the feed says about itself, before matching: matches record the podcast.
+        feed.title = parsed.feed.title or feed.title
+        feed.podcast_guid = parsed.feed.podcast_guid
+        feed.author, feed.link = parsed.feed.author, parsed.feed.link
         if on_new_episodes and (new or changed):
             on_new_episodes(feed, new + changed)
         _store_episodes(feed, new, changed, repo, now)
         interval_s = schedule.cadence_interval_s([e.published for e in parsed.episodes], settings)
         _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
         feed.body_sha256 = body_sha256
-        feed.podcast_guid = parsed.feed.podcast_guid
         feed.episode_count = stored_count
         feed.parse_warnings = [clip(w, MAX_WARNING_CHARS) for w in parsed.warnings[:MAX_WARNINGS]]
         if new:

@@ -38,6 +38,7 @@ from earshot.queue import QueuePort
 from earshot.settings import Settings
 from earshot.store import Store
 from earshot.topics.service import topic_report
+from earshot.topics.stats import TopicReport
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,14 @@ class SendResult:
     skipped_no_digest: int = 0
 
 
+def digest_report(repo: Store, slug: str, week: str, settings: Settings, *, now: datetime) -> TopicReport:
+    """A topic's numbers for its digest of ``week`` (in the digest's time zone): the
+    week's episodes, and every other number as of the week's end (or ``now``, if the week
+    is not over), so a digest of an old week does not count what came after it."""
+    start, end = week_window(week, settings.digest_zone)
+    return topic_report(repo, slug, now=min(now, end), window=(start, end), latest_limit=None)
+
+
 def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetime,
               week: str | None = None, mailer: MailerPort | None = None) -> PlanResult:
     """Render each topic's digest for ``week`` (default: last week in the digest's time
@@ -87,15 +96,13 @@ def plan_week(repo: Store, queue: QueuePort, settings: Settings, *, now: datetim
     identity (raises ``SendingUnavailable`` if not, before anything is queued)."""
     if mailer is not None:
         mailer.ensure_can_send(settings.sending_identity)
-    zone = settings.digest_zone
-    week = week or previous_week(now, zone)
-    start, end = week_window(week, zone)
+    week = week or previous_week(now, settings.digest_zone)
     result = PlanResult(week=week)
     for topic in repo.list_topics():
         recipients = [s.address_hash for s in repo.confirmed_subscribers(topic.slug)]
         if not recipients:
             continue
-        report = topic_report(repo, topic.slug, now=min(now, end), window=(start, end), latest_limit=None)
+        report = digest_report(repo, topic.slug, week, settings, now=now)
         if not has_news(report) and not settings.send_empty_digests:
             result.topics_without_news.append(topic.slug)
             continue

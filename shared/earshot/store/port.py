@@ -13,7 +13,8 @@ transactions and ``INSERT ... ON CONFLICT``).
 
 Promises every adapter keeps:
 
-- episodes are never deleted; a changed episode keeps its ``first_seen_at``;
+- episodes are never deleted because a feed dropped them (only ``delete_feed`` removes
+  a feed's episodes, with the feed); a changed episode keeps its ``first_seen_at``;
 - conditional writes answer ``False`` instead of overwriting (``add_feed``,
   ``create_topic``, ``save_subscriber``'s optimistic lock, ``claim_send``,
   ``put_rendered_digest``, ``delete_token``);
@@ -100,6 +101,12 @@ class Store(ABC):
     @abstractmethod
     def list_feeds(self) -> Iterator[FeedState]:
         """Every feed, whole."""
+
+    @abstractmethod
+    def delete_feed(self, feed_id: str) -> bool:
+        """Remove a feed, its episodes and its matches in every topic; False if there was
+        no such feed. The feed's own item goes last, so an interrupted removal can be run
+        again."""
 
     @abstractmethod
     def due_feeds(self, now: datetime, *, include_not_due: bool = False) -> Iterator[FeedState]:

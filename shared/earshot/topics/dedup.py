@@ -14,6 +14,13 @@ Two kinds of duplicate listing are folded (rules in ``docs/topics.md``):
 Grouping is transitive (union-find): if A re-uploads X and B syndicates the re-upload,
 all three listings are one cluster.
 
+**Podcasts, not feeds.** Several feeds can be one podcast (an old and a new URL, a mirror,
+an aggregator's copy): :func:`podcast_groups` says which. Feeds are one podcast when they
+share a ``<podcast:guid>``, or when their normalized titles and web pages (links) are
+equal and their authors agree (an author missing from one of them does not tell them
+apart). Within one podcast, listings with the same episode guid are one episode, and
+"also in N podcasts" counts podcasts.
+
 The cluster's representative listing comes from the podcast that published it first (the
 original publisher); within that podcast, its newest version.
 """
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,12 +86,111 @@ def normalize_enclosure(url: str | None) -> str | None:
     return free.split("?", 1)[0] or None
 
 
+# ------------------------------------------------------------------ podcasts
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SCHEME = re.compile(r"^(?:https?:)?//", re.IGNORECASE)
+
+
+def _words(text: str | None) -> str:
+    return " ".join(w.text.casefold() for w in words_of(normalize_text(text or "")))
+
+
+def normalize_author(author: str | None) -> str:
+    """The comparable form of a feed's author: the name when there is one, else the address.
+
+    >>> normalize_author("mike@mikedell.com (Mike Dell)"), normalize_author("John Doe <john@example.com>")
+    ('mike dell', 'john doe')
+    >>> normalize_author("show@homegrownhits.xyz"), normalize_author(None)
+    ('show@homegrownhits.xyz', '')
+    """
+    text = (author or "").strip()
+    name = _words(_EMAIL.sub(" ", text))
+    if name:
+        return name
+    address = _EMAIL.search(text)
+    return address.group().lower() if address else ""
+
+
+def normalize_link(link: str | None) -> str:
+    """The comparable form of a podcast's web page: no scheme, no ``www.``, no trailing slash.
+
+    >>> normalize_link("https://www.PodcastHelpDesk.com/"), normalize_link("http://podcastindex.org")
+    ('podcasthelpdesk.com', 'podcastindex.org')
+    """
+    rest = _SCHEME.sub("", re.sub(r"^[a-z][a-z0-9+.-]*:(?=//)", "", (link or "").strip(), flags=re.IGNORECASE))
+    rest = rest.split("#", 1)[0].rstrip("/")
+    host, _, path = rest.partition("/")
+    host = host.lower().removeprefix("www.")
+    return f"{host}/{path}" if path else host
+
+
+@dataclass(frozen=True)
+class PodcastFacts:
+    """What a feed says about the podcast it carries."""
+
+    title: str
+    author: str
+    link: str
+    guid: str
+
+    @classmethod
+    def of(cls, item: MatchedEpisode) -> "PodcastFacts":
+        return cls(title=_words(item.podcast), author=normalize_author(item.podcast_author),
+                   link=normalize_link(item.podcast_link), guid=(item.podcast_guid or "").strip().lower())
+
+
+def same_podcast(a: PodcastFacts, b: PodcastFacts) -> bool:
+    """Whether two feeds carry one podcast (the rule in the module docstring)."""
+    if a.guid and a.guid == b.guid:
+        return True
+    if not (a.title and a.link) or (a.title, a.link) != (b.title, b.link):
+        return False
+    return not a.author or not b.author or a.author == b.author
+
+
+def podcast_groups(items: Iterable[MatchedEpisode]) -> dict[str, str]:
+    """feed id -> the podcast it carries, named by the smallest feed id of its group.
+
+    >>> def m(feed, guid=None, title="Show", link="https://show.example", author=None):
+    ...     return MatchedEpisode(feed_id=feed, episode_id="e", podcast=title, podcast_guid=guid,
+    ...                           podcast_link=link, podcast_author=author)
+    >>> podcast_groups([m("f1", guid="g"), m("f2", guid="g", title="Renamed"), m("f3"), m("f4", author="Ann"),
+    ...                 m("f5", title="Other"), m("f6", author="Bob", link="https://elsewhere.example")])
+    {'f1': 'f1', 'f2': 'f1', 'f3': 'f1', 'f4': 'f1', 'f5': 'f5', 'f6': 'f6'}
+    """
+    facts: dict[str, PodcastFacts] = {}
+    for item in items:
+        facts.setdefault(item.feed_id, PodcastFacts.of(item))
+    feeds = sorted(facts)
+    parent = {f: f for f in feeds}
+
+    def find(f: str) -> str:
+        while parent[f] != f:
+            parent[f] = parent[parent[f]]
+            f = parent[f]
+        return f
+
+    buckets: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for f in feeds:
+        for key in (("guid", facts[f].guid), ("title+link", f"{facts[f].title}\n{facts[f].link}")):
+            if key[1].strip():
+                buckets[key].append(f)
+    for group in buckets.values():
+        for x, f in enumerate(group):
+            for g in group[x + 1:]:
+                if same_podcast(facts[f], facts[g]):
+                    a, b = sorted((find(f), find(g)))
+                    parent[b] = a
+    return {f: find(f) for f in feeds}
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One episode as a listener sees it, with every listing that was folded into it."""
 
     representative: MatchedEpisode
     listings: tuple[MatchedEpisode, ...]
+    podcasts: frozenset[str] = frozenset()  # the podcasts (``podcast_groups``) of its listings
 
     @property
     def feed_ids(self) -> set[str]:
@@ -92,8 +198,8 @@ class Cluster:
 
     @property
     def also_in(self) -> int:
-        """How many other podcasts carry this episode."""
-        return len(self.feed_ids) - 1
+        """How many other podcasts carry this episode (feeds of one podcast count once)."""
+        return len(self.podcasts or self.feed_ids) - 1
 
     @property
     def folded(self) -> int:
@@ -129,13 +235,16 @@ def is_same_episode(a: MatchedEpisode, b: MatchedEpisode) -> bool:
     return _durations_close(a.duration_seconds, b.duration_seconds)
 
 
-def cluster_episodes(items: Iterable[MatchedEpisode]) -> list[Cluster]:
-    """Fold duplicate listings into clusters, newest first.
+def cluster_episodes(items: Iterable[MatchedEpisode],
+                     podcast_of: Mapping[str, str] | None = None) -> list[Cluster]:
+    """Fold duplicate listings into clusters, newest first. ``podcast_of`` (feed id ->
+    podcast, default :func:`podcast_groups` of the listings) says which feeds are one podcast.
 
-    Candidates are bucketed by normalized title and by enclosure, so only listings that
-    share one are compared (not every pair).
+    Candidates are bucketed by normalized title, by enclosure and by (podcast, guid), so
+    only listings that share one are compared (not every pair).
     """
     listings: list[MatchedEpisode] = list(items)
+    podcast_of = podcast_of if podcast_of is not None else podcast_groups(listings)
     parent = list(range(len(listings)))
 
     def find(i: int) -> int:
@@ -148,13 +257,19 @@ def cluster_episodes(items: Iterable[MatchedEpisode]) -> list[Cluster]:
         parent[find(i)] = find(j)
 
     by_enclosure: dict[str, list[int]] = defaultdict(list)
+    by_guid: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_title: dict[str, list[int]] = defaultdict(list)
     for i, item in enumerate(listings):
         if (enclosure := normalize_enclosure(item.audio_url)) is not None:
             by_enclosure[enclosure].append(i)
+        if item.guid and (guid := item.guid.strip()):
+            # Items a publisher gave one guid but earshot.identity told apart have ids
+            # "<guid>#<content hash>": that id, stable across a podcast's feeds, is the key.
+            key = item.episode_id if item.episode_id.startswith(guid + "#") else guid
+            by_guid[(podcast_of.get(item.feed_id, item.feed_id), key)].append(i)
         if title := normalize_title(item.title):
             by_title[title].append(i)
-    for group in by_enclosure.values():
+    for group in (*by_enclosure.values(), *by_guid.values()):
         for j in group[1:]:
             union(group[0], j)
     for group in by_title.values():
@@ -166,7 +281,9 @@ def cluster_episodes(items: Iterable[MatchedEpisode]) -> list[Cluster]:
     members: dict[int, list[MatchedEpisode]] = defaultdict(list)
     for i, item in enumerate(listings):
         members[find(i)].append(item)
-    clusters = [Cluster(_representative(group), tuple(group)) for group in members.values()]
+    clusters = [Cluster(_representative(group), tuple(group),
+                        frozenset(podcast_of.get(e.feed_id, e.feed_id) for e in group))
+                for group in members.values()]
     return sort_newest_first(clusters)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from earshot.errors import QueryError
-from earshot.models import Episode, FeedState, MatchedEpisode, Topic
+from earshot.models import Episode, FeedInfo, FeedState, MatchedEpisode, Topic
 from earshot.topics.query import Document, Query, parse_query
 
 if TYPE_CHECKING:
@@ -30,10 +30,27 @@ logger = logging.getLogger(__name__)
 TOPIC_CACHE_TTL_S = 60.0
 
 
-def snapshot(episode: Episode, *, feed_id: str, podcast: str, reason: str) -> MatchedEpisode:
+@dataclass(frozen=True)
+class Podcast:
+    """The feed an episode comes from, as a match records it: its title, and what tells
+    whether two feeds are one podcast (see ``earshot.topics.stats.podcast_groups``)."""
+
+    title: str = ""
+    guid: str | None = None
+    author: str | None = None
+    link: str | None = None
+
+    @classmethod
+    def of(cls, feed: FeedState | FeedInfo) -> "Podcast":
+        return cls(title=feed.title, guid=feed.podcast_guid, author=feed.author, link=feed.link)
+
+
+def snapshot(episode: Episode, *, feed_id: str, podcast: str | Podcast, reason: str) -> MatchedEpisode:
     """What a match stores about its episode (see ``MatchedEpisode``)."""
+    source = podcast if isinstance(podcast, Podcast) else Podcast(title=podcast)
     return MatchedEpisode(
-        feed_id=feed_id, episode_id=episode.id, podcast=podcast, guid=episode.guid,
+        feed_id=feed_id, episode_id=episode.id, podcast=source.title, podcast_guid=source.guid,
+        podcast_author=source.author, podcast_link=source.link, guid=episode.guid,
         title=episode.title, published=episode.published, duration_seconds=episode.duration_seconds,
         summary=episode.summary, has_transcript=episode.has_transcript, audio_url=episode.audio_url,
         audio_type=episode.audio_type, audio_length=episode.audio_length, link=episode.link,
@@ -42,12 +59,14 @@ def snapshot(episode: Episode, *, feed_id: str, podcast: str, reason: str) -> Ma
 
 
 def match_episodes(
-    query: Query, episodes: Iterable[Episode], *, feed_id: str, podcast: str
+    query: Query, episodes: Iterable[Episode], *, feed_id: str, podcast: str | Podcast
 ) -> list[MatchedEpisode]:
-    """The episodes of one feed that ``query`` matches, each with its reason."""
+    """The episodes of one feed that ``query`` matches, each with its reason. ``podcast``
+    is the feed's title, or the whole :class:`Podcast` (stats then know its identity)."""
+    title = podcast.title if isinstance(podcast, Podcast) else podcast
     out = []
     for episode in episodes:
-        result = query.evaluate(Document.from_episode(episode, podcast))
+        result = query.evaluate(Document.from_episode(episode, title))
         if result.matched:
             out.append(snapshot(episode, feed_id=feed_id, podcast=podcast, reason=result.reason))
     return out
@@ -106,7 +125,7 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     written = 0
     ids = [ep.id for ep in episodes]
     for compiled in topics:
-        matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=feed.title)
+        matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=Podcast.of(feed))
         repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
         written += len(matches)
     return written

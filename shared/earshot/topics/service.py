@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from earshot.errors import InvalidTopic, NotFound
 from earshot.models import Episode, MatchedEpisode, Topic
 from earshot.store import Store
-from earshot.topics.matching import clear_topic_cache, match_episodes
+from earshot.topics.matching import Podcast, clear_topic_cache, match_episodes
 from earshot.topics.query import Query, parse_query
 from earshot.topics.stats import TopicReport, build_report
 
@@ -90,14 +90,15 @@ def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillR
     rare, admin-triggered cost, never on the ingest path.
     """
     query = query or parse_query(topic.query)
-    podcasts = {feed.feed_id: feed.title for feed in repo.list_feeds()}
+    podcasts = {feed.feed_id: Podcast.of(feed) for feed in repo.list_feeds()}
     by_feed: dict[str, list[Episode]] = {}
     for episode in repo.iter_all_episodes():
-        if episode.feed_id:
+        # Episodes of a feed removed while a check was in flight are no feed's: skipped.
+        if episode.feed_id in podcasts:
             by_feed.setdefault(episode.feed_id, []).append(episode)
     matches: list[MatchedEpisode] = []
     for feed_id, episodes in by_feed.items():
-        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts.get(feed_id, ""))
+        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts[feed_id])
     removed = repo.replace_topic_matches(topic.slug, matches)
     return BackfillResult(topic, matched=len(matches), removed=removed)
 

@@ -6,7 +6,8 @@ add fields, never rename or remove them.
 
 Every count is of *episodes as a listener sees them* — dedup clusters (``earshot.topics.dedup``):
 a re-upload or a syndicated copy is one episode, and ``duplicates_folded`` says how many
-listings were folded away.
+listings were folded away — and of *podcasts*, not feeds: feeds that carry one podcast
+(``dedup.podcast_groups``) count once.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from earshot.models import MatchedEpisode, TranscriptMoment
 from earshot.textutil import UNTITLED_EPISODE
-from earshot.topics.dedup import Cluster, cluster_episodes
+from earshot.topics.dedup import Cluster, cluster_episodes, podcast_groups
 
 YEAR = timedelta(days=365)
 WEEKS_PER_YEAR = 365 / 7
@@ -28,17 +29,36 @@ SUMMARY_CHARS = 240
 
 RANK_RULE = (
     "Podcasts are ranked by their matching episodes in the last 12 months, "
-    "then by their most recent matching episode, then by name."
+    "then by all their matching episodes, then by their most recent matching episode, then by name."
 )
+LAST_12_MONTHS = "over the last 12 months"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class BestPodcast(BaseModel):
-    """A podcast that covers the topic, with the numbers it is ranked by (``RANK_RULE``)."""
+    """A podcast that covers the topic, with the numbers it is ranked by (``RANK_RULE``).
+    Feeds that carry one podcast are one entry (``feed_ids``)."""
 
-    podcast: str = Field(description="the feed's title")
-    feed_id: str
+    podcast: str = Field(description="the podcast's title (of its feed with the most matching episodes)")
+    feed_id: str = Field(description="that feed")
     episodes_last_12_months: int = Field(description="matching episodes published in the 365 days before now")
     latest: datetime | None = Field(description="its most recent matching episode")
+    episodes: int = Field(0, description="all its matching episodes")
+    feed_ids: list[str] = Field(default_factory=list, description="every feed of this podcast with a match")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def counts_text(self) -> str:
+        """Its numbers in words: "3 in the last 12 months, 40 in all", or "40 episodes"
+        when none is that recent (older topics still rank by something that shows)."""
+        total = max(self.episodes, self.episodes_last_12_months)
+        if self.episodes_last_12_months:
+            recent = f"{self.episodes_last_12_months} in the last 12 months"
+            return recent if total == self.episodes_last_12_months else f"{recent}, {total} in all"
+        return _plural(total, "episode")
 
 
 class EpisodeCard(BaseModel):
@@ -71,12 +91,22 @@ class TopicReport(BaseModel):
     episodes: int = Field(description="matching episodes, duplicates folded")
     duplicates_folded: int = Field(description="listings folded as re-uploads or syndicated copies")
     avg_duration_seconds: int | None = Field(description="mean over episodes whose duration is known")
-    cadence: str = Field(description='over the last 12 months, e.g. "1 episode every other week"')
+    cadence: str = Field(description='how often, e.g. "1 episode every other week" (over cadence_period)')
+    cadence_period: str = Field(LAST_12_MONTHS, description='the span cadence describes: "over the last 12 '
+                                'months", else the span of the archive ("from March 2019 to June 2021")')
     latest: datetime | None = Field(description="when the newest matching episode was published")
     per_year: dict[str, int] = Field(description='episodes per publication year, e.g. {"2024": 12}')
     best_podcasts: list[BestPodcast]
     latest_episodes: list[EpisodeCard] = Field(description="newest first")
     rank_rule: str = Field(RANK_RULE, description="how best_podcasts is ordered, in words")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cadence_text(self) -> str:
+        """Cadence and its period as one sentence (no final stop), e.g.
+        "1 episode a month from March 2019 to June 2021"."""
+        text = f"{self.cadence} {self.cadence_period}".strip()
+        return text[:1].upper() + text[1:]
 
 
 # ------------------------------------------------------------------------ cadence
@@ -118,18 +148,43 @@ def _cadence_phrases() -> list[tuple[float, str]]:
 _PHRASES = _cadence_phrases()
 
 
-def cadence_words(episodes_per_year: int) -> str:
-    """The phrase nearest (on a log scale) to a yearly count.
+def cadence_words(episodes_per_year: float) -> str:
+    """The phrase nearest (on a log scale) to a yearly rate.
 
     >>> cadence_words(26), cadence_words(156), cadence_words(52), cadence_words(12)
     ('1 episode every other week', '3 episodes a week', '1 episode a week', '1 episode a month')
     >>> cadence_words(1), cadence_words(2), cadence_words(730), cadence_words(0)
-    ('1 episode a year', '1 episode every 6 months', '2 episodes a day', 'no episodes in the last 12 months')
+    ('1 episode a year', '1 episode every 6 months', '2 episodes a day', 'no episodes')
     """
     if episodes_per_year <= 0:
-        return "no episodes in the last 12 months"
+        return "no episodes"
     rate = math.log(episodes_per_year / WEEKS_PER_YEAR)
     return min(_PHRASES, key=lambda p: abs(math.log(p[0]) - rate))[1]
+
+
+def _month(dt: datetime) -> str:
+    return f"{dt:%B %Y}"
+
+
+def cadence(published: Iterable[datetime], now: datetime) -> tuple[str, str]:
+    """(how often, over which period) for a topic's episode dates, as of ``now``.
+
+    With episodes in the last 12 months: their rate over those months. Without: the rate
+    over the span of the archive that has episodes (first to last), so an archive reads
+    "1 episode a month from March 2019 to June 2021", not "no episodes". Dates after
+    ``now`` are not counted. Rules and examples: ``tests/topics/test_stats.py``.
+    """
+    past = sorted(d for d in published if d <= now)
+    recent = [d for d in past if _in_last_year(d, now)]
+    if recent:
+        return cadence_words(len(recent)), LAST_12_MONTHS
+    if not past:
+        return "no episodes yet", ""
+    first, last = past[0], past[-1]
+    if (first.year, first.month) == (last.year, last.month):
+        return _plural(len(past), "episode"), f"in {_month(last)}"
+    span_years = max((last - first) / YEAR, 1 / 365)
+    return cadence_words((len(past) - 1) / span_years), f"from {_month(first)} to {_month(last)}"
 
 
 # -------------------------------------------------------------------------- report
@@ -162,30 +217,45 @@ def episode_card(cluster: Cluster) -> EpisodeCard:
     )
 
 
-def best_podcasts(clusters: list[Cluster], now: datetime) -> list[BestPodcast]:
-    """Every podcast in the clusters, ordered by ``RANK_RULE``.
+def best_podcasts(clusters: list[Cluster], now: datetime, podcast_of: dict[str, str]) -> list[BestPodcast]:
+    """Every podcast in the clusters, ordered by ``RANK_RULE``; ``podcast_of`` maps each
+    feed to its podcast (``dedup.podcast_groups``), so a podcast's feeds are one entry.
 
     A syndicated episode counts for each podcast that carries it; a re-upload counts once.
     """
-    titles: dict[str, str] = {}
     recent: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     latest: dict[str, datetime] = {}
+    listings_per_feed: dict[str, Counter[str]] = {}
+    titles: dict[str, str] = {}
     for cluster in clusters:
-        for feed_id in cluster.feed_ids:
-            listings = [e for e in cluster.listings if e.feed_id == feed_id]
-            titles.setdefault(feed_id, listings[0].podcast)
+        for podcast in {podcast_of[e.feed_id] for e in cluster.listings}:
+            listings = [e for e in cluster.listings if podcast_of[e.feed_id] == podcast]
+            total[podcast] += 1
+            per_feed = listings_per_feed.setdefault(podcast, Counter())
+            for e in listings:
+                per_feed[e.feed_id] += 1
+                titles.setdefault(e.feed_id, e.podcast)
             dates = [e.published for e in listings if e.published is not None]
             if any(_in_last_year(d, now) for d in dates):
-                recent[feed_id] += 1
-            if dates and (feed_id not in latest or max(dates) > latest[feed_id]):
-                latest[feed_id] = max(dates)
-    ranked = sorted(
-        titles,
-        key=lambda f: (-recent[f], -(latest[f].timestamp() if f in latest else -math.inf),
-                       titles[f].casefold(), f),
-    )
-    return [BestPodcast(podcast=titles[f], feed_id=f, episodes_last_12_months=recent[f],
-                        latest=latest.get(f)) for f in ranked]
+                recent[podcast] += 1
+            if dates and (podcast not in latest or max(dates) > latest[podcast]):
+                latest[podcast] = max(dates)
+
+    def shown_feed(podcast: str) -> str:
+        """The feed named for a podcast: its feed with the most matching listings, titled first."""
+        counts = listings_per_feed[podcast]
+        return min(counts, key=lambda f: (not titles[f], -counts[f], f))
+
+    entries = []
+    for podcast in total:
+        feed = shown_feed(podcast)
+        entries.append(BestPodcast(podcast=titles[feed], feed_id=feed, episodes_last_12_months=recent[podcast],
+                                   latest=latest.get(podcast), episodes=total[podcast],
+                                   feed_ids=sorted(listings_per_feed[podcast])))
+    return sorted(entries, key=lambda p: (-p.episodes_last_12_months, -p.episodes,
+                                          -(p.latest.timestamp() if p.latest else -math.inf),
+                                          p.podcast.casefold(), p.feed_id))
 
 
 def build_report(
@@ -195,13 +265,18 @@ def build_report(
     window: tuple[datetime, datetime] | None = None,
     latest_limit: int | None = 20,
 ) -> TopicReport:
-    """The report for a topic's matched listings.
+    """The report for a topic's matched listings, as of ``now``.
 
-    ``window=(start, end)`` limits ``latest_episodes`` to episodes published in
-    ``[start, end)`` (a digest's week) while every header number still covers the whole
-    topic. ``latest_limit`` caps ``latest_episodes`` (None: no cap).
+    ``window=(start, end)`` is a digest's week: ``latest_episodes`` are the episodes
+    published in ``[start, end)``, and every other number is as of the week's end
+    (episodes published later are left out; pass ``now`` no later than ``end``).
+    ``latest_limit`` caps ``latest_episodes`` (None: no cap).
     """
-    clusters = cluster_episodes(items)  # newest first
+    listings = list(items)
+    if window is not None:
+        listings = [e for e in listings if e.published is None or e.published < window[1]]
+    podcast_of = podcast_groups(listings)
+    clusters = cluster_episodes(listings, podcast_of)  # newest first
     dated = [c for c in clusters if c.published is not None]
     durations = [c.representative.duration_seconds for c in clusters if c.representative.duration_seconds]
     per_year = Counter(str(c.published.year) for c in dated if c.published)
@@ -211,15 +286,17 @@ def build_report(
         shown = [c for c in clusters if c.published is not None and start <= c.published < end]
     if latest_limit is not None:
         shown = shown[:latest_limit]
+    how_often, period = cadence((c.published for c in dated if c.published), now)
     return TopicReport(
-        podcasts=len({f for c in clusters for f in c.feed_ids}),
+        podcasts=len({p for c in clusters for p in c.podcasts}),
         episodes=len(clusters),
         duplicates_folded=sum(c.folded for c in clusters),
         avg_duration_seconds=round(sum(durations) / len(durations)) if durations else None,
-        cadence=cadence_words(sum(1 for c in dated if _in_last_year(c.published, now))),
+        cadence=how_often,
+        cadence_period=period,
         latest=max((c.published for c in dated if c.published), default=None),
         per_year=dict(sorted(per_year.items())),
-        best_podcasts=best_podcasts(clusters, now),
+        best_podcasts=best_podcasts(clusters, now, podcast_of),
         latest_episodes=[episode_card(c) for c in shown],
         rank_rule=RANK_RULE,
     )

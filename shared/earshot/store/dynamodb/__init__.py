@@ -27,6 +27,8 @@ from typing import Any
 
 import boto3
 
+from earshot.store.dynamodb import keys
+from earshot.store.dynamodb.base import serialize
 from earshot.store.dynamodb.episodes import EpisodeItems
 from earshot.store.dynamodb.feeds import FeedItems
 from earshot.store.dynamodb.keys import DUE_PROJECTION, TYPE_INDEXED_FEED_ATTRIBUTES
@@ -44,6 +46,17 @@ class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, Store)
         self.table_name = self.name = table_name
         self.client = client or boto3.client("dynamodb")
         self.due_shards = due_shards
+
+    def delete_feed(self, feed_id: str) -> bool:
+        """The feed's matches in every topic, then its episodes, then the feed item (so a
+        removal cut short leaves the feed listed, and running it again finishes it)."""
+        if self.get_feed(feed_id) is None:
+            return False
+        for topic in self.list_topics():
+            self._delete_matches(topic.slug, self._match_keys(topic.slug, feed_id=feed_id))
+        self._delete_episode_items(feed_id)
+        self.client.delete_item(TableName=self.table_name, Key=serialize(keys.feed(feed_id)))
+        return True
 
     def atomic(self) -> AbstractContextManager[None]:
         # Each DynamoDB write is durable on its own; see the port's note on write order.

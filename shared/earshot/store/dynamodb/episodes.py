@@ -1,4 +1,4 @@
-"""Episode items: one per episode in its feed's partition; never deleted."""
+"""Episode items: one per episode in its feed's partition; deleted only with their feed."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ class EpisodeItems(DynamoTable):
                 extra_values={":first_seen_at": first_seen},
                 extra_names={"#first_seen_at": "first_seen_at"},
             )
+
+    def _delete_episode_items(self, feed_id: str) -> None:
+        """Every episode item of a feed (keys read, then deleted 25 at a time)."""
+        found = [item["sk"]["S"] for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
+            ExpressionAttributeValues=serialize({":p": keys.feed_pk(feed_id), ":e": keys.EP_PREFIX}),
+            ProjectionExpression="sk",
+        )]
+        self._batch_write([{"DeleteRequest": {"Key": serialize({"pk": keys.feed_pk(feed_id), "sk": sk})}}
+                           for sk in found])
 
     def list_episodes(self, feed_id: str) -> list[Episode]:
         return [self._episode_from_item(i) for i in self._query_all(
