@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
 from earshot import runtime
 from earshot.settings import Settings
 from earshot_local import functions
@@ -62,7 +64,10 @@ class LocalRuntime:
             event = queue.receive_event()
             if event is None:
                 break
-            response = self.invoke(function, event)
+            try:
+                response = self.invoke(function, event)
+            except BatchProcessingError:  # every record failed: the invocation errs, all stay queued
+                response = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
             responses.append(response)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             if not queue.delete(event, keep=failed):

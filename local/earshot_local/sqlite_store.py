@@ -121,6 +121,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queue_messages_by_queue ON queue_messages (queue, id);
     """,
+    # 2: a claim keeps its unsubscribe token's hash (claim and token are written together).
+    """
+    ALTER TABLE send_claims ADD COLUMN token_hash TEXT;
+    """,
+
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -422,8 +427,12 @@ class SqliteStore(Store):
     # ----------------------------------------------------------------- tokens
     def put_token(self, record: TokenRecord) -> None:
         with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO tokens (token_hash, data, expires_at) VALUES (?, ?, ?)",
-                         (record.token_hash, _dump(record), int(record.expires_at.timestamp())))
+            self._put_token(conn, record)
+
+    @staticmethod
+    def _put_token(conn: sqlite3.Connection, record: TokenRecord) -> None:
+        conn.execute("INSERT OR REPLACE INTO tokens (token_hash, data, expires_at) VALUES (?, ?, ?)",
+                     (record.token_hash, _dump(record), int(record.expires_at.timestamp())))
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         rows = self._read("SELECT data FROM tokens WHERE token_hash = ?", (token_hash,))
@@ -434,12 +443,18 @@ class SqliteStore(Store):
             return conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)).rowcount == 1
 
     # ------------------------------------------------------ digest send claims
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO send_claims (address_hash, topic, week, state, claimed_at, expires_at) "
-                               "VALUES (?, ?, ?, 'claimed', ?, ?) ON CONFLICT DO NOTHING",
-                               (address_hash, topic, week, iso(now), expires_at))
-        return cur.rowcount == 1
+            cur = conn.execute("INSERT INTO send_claims (address_hash, topic, week, state, claimed_at, expires_at, "
+                               "token_hash) VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT DO NOTHING",
+                               (address_hash, topic, week, iso(now), expires_at, token.token_hash))
+            if cur.rowcount == 1:
+                self._put_token(conn, token)
+                return True
+            rows = conn.execute("SELECT token_hash FROM send_claims WHERE address_hash = ? AND topic = ? AND week = ?",
+                                (address_hash, topic, week)).fetchall()
+        return bool(rows) and rows[0][0] == token.token_hash
 
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
                      message_id: str | None = None, detail: str | None = None) -> None:

@@ -55,6 +55,9 @@ POLICY_TEMPLATES = {
 }
 # IAM authorizes these API operations under another action name.
 ACTION_OF = {("sqs", "SendMessageBatch"): "sqs:SendMessage"}  # SESv2 SendEmail (raw too) is ses:SendEmail
+# A transaction is authorized item by item, by the action each item is.
+TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                    "ConditionCheck": "dynamodb:ConditionCheckItem"}
 SERVICE_PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "sesv2": "ses", "ses": "ses"}
 LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.items()}
 
@@ -135,7 +138,12 @@ def used() -> dict[str, set[tuple[str, str]]]:
             return
         action = ACTION_OF.get((service, operation), f"{SERVICE_PREFIX[service]}:{operation}")
         params = params or {}
-        if service == "dynamodb":
+        if service == "dynamodb" and operation == "TransactWriteItems":
+            for item in params.get("TransactItems", []):
+                for kind, request in item.items():
+                    table = request["TableName"]
+                    calls[current["function"]].add((TRANSACT_ACTIONS[kind], LOCAL_NAMES.get(table, table)))
+        elif service == "dynamodb":
             tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
             for table in tables:
                 resource = LOCAL_NAMES.get(table, table)

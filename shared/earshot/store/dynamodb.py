@@ -488,6 +488,10 @@ class DynamoStore(Store):
     #   with one Query, and its daily confirmation counter sits beside them.
     # - The digest lists recipients from the sparse ``type`` index, which holds confirmed
     #   subscribers only, so it never reads unsubscribed or bounced ones.
+    # - A claim and the digest's unsubscribe token are one TransactWriteItems: both or
+    #   neither, so a failed write leaves nothing claimed. The claim keeps the token's hash,
+    #   which tells the claimant's own retried write (SDK retry after a lost answer) from
+    #   somebody else's claim.
     # - Idempotency uses a conditional-put claim per (topic, ISO week, address) rather than
     #   Powertools Idempotency: the key is the business key itself (not a payload hash),
     #   the claim sits in the subscriber's partition as the record of what was sent, and
@@ -558,12 +562,13 @@ class DynamoStore(Store):
         )
 
     # -- tokens (stored only as hashes; see tokens.py)
+    @staticmethod
+    def _token_item(record: TokenRecord) -> dict[str, Any]:
+        return {"pk": f"TOKEN#{record.token_hash}", "sk": "TOKEN", **record.model_dump(mode="json"),
+                "expires_at": int(record.expires_at.timestamp())}
+
     def put_token(self, record: TokenRecord) -> None:
-        data = record.model_dump(mode="json")
-        self.client.put_item(TableName=self.table_name, Item=serialize({
-            "pk": f"TOKEN#{record.token_hash}", "sk": "TOKEN", **data,
-            "expires_at": int(record.expires_at.timestamp()),
-        }))
+        self.client.put_item(TableName=self.table_name, Item=serialize(self._token_item(record)))
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
@@ -581,18 +586,37 @@ class DynamoStore(Store):
         )
 
     # -- digest send claims: at most one mail per (topic, ISO week, address)
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
-        """Claim the right to mail this address this week's digest; False if claimed before
-        (already sent, or a previous attempt died mid-send: never risk a second mail)."""
-        return self._if(
-            "put_item", ConditionExpression="attribute_not_exists(pk)",
-            Item=serialize({"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}",
-                "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at}),
-        )
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
+        """Claim the right to mail this address this week's digest, and store its
+        unsubscribe token, in one transaction; False if claimed before (already sent, or a
+        previous attempt died mid-send: never risk a second mail).
+
+        The SDK repeats a transaction whose answer was lost (with the same client request
+        token, which DynamoDB answers as a success for ten minutes); a repeat that still
+        finds the claim, with this token's hash in it, is this caller's own claim."""
+        key = {"pk": f"ADDR#{address_hash}", "sk": f"SENT#{topic}#{week}"}
+        claim = {**key, "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at,
+                 "token_hash": token.token_hash}
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table_name, "Item": serialize(claim),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table_name, "Item": serialize(self._token_item(token))}},
+            ])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise  # a conflict or a throttle: nothing was written; the caller retries later
+            resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True, Key=serialize(key))
+            held: str | None = resp.get("Item", {}).get("token_hash", {}).get("S")
+            return held == token.token_hash
+        return True
 
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
                      message_id: str | None = None, detail: str | None = None) -> None:
-        """Record how a claimed send ended: ``sent`` (with SES's message id) or ``rejected``."""
+        """Record how a claimed send ended: ``sent`` (with SES's message id), ``rejected``
+        or ``unknown`` (no answer from SES)."""
         values = {":s": state, ":t": iso(now), ":m": message_id or "-", ":d": detail or "-"}
         self.client.update_item(
             TableName=self.table_name,

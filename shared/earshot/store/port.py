@@ -17,6 +17,9 @@ Promises every adapter keeps:
 - conditional writes answer ``False`` instead of overwriting (``add_feed``,
   ``create_topic``, ``save_subscriber``'s optimistic lock, ``claim_send``,
   ``put_rendered_digest``, ``delete_token``);
+- ``claim_send`` stores the claim and its unsubscribe token together or not at all, and
+  answers ``True`` again to the caller that holds the claim (a write repeated after a
+  lost answer is not mistaken for someone else's claim);
 - ``due_feeds`` yields due feeds most overdue first; a gone feed is never due;
 - ``list_matches`` is newest first, undated episodes last;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
@@ -196,12 +199,18 @@ class Store(ABC):
 
     # ------------------------------------------------------ digest send claims
     @abstractmethod
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
-        """Claim the right to mail this address this week's digest; False if claimed before."""
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
+        """Claim the right to mail this address this week's digest and store ``token``
+        (the digest's unsubscribe token) in one atomic write: both or neither. False if
+        claimed before by anyone else; True again for a claim made with this same token
+        (the caller's own write, repeated after its answer was lost)."""
 
     @abstractmethod
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
-                     message_id: str | None = None, detail: str | None = None) -> None: ...
+                     message_id: str | None = None, detail: str | None = None) -> None:
+        """Record how a claimed send ended: ``sent`` (with the message id), ``rejected``
+        (refused for this recipient) or ``unknown`` (no answer: it may have gone)."""
 
     @abstractmethod
     def release_claim(self, address_hash: str, topic: str, week: str) -> None:
