@@ -1,7 +1,9 @@
 """The local runtime: the deployed handlers and domain, on this machine's adapters.
 
     store          SqliteStore           (DynamoDB deployed)
-    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`
+    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`;
+                                         ``earshot serve`` drains the confirmation queue
+                                         in the background, as the event source would
     mail           OutboxMailer          (SES deployed): .eml files, optionally SMTP
     handlers       functions/*/app.py    the same code Lambda runs, via earshot.runtime.use()
 """
@@ -32,11 +34,12 @@ class LocalRuntime:
         self.store = SqliteStore(self.local.db)
         self.fetch_queue = SqliteQueue(self.store, "fetch")
         self.digest_queue = SqliteQueue(self.store, "digest")
+        self.confirmation_queue = SqliteQueue(self.store, "confirmation")
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
         for key, value in functions.HANDLER_ENV.items():
             os.environ.setdefault(key, value)
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
-                    digest_queue=self.digest_queue, mailer=self.mailer)
+                    digest_queue=self.digest_queue, confirmation_queue=self.confirmation_queue, mailer=self.mailer)
 
     @property
     def db_path(self) -> Path:
@@ -54,6 +57,11 @@ class LocalRuntime:
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         return functions.invoke(function, event)
+
+    def send_confirmations(self) -> list[Any]:
+        """Hand queued subscribe requests to the confirmation mailer (what the deployed
+        stack's event source does right after the API answers)."""
+        return self.drain(self.confirmation_queue, "confirmations")
 
     def drain(self, queue: SqliteQueue, function: str, *, max_rounds: int = 10_000) -> list[Any]:
         """Hand a queue's messages to a function 10 at a time, as the SQS event source

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE send_claims ADD COLUMN token_hash TEXT;
     """,
-
+    # 3: confirmation mails are counted in a rolling 24 h window, one row per mail.
+    """
+    DROP TABLE confirm_counters;
+    CREATE TABLE confirmation_mails (
+        address_hash   TEXT NOT NULL,
+        request_id     TEXT NOT NULL,
+        sent_at        INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_hash, request_id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -224,7 +234,7 @@ class SqliteStore(Store):
         epoch = int(now.timestamp())
         removed = 0
         with self._write() as conn:
-            for table in ("tokens", "confirm_counters", "send_claims", "rendered_digests"):
+            for table in ("tokens", "confirmation_mails", "send_claims", "rendered_digests"):
                 removed += conn.execute(f"DELETE FROM {table} WHERE expires_at < ?", (epoch,)).rowcount
         return removed
 
@@ -416,13 +426,22 @@ class SqliteStore(Store):
                                   "ORDER BY address_hash", (topic,)):
             yield Subscriber.model_validate_json(data)
 
-    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
+    def count_confirmation_mail(self, address_hash: str, request_id: str, *, now: datetime, window: timedelta,
+                                limit: int) -> bool:
+        since, at = int((now - window).timestamp()), int(now.timestamp())
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO confirm_counters (address_hash, day, sent, expires_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT (address_hash, day) DO UPDATE SET sent = sent + 1, expires_at = excluded.expires_at "
-                "WHERE sent < ?", (address_hash, day, expires_at, limit))
-        return cur.rowcount == 1
+            conn.execute("DELETE FROM confirmation_mails WHERE address_hash = ? AND sent_at <= ?",
+                         (address_hash, since))
+            if conn.execute("SELECT 1 FROM confirmation_mails WHERE address_hash = ? AND request_id = ?",
+                            (address_hash, request_id)).fetchall():
+                return True
+            (count,) = conn.execute("SELECT count(*) FROM confirmation_mails WHERE address_hash = ?",
+                                    (address_hash,)).fetchone()
+            if count >= limit:
+                return False
+            conn.execute("INSERT INTO confirmation_mails (address_hash, request_id, sent_at, expires_at) "
+                         "VALUES (?, ?, ?, ?)", (address_hash, request_id, at, at + int(window.total_seconds())))
+        return True
 
     # ----------------------------------------------------------------- tokens
     def put_token(self, record: TokenRecord) -> None:

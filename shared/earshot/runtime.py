@@ -30,13 +30,14 @@ _installed: dict[str, Any] = {}
 
 
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
-        digest_queue: QueuePort | None = None, mailer: MailerPort | None = None,
-        clock: Callable[[], datetime] | None = None) -> None:
+        digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
+        mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None) -> None:
     """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
     ``clock`` replaces the wall clock the handlers read through :func:`now`."""
     reset()
     for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
-                        ("digest_queue", digest_queue), ("mailer", mailer), ("clock", clock)):
+                        ("digest_queue", digest_queue), ("confirmation_queue", confirmation_queue),
+                        ("mailer", mailer), ("clock", clock)):
         if value is not None:
             _installed[name] = value
 
@@ -62,6 +63,11 @@ def fetch_queue() -> QueuePort:
 
 def digest_queue() -> QueuePort:
     return _installed.get("digest_queue") or _sqs_queue(settings().digest_queue_url)
+
+
+def confirmation_queue() -> QueuePort:
+    """Where the API leaves subscribe requests for the confirmation mailer."""
+    return _installed.get("confirmation_queue") or _sqs_queue(settings().confirmation_queue_url)
 
 
 def mailer() -> MailerPort:

@@ -63,7 +63,8 @@ LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.item
 
 FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
-    "DigestFunction": "digest", "DigestSenderFunction": "digest_sender", "BounceFunction": "bounces",
+    "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
+    "BounceFunction": "bounces",
 }
 
 
@@ -214,6 +215,7 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     api("GET", "/topics/pipes/feed.xml")
     address = "listener@example.com"  # the address in events/ses_bounce.json
     assert api("POST", "/subscriptions", body=json.dumps({"email": address, "topic": "pipes"}))["statusCode"] == 202
+    drain("confirmations", stack.env["CONFIRMATION_QUEUE_URL"])  # the mail goes out after the answer
     token = _token_from_mail(address)
     api("GET", "/confirm", query={"token": token})
     assert api("POST", "/confirm", body=f"token={token}", form=True)["statusCode"] == 200
@@ -225,6 +227,7 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     api("GET", "/unsubscribe", query={"token": unsubscribe})
     api("POST", "/unsubscribe", body=f"token={unsubscribe}", form=True)
     assert api("POST", "/subscriptions", body=json.dumps({"email": address, "topic": "pipes"}))["statusCode"] == 202
+    drain("confirmations", stack.env["CONFIRMATION_QUEUE_URL"])
     assert invoke("bounces", sample_event("ses_bounce"))["topics_changed"] == ["pipes"]
 
 

@@ -169,10 +169,21 @@ def test_subscriber_optimistic_lock_and_confirmed_listing(repo: Store) -> None:
     assert [s.status for s in repo.subscriptions_of_address("h1")] == ["confirmed"]
 
 
-def test_confirmation_mails_are_counted_up_to_the_limit(repo: Store) -> None:
-    results = [repo.count_confirmation_mail("h1", "2026-11-26", limit=3, expires_at=2**31) for _ in range(5)]
-    assert results == [True, True, True, False, False]
-    assert repo.count_confirmation_mail("h1", "2026-11-27", limit=3, expires_at=2**31)
+def test_confirmation_mails_are_counted_in_a_rolling_window(repo: Store) -> None:
+    window = timedelta(hours=24)
+    count = lambda request_id, at: repo.count_confirmation_mail(  # noqa: E731
+        "h1", request_id, now=at, window=window, limit=3)
+    late = datetime(2026, 11, 26, 23, 59, 30, tzinfo=UTC)
+    # three mails just before midnight, then none just after it: one window, not two days
+    assert [count(f"r{i}", late + timedelta(seconds=10 * i)) for i in range(3)] == [True] * 3
+    assert [count(f"s{i}", late + timedelta(seconds=60 + i)) for i in range(3)] == [False] * 3
+    # a request counted before is not counted again (a retried request is one mail)
+    assert count("r1", late + timedelta(minutes=5))
+    # the oldest mail leaves the window exactly 24 h after it was counted
+    assert not count("t", late + window - timedelta(seconds=1))
+    assert count("t", late + window + timedelta(seconds=1))
+    assert not count("u", late + window + timedelta(seconds=1))
+    assert repo.count_confirmation_mail("h2", "r0", now=late, window=window, limit=3), "per address"
 
 
 def test_claim_and_token_are_written_together_and_the_claimant_may_repeat(repo: Store) -> None:

@@ -45,6 +45,8 @@ QUEUES = {
     "FetchDLQ": (None, "earshot-fetch-dlq"),
     "DigestQueue": ("DIGEST_QUEUE_URL", "earshot-digest"),
     "DigestDLQ": (None, "earshot-digest-dlq"),
+    "ConfirmationQueue": ("CONFIRMATION_QUEUE_URL", "earshot-confirmations"),
+    "ConfirmationDLQ": (None, "earshot-confirmations-dlq"),
 }
 LOCAL_SENDER = "digest@earshot.example"
 
@@ -205,6 +207,11 @@ class EmbeddedBackend:
             sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])
             ])
+
+    def send_confirmations(self) -> list[Any]:
+        """Hand the queued subscribe requests to the confirmation mailer, as the event
+        source does right after the API answers; returns each invocation's response."""
+        return self.drain_queue("confirmations", self.env["CONFIRMATION_QUEUE_URL"])
 
     def drain_queue(self, function: str, queue_url: str, *, max_rounds: int = 100_000) -> list[Any]:
         """Feed a queue's messages to a function like the event source mapping does:

@@ -1,8 +1,15 @@
-"""``earshot serve``: topic pages, topic feeds and the subscription flow on this machine."""
+"""``earshot serve``: topic pages, topic feeds and the subscription flow on this machine.
+
+As deployed, ``POST /subscriptions`` only queues the request; a background thread here
+plays the queue's event source and hands queued requests to the confirmation mailer
+(``functions/confirmations``) a moment after the answer.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import threading
 
 from earshot_local.cli.common import local_settings
 from earshot_local.runtime import LocalRuntime
@@ -22,6 +29,19 @@ def base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+CONFIRMATION_POLL_S = 0.5
+logger = logging.getLogger(__name__)
+
+
+def confirmation_worker(local: LocalRuntime, stop: threading.Event, *, poll_s: float = CONFIRMATION_POLL_S) -> None:
+    """Until ``stop`` is set: every ``poll_s`` seconds, mail the queued confirmations."""
+    while not stop.wait(poll_s):
+        try:
+            local.send_confirmations()
+        except Exception:  # keep serving; the request stays queued for the next round
+            logger.exception("confirmation mailer failed")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import waitress
 
@@ -35,5 +55,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with LocalRuntime(local_settings(args), settings=settings) as local:
         print(f"Earshot on {settings.public_base_url}  (database {local.db_path}; mail to {local.local.outbox_dir})",
               flush=True)
-        waitress.serve(wsgi_app, host=args.host, port=args.port, threads=args.threads, ident="earshot")
+        stop = threading.Event()
+        worker = threading.Thread(target=confirmation_worker, args=(local, stop), name="confirmations", daemon=True)
+        worker.start()
+        try:
+            waitress.serve(wsgi_app, host=args.host, port=args.port, threads=args.threads, ident="earshot")
+        finally:
+            stop.set()
+            worker.join(timeout=5)
     return 0

@@ -12,7 +12,7 @@ Single-table design (table ``earshot``; keys are strings):
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
     subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic>
                                                                                           (confirmed only)
-    confirm counter  ADDR#<address_hash>     CONFIRMS#<yyyy-mm-dd>                  - (TTL)
+    confirm window   ADDR#<address_hash>     CONFIRMS                               - (TTL)
     send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
     token            TOKEN#<sha256>          TOKEN                                  - (TTL)
     rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
@@ -40,7 +40,7 @@ import hashlib
 import heapq
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -479,13 +479,14 @@ class DynamoStore(Store):
     #   subscriber         ADDR#<address_hash>    SUB#<topic>               type: SUBSCRIBERS#<topic> /
     #                                                                       <address_hash>, only while
     #                                                                       confirmed (sparse)
-    #   confirm counter    ADDR#<address_hash>    CONFIRMS#<yyyy-mm-dd>     TTL expires_at
+    #   confirm window     ADDR#<address_hash>    CONFIRMS                  TTL expires_at; at most
+    #                                                                       ``limit`` entries
     #   send claim         ADDR#<address_hash>    SENT#<topic>#<iso week>   TTL expires_at
     #   token              TOKEN#<sha256>         TOKEN                     TTL expires_at
     #   rendered digest    DIGEST#<topic>         WEEK#<iso week>           TTL expires_at
     #
     # - One partition per address: a bounce for an address finds all its subscriptions
-    #   with one Query, and its daily confirmation counter sits beside them.
+    #   with one Query, and its confirmation-mail window sits beside them.
     # - The digest lists recipients from the sparse ``type`` index, which holds confirmed
     #   subscribers only, so it never reads unsubscribed or bounced ones.
     # - A claim and the digest's unsubscribe token are one TransactWriteItems: both or
@@ -550,16 +551,30 @@ class DynamoStore(Store):
         ):
             yield self._subscriber_from_item(item)
 
-    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
-        """Count one confirmation mail for an address on ``day``; False (and nothing
-        counted) once ``limit`` mails were already counted that day. Atomic (ADD + condition)."""
-        return self._if(
-            "update_item", Key=serialize({"pk": f"ADDR#{address_hash}", "sk": f"CONFIRMS#{day}"}),
-            UpdateExpression="ADD #n :one SET expires_at = :exp",
-            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-            ExpressionAttributeNames={"#n": "sent"},
-            ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":exp": expires_at}),
-        )
+    def count_confirmation_mail(self, address_hash: str, request_id: str, *, now: datetime, window: timedelta,
+                                limit: int) -> bool:
+        """Count a confirmation mail in the address's rolling window: one item holding
+        request id -> epoch second of the mails still inside the window (at most ``limit``
+        of them), rewritten under an optimistic lock on ``version``."""
+        key = {"pk": f"ADDR#{address_hash}", "sk": "CONFIRMS"}
+        since, at = int((now - window).timestamp()), int(now.timestamp())
+        for _ in range(8):
+            resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True, Key=serialize(key))
+            item = deserialize(resp["Item"]) if "Item" in resp else None
+            recent = {k: int(v) for k, v in (item or {}).get("mails", {}).items() if int(v) > since}
+            if request_id in recent:
+                return True
+            if len(recent) >= limit:
+                return False
+            recent[request_id] = at
+            version = int((item or {}).get("version", 0))
+            new = {**key, "mails": recent, "version": version + 1,
+                   "expires_at": max(recent.values()) + int(window.total_seconds())}
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if item is None else {
+                "ConditionExpression": "version = :v", "ExpressionAttributeValues": serialize({":v": version})}
+            if self._if("put_item", Item=serialize(new), **condition):
+                return True
+        raise RuntimeError("the confirmation window kept changing")
 
     # -- tokens (stored only as hashes; see tokens.py)
     @staticmethod
