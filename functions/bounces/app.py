@@ -1,5 +1,6 @@
 """SES bounce and complaint events (EventBridge, from the configuration set): stop
-mailing the address. Permanent bounces only; complaints stop the topic complained about."""
+mailing the address. Permanent bounces only; a bounce or a complaint stops every topic of
+the address."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser

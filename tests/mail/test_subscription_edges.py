@@ -9,6 +9,7 @@ HTTP boundary (``tests/support/faults.py``).
 - at most three confirmation mails in any 24 hours (a rolling window, not a calendar day),
   and what the owner can do when a stranger used them up;
 - an address that bounced or complained gets no confirmation mail from anyone's request;
+- a complaint stops every topic of the address;
 - the same flow in local mode (SQLite, outbox, the serve command's background mailer).
 """
 
@@ -158,6 +159,11 @@ def ses_event(name: str, address: str, topic: str) -> dict[str, Any]:
         recipient["emailAddress"] = address
     detail["mail"]["tags"]["topic"] = [topic]
     return event
+
+
+def run_digest(stack: EmbeddedBackend) -> None:
+    stack.invoke("digest", sample_event("digest_scheduled"))
+    assert all(not r["batchItemFailures"] for r in stack.drain_queue("digest_sender", stack.env["DIGEST_QUEUE_URL"]))
 
 
 # ------------------------------------------------------------------ the same answer, the same work
@@ -320,6 +326,21 @@ def test_a_stopped_address_gets_no_confirmation_from_anyones_request(
     assert answers == {comparable(subscribe(stack, fresh))}
     assert len(mails_to(address)) == mails_before
     assert status_of(address, SLUG) == stopped and status_of(address, OTHER) == "none"
+
+
+def test_a_complaint_stops_every_topic_of_the_address(stack: EmbeddedBackend) -> None:
+    address = "annoyed@example.org"
+    subscribe_and_confirm(stack, address, SLUG)
+    subscribe_and_confirm(stack, address, OTHER)
+    # When the reader marks the digest of one topic as spam
+    changed = stack.invoke("bounces", ses_event("ses_complaint", address, SLUG))["topics_changed"]
+    # Then no topic mails the address again
+    assert sorted(changed) == sorted([SLUG, OTHER])
+    assert status_of(address, SLUG) == status_of(address, OTHER) == "complained"
+    sub = runtime.store().get_subscriber(address_hash(address), OTHER)
+    assert sub.history[-1].detail == f"complaint about {SLUG}: abuse"
+    run_digest(stack)
+    assert mails_to(address, "digest") == []
 
 
 # ------------------------------------------------------------------ local mode

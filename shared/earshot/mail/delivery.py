@@ -5,7 +5,8 @@
     digest_sender function:  send_batch   per recipient: still confirmed? build the mail
                                           -> claim (topic, week, address) with its token
                                           -> send -> record how it ended
-    bounces function:        apply_ses_event  a permanent bounce or a complaint stops mail
+    bounces function:        apply_ses_event  a permanent bounce or a complaint stops all
+                                          mail to the address
 
 The delivery guarantee: every confirmed recipient of a batch, however often the batch is
 redelivered, throttled, timed out or hit by storage errors, ends the week with exactly one
@@ -263,11 +264,12 @@ class SesEvent(EventBridgeModel):
 
 
 def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]:
-    """Mark subscribers after a bounce or complaint; returns the topics changed.
+    """Stop all mail to the addresses of a bounce or complaint; returns the topics changed.
 
     Only permanent bounces count (a transient one is a full mailbox or a greylist; SES
     retries those itself). ``OnAccountSuppressionList`` is a permanent bounce too: SES
-    did not even try, because the address is on the account's suppression list.
+    did not even try, because the address is on the account's suppression list. A
+    complaint stops every topic of the address, not only the one complained about.
     """
     detail = event.detail
     topic = next(iter(detail.mail.tags.get("topic") or ()), None)

@@ -7,9 +7,8 @@ State machine (one subscription = one address + one topic)::
                             │  └────subscribe──────┼──────────────────────────┘
                             └──bounce/complaint────┴──▶ bounced / complained (final)
 
-A hard bounce stops every subscription of the address (a complaint, the topic complained
-about), and no subscribe request mails an address with a stopped subscription again
-(anyone can send one: it is not the owner's consent).
+A hard bounce or a complaint stops every subscription of the address, and no subscribe
+request mails that address again (anyone can send one: it is not the owner's consent).
 
 Every change appends to ``history`` with its time and source, keeping the latest
 :data:`MAX_HISTORY` changes; the subscribe request and the confirmation (the consent
@@ -278,14 +277,16 @@ Problem = Literal["bounced", "complained"]
 
 def record_delivery_problem(repo: Store, email: str, problem: Problem, *, now: datetime,
                             topic_slug: str | None = None, detail: str | None = None) -> list[str]:
-    """Stop mail to an address after a permanent bounce (every topic: the mailbox is
-    gone) or a complaint (the topic complained about, or every topic if unknown).
-    Returns the topics changed."""
+    """Stop all mail to an address after a permanent bounce (the mailbox is gone) or a
+    complaint (mailbox providers treat "this is spam" as "stop mailing me", whichever
+    list it was about): every subscription of the address becomes ``bounced`` or
+    ``complained``. ``topic_slug`` (the topic the complained-about mail was for) is
+    recorded in the change's detail. Returns the topics changed."""
     key = address_hash(email)
+    if problem == "complained" and topic_slug:
+        detail = f"complaint about {topic_slug}" + (f": {detail}" if detail else "")
     changed: list[str] = []
     for sub in repo.subscriptions_of_address(key):
-        if problem == "complained" and topic_slug and sub.topic != topic_slug:
-            continue
         for _ in range(SAVE_ATTEMPTS):
             if sub.status == problem or problem not in ALLOWED[sub.status]:
                 break
