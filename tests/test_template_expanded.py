@@ -159,7 +159,7 @@ def test_every_function_logs_to_its_own_group_with_retention(stack: dict[str, An
         assert isinstance(target, dict) and target.get("Ref") in groups, f"{name} has no managed log group"
         assert groups[target["Ref"]].get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, name
         used.append(target["Ref"])
-    assert len(used) == len(set(used)) == 6
+    assert len(used) == len(set(used)) == 7
 
 
 def test_every_alarm_pages_the_alarm_topic(stack: dict[str, Any]) -> None:
@@ -206,13 +206,13 @@ def test_alarms_cover_every_function_queue_schedule_and_ses_reputation(stack: di
     alarmed = _alarmed(stack)
     for function in of_type(stack, "AWS::Lambda::Function"):
         assert ("AWS/Lambda", "Errors", function) in alarmed, function
-    for queue in ("FetchQueue", "DigestQueue"):
+    for queue in ("FetchQueue", "DigestQueue", "ConfirmationQueue"):
         assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", queue) in alarmed, queue
     dead_letter_queues = {next(iter(references(p["RedrivePolicy"]["deadLetterTargetArn"])))
                           for p in of_type(stack, "AWS::SQS::Queue").values() if "RedrivePolicy" in p}
     dead_letter_queues |= {next(iter(references(p["Target"]["DeadLetterConfig"]["Arn"])))
                            for p in of_type(stack, "AWS::Scheduler::Schedule").values()}
-    assert dead_letter_queues == {"FetchDLQ", "DigestDLQ", "ScheduleDLQ"}
+    assert dead_letter_queues == {"FetchDLQ", "DigestDLQ", "ConfirmationDLQ", "ScheduleDLQ"}
     for queue in dead_letter_queues:
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue) in alarmed, queue
     groups = {next(iter(references(p["GroupName"]))) for p in of_type(stack, "AWS::Scheduler::Schedule").values()}
@@ -257,7 +257,8 @@ def test_ses_permissions_are_scoped_to_the_sending_identity(stack: dict[str, Any
             assert identities == [identity_arn], f"{name}: {ses} on {resources}"
             seen.update((name, a) for a in ses)
     assert ("DigestFunctionRole", "ses:GetEmailIdentity") in seen  # the pre-run check
-    assert {("ApiFunctionRole", "ses:SendEmail"), ("DigestSenderFunctionRole", "ses:SendEmail")} <= seen
+    assert {("ConfirmationFunctionRole", "ses:SendEmail"), ("DigestSenderFunctionRole", "ses:SendEmail")} <= seen
+    assert ("ApiFunctionRole", "ses:SendEmail") not in seen  # the API mails nothing: it queues the request
 
 
 # ------------------------------------------------------------------ fetch deadline
@@ -329,7 +330,7 @@ def test_no_role_gets_the_account_wide_sqs_poller_policy(stack: dict[str, Any]) 
 
 def test_queue_pollers_are_scoped_to_their_queue(stack: dict[str, Any]) -> None:
     mappings = of_type(stack, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 2
+    assert len(mappings) == 3
     for props in mappings.values():
         function = next(iter(references(props["FunctionName"])))
         queue = next(iter(references(props["EventSourceArn"])))

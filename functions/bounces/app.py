@@ -1,7 +1,6 @@
 """SES bounce and complaint events (EventBridge, from the configuration set): stop
-mailing the address. Permanent bounces only; complaints stop the topic complained about."""
-
-from datetime import UTC, datetime
+mailing the address. Permanent bounces only; a bounce or a complaint stops every topic of
+the address."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -14,7 +13,7 @@ from earshot.observability import logger, metrics, observed
 @observed
 @event_parser(model=SesEvent)
 def handler(event: SesEvent, context) -> dict:
-    changed = apply_ses_event(runtime.store(), event, now=datetime.now(UTC))
+    changed = apply_ses_event(runtime.store(), event, now=runtime.now())
     metrics.add_metric(name=f"Ses{event.detail.eventType}", unit=MetricUnit.Count, value=1)
     logger.info("ses feedback applied", extra={"event_type": event.detail.eventType,
                                                "message_id": event.detail.mail.messageId,

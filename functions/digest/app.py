@@ -7,8 +7,6 @@ queued: the DigestErrorsAlarm pages, and a re-run with ``{"week": ...}`` after t
 mails the same week.
 """
 
-from datetime import UTC, datetime
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
@@ -22,7 +20,7 @@ from earshot.observability import logger, metrics, observed
 def handler(request: DigestRequest, context) -> dict:
     settings = runtime.settings()
     result = plan_week(runtime.store(), runtime.digest_queue(), settings,
-                       now=datetime.now(UTC), week=request.week, mailer=runtime.mailer())
+                       now=runtime.now(), week=request.week, mailer=runtime.mailer())
     metrics.add_metric(name="DigestTopicsQueued", unit=MetricUnit.Count, value=len(result.topics_queued))
     metrics.add_metric(name="DigestRecipientsQueued", unit=MetricUnit.Count, value=result.recipients)
     logger.info("digests planned", extra=vars(result))

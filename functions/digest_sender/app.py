@@ -5,9 +5,9 @@ send was throttled, or that SES would not send at all (SendingUnavailable: ident
 verified, sending paused), is reported as a batch item failure and comes back later;
 recipients it already mailed are skipped then, thanks to the per-recipient send claims.
 SendingUnavailable also counts the DigestSendingUnavailable metric, which has an alarm.
+Every recipient's outcome is counted (``Digest_<outcome>``: sent, rejected,
+outcome_unknown, skipped_*), also for a batch that fails half-way.
 """
-
-from datetime import UTC, datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.errors import SendingUnavailable
-from earshot.mail.delivery import DigestBatch, send_batch
+from earshot.mail.delivery import DigestBatch, SendResult, send_batch
 from earshot.observability import logger, metrics, observed
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -23,15 +23,19 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord) -> dict:
     batch = DigestBatch.model_validate_json(record.body)
+    result = SendResult()
     try:
-        result = send_batch(runtime.store(), runtime.paced_mailer(), runtime.settings(), batch, now=datetime.now(UTC))
+        send_batch(runtime.store(), runtime.paced_mailer(), runtime.settings(), batch, now=runtime.now(),
+                   result=result)
     except SendingUnavailable as exc:
         metrics.add_metric(name="DigestSendingUnavailable", unit=MetricUnit.Count, value=1)
         logger.error("SES cannot send; the batch will be retried", extra={"topic": batch.topic, "week": batch.week,
                                                                          "error": str(exc)})
         raise
-    for name, value in vars(result).items():
-        metrics.add_metric(name=f"Digest_{name}", unit=MetricUnit.Count, value=value)
+    finally:
+        # Counted as done, even when the batch fails half-way: the retry skips those.
+        for name, value in vars(result).items():
+            metrics.add_metric(name=f"Digest_{name}", unit=MetricUnit.Count, value=value)
     logger.info("digest batch sent", extra={"topic": batch.topic, "week": batch.week, **vars(result)})
     return vars(result)
 

@@ -3,6 +3,12 @@ folder, and, where ``EARSHOT_SMTP_URL`` is set, is also handed to that SMTP serv
 
 Local mail never goes nowhere: the outbox is the record of what was sent, readable by any
 mail client (``.eml`` is RFC 5322 as sent).
+
+SMTP failures are typed like SES's (:mod:`earshot.mail.mailer`), so the callers' rules
+(release and retry only what certainly was not sent) hold locally too: no connection is
+``MailUnreachable`` and a refusal ``RecipientRejected`` or ``MailError`` (nothing written
+to the outbox, so a retry leaves one file); a failure after the message may have been
+handed over is ``SendOutcomeUnknown`` (the file is written: it may have gone).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from earshot.errors import MailError
+from earshot.errors import MailError, MailUnreachable, RecipientRejected, SendOutcomeUnknown
 from earshot.mail.mailer import Pacer
 
 
@@ -44,6 +50,15 @@ class OutboxMailer:
         if self.pacer:
             self.pacer.wait()
         kind = (tags or {}).get("kind", "mail")
+        try:
+            if self.smtp_url:
+                _relay(self.smtp_url, raw, sender=self.sender, to=to)
+        except SendOutcomeUnknown:
+            self._write(raw, kind)  # it may have gone: keep the record
+            raise
+        return f"outbox:{self._write(raw, kind).name}"
+
+    def _write(self, raw: bytes, kind: str) -> Path:
         self.outbox.mkdir(parents=True, exist_ok=True)
         with self._lock:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -51,9 +66,7 @@ class OutboxMailer:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(raw)
             tmp.replace(path)  # a reader never sees half a mail
-        if self.smtp_url:
-            _relay(self.smtp_url, raw, sender=self.sender, to=to)
-        return f"outbox:{path.name}"
+        return path
 
     def messages(self) -> list[tuple[Path, EmailMessage]]:
         """Every mail in the outbox, oldest first."""
@@ -76,11 +89,20 @@ def _relay(url: str, raw: bytes, *, sender: str, to: str) -> None:
                                                     context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(parts.hostname, parts.port or 25, timeout=30)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailUnreachable(f"SMTP {parts.hostname}: {exc}") from exc
+    try:
         with client:
             if parts.scheme == "smtp" and client.has_extn("starttls"):
                 client.starttls(context=ssl.create_default_context())
             if parts.username:
                 client.login(unquote(parts.username), unquote(parts.password or ""))
             client.sendmail(from_addr, [to], raw)
+    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as exc:
+        raise RecipientRejected(f"SMTP {parts.hostname} refused the message: {exc}") from exc
+    except (smtplib.SMTPSenderRefused, smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError,
+            smtplib.SMTPHeloError) as exc:
+        raise MailError(f"SMTP {parts.hostname} refused: {exc}") from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"SMTP {parts.hostname}: {exc}") from exc
+        # Cut off or timed out mid-conversation: the server may have taken it.
+        raise SendOutcomeUnknown(f"SMTP {parts.hostname}: {exc}") from exc

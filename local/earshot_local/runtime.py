@@ -1,7 +1,9 @@
 """The local runtime: the deployed handlers and domain, on this machine's adapters.
 
     store          SqliteStore           (DynamoDB deployed)
-    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`
+    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`;
+                                         ``earshot serve`` drains the confirmation queue
+                                         in the background, as the event source would
     mail           OutboxMailer          (SES deployed): .eml files, optionally SMTP
     handlers       functions/*/app.py    the same code Lambda runs, via earshot.runtime.use()
 """
@@ -13,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from earshot import runtime
 from earshot.settings import Settings
@@ -54,12 +58,13 @@ class LocalRuntime:
         self.settings = self._links_to_served(settings or domain_settings())
         self.fetch_queue = SqliteQueue(self.store, "fetch")
         self.digest_queue = SqliteQueue(self.store, "digest")
+        self.confirmation_queue = SqliteQueue(self.store, "confirmation")
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
         for key, value in functions.HANDLER_ENV.items():
             os.environ.setdefault(key, value)
         _handler_logs_to_stderr()
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
-                    digest_queue=self.digest_queue, mailer=self.mailer)
+                    digest_queue=self.digest_queue, confirmation_queue=self.confirmation_queue, mailer=self.mailer)
 
     def _links_to_served(self, settings: Settings) -> Settings:
         """Links in mails and pages go to ``EARSHOT_PUBLIC_BASE_URL`` when set, else to
@@ -92,6 +97,11 @@ class LocalRuntime:
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         return functions.invoke(function, event)
 
+    def send_confirmations(self) -> list[Any]:
+        """Hand queued subscribe requests to the confirmation mailer (what the deployed
+        stack's event source does right after the API answers)."""
+        return self.drain(self.confirmation_queue, "confirmations")
+
     def drain(self, queue: SqliteQueue, function: str, *, max_rounds: int = 10_000) -> list[Any]:
         """Hand a queue's messages to a function 10 at a time, as the SQS event source
         does: messages the handler reports failed stay queued; the drain stops when a
@@ -101,7 +111,10 @@ class LocalRuntime:
             event = queue.receive_event()
             if event is None:
                 break
-            response = self.invoke(function, event)
+            try:
+                response = self.invoke(function, event)
+            except BatchProcessingError:  # every record failed: the invocation errs, all stay queued
+                response = {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
             responses.append(response)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             if not queue.delete(event, keep=failed):

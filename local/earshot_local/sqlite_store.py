@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,12 +121,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX queue_messages_by_queue ON queue_messages (queue, id);
     """,
-    # Facts about this installation that one local command records for the others
+    # 2: facts about this installation that one local command records for the others
     # (where `earshot serve` listens, so `earshot digest run` links there).
     """
     CREATE TABLE local_meta (
         key            TEXT PRIMARY KEY,
         value          TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 3: a claim keeps its unsubscribe token's hash (claim and token are written together).
+    """
+    ALTER TABLE send_claims ADD COLUMN token_hash TEXT;
+    """,
+    # 4: confirmation mails are counted in a rolling 24 h window, one row per mail.
+    """
+    DROP TABLE confirm_counters;
+    CREATE TABLE confirmation_mails (
+        address_hash   TEXT NOT NULL,
+        request_id     TEXT NOT NULL,
+        sent_at        INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (address_hash, request_id)
     ) WITHOUT ROWID;
     """,
 )
@@ -227,7 +242,7 @@ class SqliteStore(Store):
         epoch = int(now.timestamp())
         removed = 0
         with self._write() as conn:
-            for table in ("tokens", "confirm_counters", "send_claims", "rendered_digests"):
+            for table in ("tokens", "confirmation_mails", "send_claims", "rendered_digests"):
                 removed += conn.execute(f"DELETE FROM {table} WHERE expires_at < ?", (epoch,)).rowcount
         return removed
 
@@ -436,19 +451,32 @@ class SqliteStore(Store):
                                   "ORDER BY address_hash", (topic,)):
             yield Subscriber.model_validate_json(data)
 
-    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
+    def count_confirmation_mail(self, address_hash: str, request_id: str, *, now: datetime, window: timedelta,
+                                limit: int) -> bool:
+        since, at = int((now - window).timestamp()), int(now.timestamp())
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO confirm_counters (address_hash, day, sent, expires_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT (address_hash, day) DO UPDATE SET sent = sent + 1, expires_at = excluded.expires_at "
-                "WHERE sent < ?", (address_hash, day, expires_at, limit))
-        return cur.rowcount == 1
+            conn.execute("DELETE FROM confirmation_mails WHERE address_hash = ? AND sent_at <= ?",
+                         (address_hash, since))
+            if conn.execute("SELECT 1 FROM confirmation_mails WHERE address_hash = ? AND request_id = ?",
+                            (address_hash, request_id)).fetchall():
+                return True
+            (count,) = conn.execute("SELECT count(*) FROM confirmation_mails WHERE address_hash = ?",
+                                    (address_hash,)).fetchone()
+            if count >= limit:
+                return False
+            conn.execute("INSERT INTO confirmation_mails (address_hash, request_id, sent_at, expires_at) "
+                         "VALUES (?, ?, ?, ?)", (address_hash, request_id, at, at + int(window.total_seconds())))
+        return True
 
     # ----------------------------------------------------------------- tokens
     def put_token(self, record: TokenRecord) -> None:
         with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO tokens (token_hash, data, expires_at) VALUES (?, ?, ?)",
-                         (record.token_hash, _dump(record), int(record.expires_at.timestamp())))
+            self._put_token(conn, record)
+
+    @staticmethod
+    def _put_token(conn: sqlite3.Connection, record: TokenRecord) -> None:
+        conn.execute("INSERT OR REPLACE INTO tokens (token_hash, data, expires_at) VALUES (?, ?, ?)",
+                     (record.token_hash, _dump(record), int(record.expires_at.timestamp())))
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         rows = self._read("SELECT data FROM tokens WHERE token_hash = ?", (token_hash,))
@@ -459,12 +487,18 @@ class SqliteStore(Store):
             return conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,)).rowcount == 1
 
     # ------------------------------------------------------ digest send claims
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
         with self._write() as conn:
-            cur = conn.execute("INSERT INTO send_claims (address_hash, topic, week, state, claimed_at, expires_at) "
-                               "VALUES (?, ?, ?, 'claimed', ?, ?) ON CONFLICT DO NOTHING",
-                               (address_hash, topic, week, iso(now), expires_at))
-        return cur.rowcount == 1
+            cur = conn.execute("INSERT INTO send_claims (address_hash, topic, week, state, claimed_at, expires_at, "
+                               "token_hash) VALUES (?, ?, ?, 'claimed', ?, ?, ?) ON CONFLICT DO NOTHING",
+                               (address_hash, topic, week, iso(now), expires_at, token.token_hash))
+            if cur.rowcount == 1:
+                self._put_token(conn, token)
+                return True
+            rows = conn.execute("SELECT token_hash FROM send_claims WHERE address_hash = ? AND topic = ? AND week = ?",
+                                (address_hash, topic, week)).fetchall()
+        return bool(rows) and rows[0][0] == token.token_hash
 
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
                      message_id: str | None = None, detail: str | None = None) -> None:

@@ -142,6 +142,20 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+CONFIRMATION_POLL_S = 0.5
+
+
+def confirmation_worker(local: LocalRuntime, stop: threading.Event, *, poll_s: float = CONFIRMATION_POLL_S) -> None:
+    """As deployed, ``POST /subscriptions`` only queues the request; this plays the queue's
+    event source: until ``stop`` is set, every ``poll_s`` seconds it hands the queued
+    requests to the confirmation mailer (``functions/confirmations``)."""
+    while not stop.wait(poll_s):
+        try:
+            local.send_confirmations()
+        except Exception:  # keep serving; the request stays queued for the next round
+            logging.getLogger(__name__).exception("confirmation mailer failed")
+
+
 class LocalServer:
     """waitress on ``host:port`` (port 0: any free one) serving :func:`wsgi_app` on the local
     runtime. The socket is bound on construction, so the public base URL (the links in
@@ -166,6 +180,7 @@ class LocalServer:
         # "Task queue depth is N" warning is expected under load, not news.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self._thread: threading.Thread | None = None
+        self._stop_confirmations = threading.Event()
         try:
             listen = getattr(self._server, "effective_listen", None) or [
                 (self._server.effective_host, self._server.effective_port)]
@@ -190,7 +205,14 @@ class LocalServer:
         return self.runtime.settings.public_base_url.rstrip("/")
 
     def run(self) -> None:
-        self._server.run()  # waitress stops on KeyboardInterrupt by itself
+        worker = threading.Thread(target=confirmation_worker, args=(self.runtime, self._stop_confirmations),
+                                  name="earshot-confirmations", daemon=True)
+        worker.start()
+        try:
+            self._server.run()  # waitress stops on KeyboardInterrupt by itself
+        finally:
+            self._stop_confirmations.set()
+            worker.join(timeout=5)
 
     def start(self) -> "LocalServer":
         self._thread = threading.Thread(target=self.run, name="earshot-serve", daemon=True)
@@ -200,6 +222,7 @@ class LocalServer:
     def stop(self, timeout: float = 10.0) -> None:
         """Close every socket from inside waitress's loop (asyncore is not thread-safe; a
         trigger wakes it), wait for the loop to end, then stop the worker threads."""
+        self._stop_confirmations.set()
         if self._thread is not None and self._thread.is_alive():
             wake = self._any_trigger()
             if wake is not None:

@@ -24,11 +24,18 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     ├── NotFound                     not_found: unknown topic/feed/subscription
     ├── TokenError                   invalid_token: tampered, unknown, used or expired token
     ├── InvalidEmail                 invalid_email: not a deliverable-looking address (HTTP 400)
-    └── MailError                    mail_error: an SES call failed (recorded per send)
+    └── MailError                    mail_error: an SES call failed (recorded per send); SES
+        │                            answered with an error, so nothing was sent
         ├── SendThrottled            mail_throttled: rate or daily quota hit; retry later
+        ├── MailUnreachable          mail_unreachable: no connection to SES (or SMTP); nothing sent, retry
         ├── RecipientRejected        mail_rejected: refused for this recipient; never retried
-        └── SendingUnavailable       mail_unavailable: SES will not send at all (paused, suspended,
-                                     identity unverified, sandbox); retry the batch, page someone
+        ├── SendingUnavailable       mail_unavailable: SES will not send at all (paused, suspended,
+        │                            identity unverified, sandbox); retry the batch, page someone
+        └── SendOutcomeUnknown       mail_outcome_unknown: the request may have reached SES and no
+                                     answer came back (read timeout, connection cut, 5xx): it may
+                                     or may not have been sent; recorded, never retried
+
+Every ``MailError`` but ``SendOutcomeUnknown`` means SES certainly did not send.
 """
 
 from __future__ import annotations
@@ -213,3 +220,18 @@ class SendingUnavailable(MailError):
     missing, sandbox): no recipient's fault; retry later and alert an operator."""
 
     kind = "mail_unavailable"
+
+
+class MailUnreachable(MailError):
+    """No connection to the mail service (SES; the SMTP relay locally) could be made (DNS,
+    connect refused or timed out): the request never left, so nothing was sent; retry later."""
+
+    kind = "mail_unreachable"
+
+
+class SendOutcomeUnknown(MailError):
+    """The send request may have reached SES but no answer came back (a read timeout, a
+    connection cut mid-exchange, an internal error): the mail may or may not have gone.
+    Never retried, because a retry could mail the person twice; recorded and counted."""
+
+    kind = "mail_outcome_unknown"

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import httpx
 
-from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client
+from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client, ses_send_client
 from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
 from earshot.store import Store
@@ -28,13 +30,22 @@ _installed: dict[str, Any] = {}
 
 
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
-        digest_queue: QueuePort | None = None, mailer: MailerPort | None = None) -> None:
-    """Install adapters in place of the AWS ones (for this process, until :func:`reset`)."""
+        digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
+        mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
+    ``clock`` replaces the wall clock the handlers read through :func:`now`."""
     reset()
     for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
-                        ("digest_queue", digest_queue), ("mailer", mailer)):
+                        ("digest_queue", digest_queue), ("confirmation_queue", confirmation_queue),
+                        ("mailer", mailer), ("clock", clock)):
         if value is not None:
             _installed[name] = value
+
+
+def now() -> datetime:
+    """The current time (UTC), as the handlers see it."""
+    clock: Callable[[], datetime] | None = _installed.get("clock")
+    return clock() if clock else datetime.now(UTC)
 
 
 def settings() -> Settings:
@@ -52,6 +63,11 @@ def fetch_queue() -> QueuePort:
 
 def digest_queue() -> QueuePort:
     return _installed.get("digest_queue") or _sqs_queue(settings().digest_queue_url)
+
+
+def confirmation_queue() -> QueuePort:
+    """Where the API leaves subscribe requests for the confirmation mailer."""
+    return _installed.get("confirmation_queue") or _sqs_queue(settings().confirmation_queue_url)
 
 
 def mailer() -> MailerPort:
@@ -88,7 +104,8 @@ def _sqs_client() -> Any:
 @functools.cache
 def _ses_mailer() -> Mailer:
     s = settings()
-    return Mailer(ses_client(s.region), configuration_set=s.configuration_set, sender=s.sender)
+    return Mailer(ses_client(s.region), send_client=ses_send_client(s.region), configuration_set=s.configuration_set,
+                  sender=s.sender)
 
 
 @functools.cache
@@ -101,7 +118,8 @@ def http_client() -> httpx.Client:
 def reset() -> None:
     """Forget every cached and installed service (tests and the local runtime call this)."""
     _installed.clear()
-    for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client):
+    for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client,
+                   ses_send_client):
         cached.cache_clear()
     clear_topic_cache()
     get_settings.cache_clear()

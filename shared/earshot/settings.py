@@ -27,6 +27,7 @@ class Settings(BaseModel):
     table_name: str = Field("earshot", alias="TABLE_NAME")
     fetch_queue_url: str = Field("", alias="FETCH_QUEUE_URL")
     digest_queue_url: str = Field("", alias="DIGEST_QUEUE_URL")
+    confirmation_queue_url: str = Field("", alias="CONFIRMATION_QUEUE_URL")
     region: str = Field("us-east-1", alias="AWS_REGION")
 
     # --- fetching (fetcher.py) ---
@@ -67,7 +68,8 @@ class Settings(BaseModel):
     public_base_url: str = Field("http://localhost:3000", alias="EARSHOT_PUBLIC_BASE_URL")
     unsubscribe_mailto: str = Field("unsubscribe@earshot.example", alias="EARSHOT_UNSUBSCRIBE_MAILTO")
     send_empty_digests: bool = Field(False, alias="EARSHOT_SEND_EMPTY_DIGESTS")
-    max_confirmations_per_day: int = Field(3, alias="EARSHOT_MAX_CONFIRMATIONS_PER_DAY", ge=1)
+    # Confirmation mails per address (across topics) in any 24 hours (a rolling window).
+    max_confirmations_per_24h: int = Field(3, alias="EARSHOT_MAX_CONFIRMATIONS_PER_24H", ge=1)
     # IANA zone the weekly digest's schedule runs in (template DigestTimezone); the week a
     # digest covers is the previous Monday-to-Monday week in this zone (digest.py).
     digest_timezone: str = Field("UTC", alias="DIGEST_TIMEZONE")

@@ -55,12 +55,16 @@ POLICY_TEMPLATES = {
 }
 # IAM authorizes these API operations under another action name.
 ACTION_OF = {("sqs", "SendMessageBatch"): "sqs:SendMessage"}  # SESv2 SendEmail (raw too) is ses:SendEmail
+# A transaction is authorized item by item, by the action each item is.
+TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                    "ConditionCheck": "dynamodb:ConditionCheckItem"}
 SERVICE_PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "sesv2": "ses", "ses": "ses"}
 LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.items()}
 
 FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
-    "DigestFunction": "digest", "DigestSenderFunction": "digest_sender", "BounceFunction": "bounces",
+    "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
+    "BounceFunction": "bounces",
 }
 
 
@@ -135,7 +139,12 @@ def used() -> dict[str, set[tuple[str, str]]]:
             return
         action = ACTION_OF.get((service, operation), f"{SERVICE_PREFIX[service]}:{operation}")
         params = params or {}
-        if service == "dynamodb":
+        if service == "dynamodb" and operation == "TransactWriteItems":
+            for item in params.get("TransactItems", []):
+                for kind, request in item.items():
+                    table = request["TableName"]
+                    calls[current["function"]].add((TRANSACT_ACTIONS[kind], LOCAL_NAMES.get(table, table)))
+        elif service == "dynamodb":
             tables = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
             for table in tables:
                 resource = LOCAL_NAMES.get(table, table)
@@ -206,6 +215,7 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     api("GET", "/topics/pipes/feed.xml")
     address = "listener@example.com"  # the address in events/ses_bounce.json
     assert api("POST", "/subscriptions", body=json.dumps({"email": address, "topic": "pipes"}))["statusCode"] == 202
+    drain("confirmations", stack.env["CONFIRMATION_QUEUE_URL"])  # the mail goes out after the answer
     token = _token_from_mail(address)
     api("GET", "/confirm", query={"token": token})
     assert api("POST", "/confirm", body=f"token={token}", form=True)["statusCode"] == 200
@@ -217,6 +227,7 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     api("GET", "/unsubscribe", query={"token": unsubscribe})
     api("POST", "/unsubscribe", body=f"token={unsubscribe}", form=True)
     assert api("POST", "/subscriptions", body=json.dumps({"email": address, "topic": "pipes"}))["statusCode"] == 202
+    drain("confirmations", stack.env["CONFIRMATION_QUEUE_URL"])
     assert invoke("bounces", sample_event("ses_bounce"))["topics_changed"] == ["pipes"]
 
 

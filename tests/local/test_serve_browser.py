@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -193,6 +194,10 @@ def confirmed_via_browser(person: Person, served: Served, database: Path, addres
     page.get_by_role("button", name="Subscribe").click()
     sync_api.expect(page.locator("h1")).to_have_text("Check your inbox")
     assert page.url == f"{served.url}/subscriptions"
+    # The API queued the request; the server's confirmation thread mails it a moment later
+    deadline = time.monotonic() + 20
+    while not mails(served.outbox, address, "confirm") and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert status_of(database, address) == "pending"
 
     (confirmation,) = mails(served.outbox, address, "confirm")

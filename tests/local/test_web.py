@@ -55,13 +55,23 @@ def outbox_dir(served: LocalServer) -> Path:
     return served.runtime.local.outbox_dir
 
 
+def settled(served: LocalServer) -> None:
+    """Wait until the server's confirmation thread has handled every queued subscribe
+    request (the API only queues them, as deployed)."""
+    deadline = time.monotonic() + 20
+    while served.runtime.confirmation_queue.depth() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def status_of(served: LocalServer, address: str) -> str:
+    settled(served)
     sub = served.runtime.store.get_subscriber(address_hash(address), SLUG)
     return sub.status if sub else "none"
 
 
 def confirmation_link(served: LocalServer, client: httpx.Client, address: str) -> str:
     assert client.post("/subscriptions", json={"email": address, "topic": SLUG}).status_code == 202
+    settled(served)
     return link_in(mails(outbox_dir(served), address, "confirm")[-1], "confirm")
 
 

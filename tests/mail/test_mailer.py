@@ -1,14 +1,27 @@
-"""Mailer: pacing and typed SES errors, with a fake client (no moto)."""
+"""Mailer: pacing, typed SES errors and what a failed send can mean, with a fake client (no moto)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
-from earshot.errors import MailError, RecipientRejected, SendingUnavailable, SendThrottled
-from earshot.mail.mailer import Mailer, Pacer
+from earshot.errors import (
+    MailError,
+    MailUnreachable,
+    RecipientRejected,
+    SendingUnavailable,
+    SendOutcomeUnknown,
+    SendThrottled,
+)
+from earshot.mail.mailer import SEND_CLIENT_CONFIG, Mailer, Pacer
 
 
 class FakeClock:
@@ -66,7 +79,7 @@ def test_send_uses_raw_content_the_configuration_set_and_tags() -> None:
     ("AccountSuspendedException", SendingUnavailable), ("SomethingNew", MailError),
 ])
 def test_ses_errors_are_typed(code: str, error: type[MailError]) -> None:
-    mailer = Mailer(FakeSes(code), configuration_set="earshot", sender="d@e.example")
+    mailer = Mailer(FakeSes(code), configuration_set="earshot", sender="d@e.example", sleep=lambda _: None)
     with pytest.raises(error) as raised:
         mailer.send_raw(b"raw", to="a@example.com")
     assert type(raised.value) is error
@@ -134,3 +147,64 @@ def test_ensure_can_send_passes_a_verified_identity_even_in_the_sandbox(caplog: 
         "example.org")
     assert account.asked == ["example.org"]
     assert "sandbox" in caplog.text
+
+
+# ------------------------------------------------------------------ what a failed send can mean
+class Scripted(FakeSes):
+    """Raises the scripted exceptions, one per call, then sends."""
+
+    def __init__(self, *failures: Exception) -> None:
+        super().__init__()
+        self.failures = list(failures)
+
+    def send_email(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        if self.failures:
+            raise self.failures.pop(0)
+        return {"MessageId": "m-ok"}
+
+
+def _error(code: str, status: int) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                       "SendEmail")
+
+
+def _mailer(client: Scripted, slept: list[float]) -> Mailer:
+    return Mailer(FakeSes(), send_client=client, configuration_set="earshot", sender="d@e.example",
+                  sleep=slept.append)
+
+
+@pytest.mark.parametrize("failure, error", [
+    (ReadTimeoutError(endpoint_url="https://email.example"), SendOutcomeUnknown),
+    (ConnectionClosedError(endpoint_url="https://email.example"), SendOutcomeUnknown),
+    (_error("InternalFailure", 500), SendOutcomeUnknown),
+    (_error("MessageRejected", 400), RecipientRejected),
+], ids=["read-timeout", "connection-closed", "internal-error-500", "rejected"])
+def test_a_send_that_may_have_gone_or_was_refused_is_never_tried_again(failure: Exception,
+                                                                       error: type[MailError]) -> None:
+    client, slept = Scripted(failure, failure, failure), []
+    with pytest.raises(error):
+        _mailer(client, slept).send_raw(b"raw", to="a@example.com")
+    assert len(client.calls) == 1 and slept == []
+
+
+@pytest.mark.parametrize("failure, error", [
+    (_error("TooManyRequestsException", 429), SendThrottled),
+    (_error("ServiceUnavailable", 503), SendThrottled),
+    (EndpointConnectionError(endpoint_url="https://email.example"), MailUnreachable),
+    (ConnectTimeoutError(endpoint_url="https://email.example"), MailUnreachable),
+], ids=["throttled", "unavailable-503", "no-connection", "connect-timeout"])
+def test_a_send_that_certainly_did_not_go_is_tried_twice_more(failure: Exception, error: type[MailError]) -> None:
+    # two failures, then SES takes it: one mail, after the two pauses
+    client, slept = Scripted(failure, failure), []
+    assert _mailer(client, slept).send_raw(b"raw", to="a@example.com") == "m-ok"
+    assert len(client.calls) == 3 and slept == [0.2, 1.0]
+    # three failures: given up, typed as "nothing was sent"
+    client, slept = Scripted(failure, failure, failure), []
+    with pytest.raises(error):
+        _mailer(client, slept).send_raw(b"raw", to="a@example.com")
+    assert len(client.calls) == 3
+
+
+def test_the_send_client_makes_one_attempt_per_call() -> None:
+    assert SEND_CLIENT_CONFIG.retries == {"total_max_attempts": 1, "mode": "standard"}

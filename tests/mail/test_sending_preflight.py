@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from botocore.exceptions import ClientError
 
 from earshot import runtime
 from earshot.errors import SendingUnavailable
@@ -32,6 +31,7 @@ from tests.support.aws_stack import (
     sample_event,
     set_identity_verified,
 )
+from tests.support.faults import AwsFaults, body_has, refused
 
 SLUG = "pipelines"
 READERS = ["reader0@example.com", "reader1@example.com"]
@@ -46,17 +46,16 @@ def _confirmed(repo: Any, address: str, now: datetime, topic: str = SLUG) -> Non
 
 
 @pytest.fixture
-def stack() -> Iterator[EmbeddedBackend]:
-    with EmbeddedBackend() as backend:
-        repo = runtime.store()
-        now = datetime.now(UTC)
-        repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
-        start, _ = week_window(previous_week(now))
-        repo.replace_topic_matches(SLUG, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="Pipelines",
-                                               published=start + timedelta(days=1), reason="pipelines in title")])
-        for address in READERS:
-            _confirmed(repo, address, now)
-        yield backend
+def stack(backend: EmbeddedBackend) -> Iterator[EmbeddedBackend]:
+    repo = runtime.store()
+    now = datetime.now(UTC)
+    repo.create_topic(Topic(slug=SLUG, name="Pipelines", query="pipelines", created_at=now, updated_at=now))
+    start, _ = week_window(previous_week(now))
+    repo.replace_topic_matches(SLUG, [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="Pod", title="Pipelines",
+                                           published=start + timedelta(days=1), reason="pipelines in title")])
+    for address in READERS:
+        _confirmed(repo, address, now)
+    yield backend
 
 
 def claims() -> dict[str, str]:
@@ -89,19 +88,14 @@ def test_digest_run_refuses_to_start_while_the_identity_is_unverified(stack: Emb
 
 
 def test_a_send_refused_for_the_sender_releases_every_claim_and_retries_the_batch(
-    stack: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+    stack: EmbeddedBackend, faults: AwsFaults
 ) -> None:
     stack.invoke("digest", sample_event("digest_scheduled"))
     event = stack.receive_sqs_event(stack.env["DIGEST_QUEUE_URL"])
     sender = _load_function_module("digest_sender")
-    client = runtime.paced_mailer().client
-    real_send = client.send_email
-
-    def unverified(**kwargs: Any) -> Any:
-        raise ClientError({"Error": {"Code": "MessageRejected", "Message": UNVERIFIED}}, "SendEmail")
 
     # When SES answers MessageRejected "not verified" (an unverified sender, or the sandbox)
-    monkeypatch.setattr(client, "send_email", unverified)
+    faults.add("sesv2.SendEmail", refused("MessageRejected", UNVERIFIED), times=None)
     sender.metrics.clear_metrics()
     try:
         # the batch fails as a whole (one record, so the invocation errors: retried by SQS)
@@ -114,25 +108,18 @@ def test_a_send_refused_for_the_sender_releases_every_claim_and_retries_the_batc
     # Then no recipient is marked rejected: no claim is left at all
     assert claims() == {}
     # And when SES sends again, the redelivered batch mails everyone once
-    monkeypatch.setattr(client, "send_email", real_send)
+    faults.clear()
     assert stack.invoke("digest_sender", event) == {"batchItemFailures": []}
     assert sorted(claims().values()) == ["sent", "sent"]
 
 
 def test_a_message_refused_for_itself_still_marks_only_that_recipient(
-    stack: EmbeddedBackend, monkeypatch: pytest.MonkeyPatch
+    stack: EmbeddedBackend, faults: AwsFaults
 ) -> None:
     stack.invoke("digest", sample_event("digest_scheduled"))
     event = stack.receive_sqs_event(stack.env["DIGEST_QUEUE_URL"])
-    client = runtime.paced_mailer().client
-    real_send = client.send_email
-
-    def reject_reader0(**kwargs: Any) -> Any:
-        if kwargs["Destination"]["ToAddresses"] == [READERS[0]]:
-            raise ClientError({"Error": {"Code": "MessageRejected", "Message": "Illegal address"}}, "SendEmail")
-        return real_send(**kwargs)
-
-    monkeypatch.setattr(client, "send_email", reject_reader0)
+    faults.add("sesv2.SendEmail", refused("MessageRejected", "Illegal address"), times=None,
+               match=body_has(READERS[0]))
     assert stack.invoke("digest_sender", event) == {"batchItemFailures": []}
     assert claims() == {address_hash(READERS[0]): "rejected", address_hash(READERS[1]): "sent"}
 

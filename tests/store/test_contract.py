@@ -20,6 +20,7 @@ from earshot.models import (
     FeedState,
     MatchedEpisode,
     Subscriber,
+    TokenRecord,
     Topic,
     Transcript,
     TranscriptMoment,
@@ -220,10 +221,34 @@ def test_subscriber_optimistic_lock_and_confirmed_listing(repo: Store) -> None:
     assert [s.status for s in repo.subscriptions_of_address("h1")] == ["confirmed"]
 
 
-def test_confirmation_mails_are_counted_up_to_the_limit(repo: Store) -> None:
-    results = [repo.count_confirmation_mail("h1", "2026-11-26", limit=3, expires_at=2**31) for _ in range(5)]
-    assert results == [True, True, True, False, False]
-    assert repo.count_confirmation_mail("h1", "2026-11-27", limit=3, expires_at=2**31)
+def test_confirmation_mails_are_counted_in_a_rolling_window(repo: Store) -> None:
+    window = timedelta(hours=24)
+    count = lambda request_id, at: repo.count_confirmation_mail(  # noqa: E731
+        "h1", request_id, now=at, window=window, limit=3)
+    late = datetime(2026, 11, 26, 23, 59, 30, tzinfo=UTC)
+    # three mails just before midnight, then none just after it: one window, not two days
+    assert [count(f"r{i}", late + timedelta(seconds=10 * i)) for i in range(3)] == [True] * 3
+    assert [count(f"s{i}", late + timedelta(seconds=60 + i)) for i in range(3)] == [False] * 3
+    # a request counted before is not counted again (a retried request is one mail)
+    assert count("r1", late + timedelta(minutes=5))
+    # the oldest mail leaves the window exactly 24 h after it was counted
+    assert not count("t", late + window - timedelta(seconds=1))
+    assert count("t", late + window + timedelta(seconds=1))
+    assert not count("u", late + window + timedelta(seconds=1))
+    assert repo.count_confirmation_mail("h2", "r0", now=late, window=window, limit=3), "per address"
+
+
+def test_claim_and_token_are_written_together_and_the_claimant_may_repeat(repo: Store) -> None:
+    _, mine = tokens.issue_token("unsubscribe", topic="mlp", address_hash="h1", now=NOW)
+    _, theirs = tokens.issue_token("unsubscribe", topic="mlp", address_hash="h1", now=NOW)
+    claim = lambda token: repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31,  # noqa: E731
+                                          token=token)
+    assert claim(mine)
+    assert repo.get_token(mine.token_hash) == mine, "the claim stored its unsubscribe token"
+    assert claim(mine), "the same claim written again (after a lost answer) is still the caller's"
+    assert not claim(theirs), "anyone else's claim is refused"
+    assert repo.get_token(theirs.token_hash) is None, "a refused claim stores no token"
+    assert repo.get_claim_state("h1", "mlp", "2026-W48") == "claimed"
 
 
 def test_tokens_are_single_use(repo: Store) -> None:
@@ -234,15 +259,28 @@ def test_tokens_are_single_use(repo: Store) -> None:
     assert repo.get_token(record.token_hash) is None
 
 
+def _token(n: int = 0) -> TokenRecord:
+    return tokens.issue_token("unsubscribe", topic="mlp", address_hash="h1", now=NOW + timedelta(seconds=n))[1]
+
+
 def test_send_claims_are_taken_once_and_released_only_while_claimed(repo: Store) -> None:
-    claim = lambda: repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31)  # noqa: E731
-    assert claim() and not claim()
+    claim = lambda n: repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31,  # noqa: E731
+                                      token=_token(n))
+    assert claim(1) and not claim(2)
     repo.release_claim("h1", "mlp", "2026-W48")
     assert repo.get_claim_state("h1", "mlp", "2026-W48") is None
-    assert claim()
+    assert claim(3)
     repo.finish_claim("h1", "mlp", "2026-W48", state="sent", now=NOW, message_id="m-1")
     repo.release_claim("h1", "mlp", "2026-W48")  # too late: it was sent
-    assert repo.get_claim_state("h1", "mlp", "2026-W48") == "sent" and not claim()
+    assert repo.get_claim_state("h1", "mlp", "2026-W48") == "sent" and not claim(4)
+
+
+def test_a_claim_of_unknown_outcome_is_never_released(repo: Store) -> None:
+    assert repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31, token=_token())
+    repo.finish_claim("h1", "mlp", "2026-W48", state="unknown", now=NOW, detail="read timeout")
+    repo.release_claim("h1", "mlp", "2026-W48")
+    assert repo.get_claim_state("h1", "mlp", "2026-W48") == "unknown"
+    assert not repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31, token=_token(1))
 
 
 def test_concurrent_claims_let_exactly_one_through(repo: Store) -> None:
@@ -253,11 +291,11 @@ def test_concurrent_claims_let_exactly_one_through(repo: Store) -> None:
     wins: list[bool] = []
     barrier = threading.Barrier(8)
 
-    def attempt() -> None:
+    def attempt(n: int) -> None:
         barrier.wait()
-        wins.append(repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31))
+        wins.append(repo.claim_send("h1", "mlp", "2026-W48", now=NOW, expires_at=2**31, token=_token(n)))
 
-    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -45,6 +45,8 @@ QUEUES = {
     "FetchDLQ": (None, "earshot-fetch-dlq"),
     "DigestQueue": ("DIGEST_QUEUE_URL", "earshot-digest"),
     "DigestDLQ": (None, "earshot-digest-dlq"),
+    "ConfirmationQueue": ("CONFIRMATION_QUEUE_URL", "earshot-confirmations"),
+    "ConfirmationDLQ": (None, "earshot-confirmations-dlq"),
 }
 LOCAL_SENDER = "digest@earshot.example"
 
@@ -206,20 +208,37 @@ class EmbeddedBackend:
                 {"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done[start:start + 10])
             ])
 
+    def send_confirmations(self) -> list[Any]:
+        """Hand the queued subscribe requests to the confirmation mailer, as the event
+        source does right after the API answers; returns each invocation's response."""
+        return self.drain_queue("confirmations", self.env["CONFIRMATION_QUEUE_URL"])
+
     def drain_queue(self, function: str, queue_url: str, *, max_rounds: int = 100_000) -> list[Any]:
         """Feed a queue's messages to a function like the event source mapping does:
         messages the handler reports as failed stay on the queue (visible again after the
-        visibility timeout), the rest are deleted. Returns each invocation's response."""
+        visibility timeout), the rest are deleted; an invocation error (Powertools raises
+        when every record failed) keeps them all. Returns each invocation's response."""
         responses = []
         for _ in range(max_rounds):
             event = self.receive_sqs_event(queue_url)
             if event is None:
                 break
-            response = self.invoke(function, event)
+            response = invoke_as_event_source(function, event)
             responses.append(response)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             self.delete_messages(queue_url, event, keep=failed)
         return responses
+
+
+def invoke_as_event_source(function: str, event: dict[str, Any]) -> Any:
+    """Invoke a queue consumer; an invocation error becomes "every record failed", which is
+    what the SQS event source makes of it."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    try:
+        return invoke(function, event)
+    except BatchProcessingError:
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
 
 
 _query_scope = threading.local()

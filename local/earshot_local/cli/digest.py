@@ -155,6 +155,7 @@ def demo_step(local: LocalRuntime, out_dir: Path) -> list[str]:
     for slug in topics:
         body = json.dumps({"email": DEMO_RECIPIENT, "topic": slug})
         response = local.invoke("api", _api_event("api_subscribe", body=body))
+        local.send_confirmations()  # the queued request, mailed after the answer
         confirm_mail = local.mailer.messages()[-1][1]
         token = re.search(r"token=([\w-]{43})", confirm_mail.get_body(("plain",)).get_content())
         if response["statusCode"] != 202 or token is None:

@@ -1,4 +1,9 @@
-"""``earshot serve``: topic pages, topic feeds and the subscription flow on this machine."""
+"""``earshot serve``: topic pages, topic feeds and the subscription flow on this machine.
+
+As deployed, ``POST /subscriptions`` only queues the request; a background thread here
+plays the queue's event source and hands queued requests to the confirmation mailer
+(``functions/confirmations``) a moment after the answer.
+"""
 
 from __future__ import annotations
 

@@ -2,17 +2,31 @@
 
     digest function:         plan_week    for each topic with confirmed subscribers and
                                           news: render once, store it, queue batches
-    digest_sender function:  send_batch   per recipient: still confirmed? claim
-                                          (topic, week, address) -> token -> mail -> done
-    bounces function:        apply_ses_event  a permanent bounce or a complaint stops mail
+    digest_sender function:  send_batch   per recipient: still confirmed? build the mail
+                                          -> claim (topic, week, address) with its token
+                                          -> send -> record how it ended
+    bounces function:        apply_ses_event  a permanent bounce or a complaint stops all
+                                          mail to the address
 
-At most once per (topic, ISO week, address): the claim is a conditional put made
-*before* the send. A re-delivered message, a retried invocation or a second run of the
-digest finds the claim and skips. If SES throttles, or refuses to send at all (identity
-unverified, sending paused: ``SendingUnavailable``), the claim is released and the batch
-retried; only a refusal of this one message marks the claim ``rejected``. If the process
-dies between claim and send, that recipient misses one week rather than risk a second
-mail (the spec's rule: never mail anyone twice).
+The delivery guarantee: every confirmed recipient of a batch, however often the batch is
+redelivered, throttled, timed out or hit by storage errors, ends the week with exactly one
+digest, or with none and a recorded, counted reason; never two. How:
+
+- At most one SES send per (topic, ISO week, address): the claim is a conditional write
+  made *before* the send, and the send call is never retried by the SDK. A re-delivered
+  message, a retried invocation or a second run of the digest finds the claim and skips.
+- Nothing that can fail comes between the claim and the send: the mail is built first,
+  and the claim and the mail's unsubscribe token are written in one atomic write, so a
+  storage error leaves either nothing claimed (the batch is retried) or everything ready.
+- A claim is released only when SES certainly did not send (it answered with an error, or
+  no connection was made): throttled, unreachable, or unable to send at all
+  (``SendingUnavailable``: identity unverified, sending paused). The batch is then retried.
+- A refusal of this one message ends the claim ``rejected``; no answer at all (a read
+  timeout, a cut connection, an internal error: the mail may have gone) ends it
+  ``unknown``. Both are counted (``rejected``, ``outcome_unknown``) and never retried.
+- If the process dies between claim and send, or the claim's end cannot be recorded, the
+  claim stays ``claimed``: that recipient is never sent to again that week (the mail may
+  have gone), and the redelivery that follows counts them as ``skipped_unfinished``.
 
 A run of the digest first asks SES whether it can send at all
 (:meth:`~earshot.mail.mailer.Mailer.ensure_can_send`); if not, it raises
@@ -30,7 +44,7 @@ from typing import Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, Field
 
-from earshot.errors import RecipientRejected, SendingUnavailable
+from earshot.errors import MailError, RecipientRejected, SendOutcomeUnknown
 from earshot.mail import mime, subscriptions, tokens
 from earshot.mail.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
 from earshot.mail.mailer import MailerPort
@@ -73,10 +87,14 @@ class PlanResult:
 
 @dataclass
 class SendResult:
+    """What one batch did, per recipient (each field becomes a ``Digest_<field>`` metric)."""
+
     sent: int = 0
     skipped_not_confirmed: int = 0
-    skipped_already_claimed: int = 0
+    skipped_already_claimed: int = 0  # an earlier attempt ended: sent, rejected or unknown
+    skipped_unfinished: int = 0  # an earlier attempt claimed and never recorded its end
     rejected: int = 0
+    outcome_unknown: int = 0
     skipped_no_digest: int = 0
 
 
@@ -147,48 +165,73 @@ def personal_digest(digest: RenderedDigest, skeleton: mime.MailSkeleton, setting
 
 
 def send_batch(repo: Store, mailer: MailerPort, settings: Settings, batch: DigestBatch, *,
-               now: datetime) -> SendResult:
-    """Mail one batch. Raises a MailError (after releasing the current claim) when the
-    batch should be retried; recipients already mailed are skipped on the retry."""
+               now: datetime, result: SendResult | None = None) -> SendResult:
+    """Mail one batch. Raises (with nobody's claim left half-done) when the batch should be
+    retried; recipients already mailed, rejected or of unknown outcome are skipped then.
+
+    Counts go into ``result`` (a new one by default) as each recipient is done, so a
+    caller that passes its own still has the counts of a batch that raised half-way."""
     payload = repo.get_rendered_digest(batch.topic, batch.week)
     if payload is None:
         # Rendered before any batch is queued and kept 30 days: a batch without it is older
         # than that, or was written by hand. Retrying cannot help; say so and mail nobody.
         logger.warning("no rendered digest for this batch", extra={"topic": batch.topic, "week": batch.week})
-        return SendResult(skipped_no_digest=len(batch.recipients))
+        result = result or SendResult()
+        result.skipped_no_digest += len(batch.recipients)
+        return result
     digest = RenderedDigest.from_bytes(payload)
     skeleton = digest_skeleton(digest, settings)
     claim_expiry = int((now + CLAIM_TTL).timestamp())
-    result = SendResult()
+    result = result or SendResult()
     for key in batch.recipients:
         sub = repo.get_subscriber(key, batch.topic)
         if sub is None or sub.status != "confirmed":
             result.skipped_not_confirmed += 1  # unsubscribed or bounced since the plan
             continue
-        if not repo.claim_send(key, batch.topic, batch.week, now=now, expires_at=claim_expiry):
-            result.skipped_already_claimed += 1
-            continue
+        # Everything but the send is ready before the claim: afterwards only SES can fail.
         token, record = tokens.issue_token("unsubscribe", topic=batch.topic, address_hash=key, now=now)
-        repo.put_token(record)
         raw = personal_digest(digest, skeleton, settings, to=sub.email, token=token, now=now).raw
-        try:
-            message_id = mailer.send_raw(raw, to=sub.email, tags={"kind": "digest", "topic": batch.topic,
-                                                                  "address": key})
-        except SendingUnavailable:
-            # Not this recipient's fault: nothing was sent, the whole batch comes back.
-            repo.release_claim(key, batch.topic, batch.week)
-            raise
-        except RecipientRejected as exc:
-            repo.finish_claim(key, batch.topic, batch.week, state="rejected", now=now, detail=str(exc)[:300])
-            logger.warning("SES rejected a digest", extra={"topic": batch.topic, "error": str(exc)})
-            result.rejected += 1
+        if not repo.claim_send(key, batch.topic, batch.week, now=now, expires_at=claim_expiry, token=record):
+            if repo.get_claim_state(key, batch.topic, batch.week) == "claimed":
+                result.skipped_unfinished += 1  # crashed mid-send, or its record failed: it may have gone
+            else:
+                result.skipped_already_claimed += 1
             continue
-        except Exception:
-            repo.release_claim(key, batch.topic, batch.week)
-            raise
-        repo.finish_claim(key, batch.topic, batch.week, state="sent", now=now, message_id=message_id)
-        result.sent += 1
+        _send_claimed(repo, mailer, batch, key, sub.email, raw, now, result)
     return result
+
+
+def _send_claimed(repo: Store, mailer: MailerPort, batch: DigestBatch, key: str, to: str, raw: bytes,
+                  now: datetime, result: SendResult) -> None:
+    """Send one claimed mail and record how it ended (see the module docstring)."""
+    tags = {"kind": "digest", "topic": batch.topic, "address": key}
+    try:
+        message_id = mailer.send_raw(raw, to=to, tags=tags)
+    except RecipientRejected as exc:
+        result.rejected += 1
+        logger.warning("SES rejected a digest", extra={"topic": batch.topic, "error": str(exc)})
+        repo.finish_claim(key, batch.topic, batch.week, state="rejected", now=now, detail=str(exc)[:300])
+        return
+    except SendOutcomeUnknown as exc:
+        _unknown(repo, batch, key, now, str(exc), result)
+        return
+    except MailError:
+        # SES certainly sent nothing (throttled, unreachable, unavailable): the claim goes
+        # and the whole batch comes back later.
+        repo.release_claim(key, batch.topic, batch.week)
+        raise
+    except Exception as exc:  # not the mailer's typed answer: it may have sent
+        logger.exception("digest send failed with an unknown outcome", extra={"topic": batch.topic})
+        _unknown(repo, batch, key, now, f"{type(exc).__name__}: {exc}", result)
+        return
+    result.sent += 1  # SES took it: counted even if recording it fails next
+    repo.finish_claim(key, batch.topic, batch.week, state="sent", now=now, message_id=message_id)
+
+
+def _unknown(repo: Store, batch: DigestBatch, key: str, now: datetime, detail: str, result: SendResult) -> None:
+    result.outcome_unknown += 1
+    logger.warning("no answer from SES for a digest; not retried", extra={"topic": batch.topic, "error": detail})
+    repo.finish_claim(key, batch.topic, batch.week, state="unknown", now=now, detail=detail[:300])
 
 
 # ------------------------------------------------------------------ SES feedback
@@ -228,11 +271,12 @@ class SesEvent(EventBridgeModel):
 
 
 def apply_ses_event(repo: Store, event: SesEvent, *, now: datetime) -> list[str]:
-    """Mark subscribers after a bounce or complaint; returns the topics changed.
+    """Stop all mail to the addresses of a bounce or complaint; returns the topics changed.
 
     Only permanent bounces count (a transient one is a full mailbox or a greylist; SES
     retries those itself). ``OnAccountSuppressionList`` is a permanent bounce too: SES
-    did not even try, because the address is on the account's suppression list.
+    did not even try, because the address is on the account's suppression list. A
+    complaint stops every topic of the address, not only the one complained about.
     """
     detail = event.detail
     topic = next(iter(detail.mail.tags.get("topic") or ()), None)

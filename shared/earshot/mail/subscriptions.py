@@ -5,45 +5,69 @@ State machine (one subscription = one address + one topic)::
     (none) ──subscribe──▶ pending ──confirm──▶ confirmed ──unsubscribe──▶ unsubscribed
                             │  ▲                   │                          │
                             │  └────subscribe──────┼──────────────────────────┘
-                            └──bounce/complaint────┴──▶ bounced / complained ──subscribe──▶ pending
+                            └──bounce/complaint────┴──▶ bounced / complained (final)
 
-Every change appends to ``history`` with its time and source; the subscribe request and
-the confirmation (the consent proper) are kept with time, source, IP and user agent.
+A hard bounce or a complaint stops every subscription of the address, and no subscribe
+request mails that address again (anyone can send one: it is not the owner's consent).
 
-Privacy rules this module keeps:
+Every change appends to ``history`` with its time and source, keeping the latest
+:data:`MAX_HISTORY` changes; the subscribe request and the confirmation (the consent
+proper) are kept with time, source, IP and user agent. A repeated request for a pending
+address changes no status, so it adds no history: no request can grow an item.
 
-- :func:`subscribe` behaves the same, as seen by the requester, whether the address is
-  new, pending, confirmed or unsubscribed: no way to learn who subscribes to what.
-- At most ``settings.max_confirmations_per_day`` confirmation mails per address per day
-  (across topics), so the form cannot be used to flood someone's inbox.
+Subscribing is two steps, so that the answer is the same, and takes the same work, for
+every address:
+
+1. :func:`request_subscription` (the API): checks the address's syntax and the topic, and
+   queues a :class:`ConfirmationRequest`. Nothing about the address is read or written,
+   so neither the answer nor its timing can tell whether the address is new, pending,
+   confirmed, unsubscribed, bounced or at its cap, or whether SES would take the mail.
+2. :func:`handle_subscription_request` (the confirmation mailer, after the answer):
+   makes the subscription pending and mails a confirmation link, unless the address is
+   confirmed already, has stopped mail (bounce, complaint) or is at its cap.
+
+Privacy and abuse rules this module keeps:
+
+- At most ``settings.max_confirmations_per_24h`` confirmation mails per address (across
+  topics) in any 24 hours, a rolling window; so the form cannot flood an inbox, and a
+  burst across midnight counts as one window.
 - Nothing is confirmed by a GET: the confirmation link opens a page whose button POSTs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, Field
 
 from earshot import templating
-from earshot.errors import InvalidEmail, NotFound, TokenError
+from earshot.errors import InvalidEmail, MailError, NotFound, RecipientRejected, SendOutcomeUnknown, TokenError
 from earshot.mail import mime, tokens
 from earshot.mail.mailer import MailerPort
 from earshot.models import ConsentEvent, StatusChange, Subscriber, SubscriptionStatus, TokenPurpose, TokenRecord, Topic
+from earshot.queue import QueuePort
 from earshot.settings import Settings
 from earshot.store import Store
+
+logger = logging.getLogger(__name__)
 
 ALLOWED: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
     "pending": frozenset({"pending", "confirmed", "bounced", "complained"}),
     "confirmed": frozenset({"unsubscribed", "bounced", "complained"}),
     "unsubscribed": frozenset({"pending", "bounced", "complained"}),
-    "bounced": frozenset({"pending"}),
-    "complained": frozenset({"pending"}),
+    "bounced": frozenset(),
+    "complained": frozenset(),
 }
+STOPPED: frozenset[SubscriptionStatus] = frozenset({"bounced", "complained"})
 SAVE_ATTEMPTS = 3
+MAX_HISTORY = 20  # status changes kept per subscription (the latest ones)
+CONFIRMATION_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,17 @@ class RequestInfo:
     def consent(self, at: datetime) -> ConsentEvent:
         agent = self.user_agent[:300] if self.user_agent else None
         return ConsentEvent(at=at, source=self.source, ip=self.ip, user_agent=agent)
+
+
+class ConfirmationRequest(BaseModel):
+    """One subscribe request on its way from the API to the confirmation mailer (a queue
+    message). ``request_id`` makes a redelivered message one mail, not two, in the cap."""
+
+    request_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    email: str = Field(max_length=320, description="normalized (normalize_email)")
+    topic: str = Field(max_length=64)
+    base_url: str = Field(max_length=300, description="where the mailed link points (the API's public base)")
+    requested: ConsentEvent
 
 
 def normalize_email(raw: str) -> str:
@@ -91,63 +126,109 @@ def address_hash(email: str) -> str:
 
 def transition(sub: Subscriber, status: SubscriptionStatus, *, at: datetime, source: str,
                detail: str | None = None) -> Subscriber:
-    """``sub`` moved to ``status`` with the change recorded; ValueError if not allowed."""
+    """``sub`` moved to ``status`` with the change recorded (the latest
+    :data:`MAX_HISTORY` changes are kept); ValueError if not allowed."""
     if status not in ALLOWED[sub.status]:
         raise ValueError(f"cannot go from {sub.status} to {status}")
     change = StatusChange(at=at, status=status, source=source, detail=detail)
-    return sub.model_copy(update={"status": status, "history": [*sub.history, change]})
+    return sub.model_copy(update={"status": status, "history": [*sub.history, change][-MAX_HISTORY:]})
 
 
 # ------------------------------------------------------------------ subscribe
-def subscribe(repo: Store, mailer: MailerPort, settings: Settings, *, email: str, topic_slug: str,
-              request: RequestInfo, now: datetime) -> None:
-    """Start (or restart) a subscription and mail a confirmation link.
+def request_subscription(repo: Store, queue: QueuePort, settings: Settings, *, email: str, topic_slug: str,
+                         request: RequestInfo, now: datetime) -> None:
+    """Queue a subscribe request for the confirmation mailer (step 1 of 2).
 
-    Raises :class:`InvalidEmail` or :class:`NotFound`; otherwise returns nothing, whatever
-    the address's state, so callers answer identically in every case.
+    Raises :class:`InvalidEmail` or :class:`NotFound` (both about the request, never about
+    the address's state); otherwise returns nothing, after the same reads and writes for
+    every address, so callers answer identically in every case.
     """
     address = normalize_email(email)
-    topic = repo.get_topic(topic_slug)
-    if topic is None:
+    if repo.get_topic(topic_slug) is None:
         raise NotFound(f"No topic {topic_slug!r}.")
-    key = address_hash(address)
+    message = ConfirmationRequest(request_id=uuid.uuid4().hex, email=address, topic=topic_slug,
+                                  base_url=settings.public_base_url, requested=request.consent(now))
+    queue.send_messages([message.model_dump(mode="json")])
+
+
+Outcome = Literal["mailed", "already_confirmed", "mail_stopped", "capped", "no_topic", "rejected", "unknown"]
+
+
+def handle_subscription_request(repo: Store, mailer: MailerPort, settings: Settings, request: ConfirmationRequest,
+                                *, now: datetime) -> Outcome:
+    """Start (or restart) a subscription and mail a confirmation link (step 2 of 2).
+
+    Returns what happened. Raises a ``MailError`` only when SES certainly sent nothing
+    and a later try may work (throttled, unreachable, sending unavailable): the request
+    is then retried, and counts once against the cap however often it is.
+    """
+    topic = repo.get_topic(request.topic)
+    if topic is None:
+        return "no_topic"  # removed since the request was answered
+    key = address_hash(request.email)
+    if any(sub.status in STOPPED for sub in repo.subscriptions_of_address(key)):
+        return "mail_stopped"  # a hard bounce or a complaint: nobody's request mails it again
+    status = _make_pending(repo, topic, key, request, now)
+    if status == "confirmed":
+        return "already_confirmed"
+    if status in STOPPED:
+        return "mail_stopped"
+    if not repo.count_confirmation_mail(key, request.request_id, now=now, window=CONFIRMATION_WINDOW,
+                                        limit=settings.max_confirmations_per_24h):
+        return "capped"
+    return _send_confirmation(repo, mailer, settings, topic, request, key, now)
+
+
+def _make_pending(repo: Store, topic: Topic, key: str, request: ConfirmationRequest,
+                  now: datetime) -> SubscriptionStatus:
+    """The subscription pending with this request as its latest; returns the status it
+    ends in (``confirmed`` and the stopped ones are left as they are)."""
     for _ in range(SAVE_ATTEMPTS):
         sub = repo.get_subscriber(key, topic.slug)
-        if sub is not None and sub.status == "confirmed":
-            return  # already subscribed: nothing to do, nothing to reveal
+        if sub is not None and (sub.status == "confirmed" or sub.status in STOPPED):
+            return sub.status
         if sub is None:
-            sub = Subscriber(topic=topic.slug, email=address, address_hash=key, created_at=now,
-                             requested=request.consent(now))
-            sub = sub.model_copy(update={"history": [StatusChange(at=now, status="pending", source=request.source)]})
+            sub = Subscriber(topic=topic.slug, email=request.email, address_hash=key, created_at=now,
+                             requested=request.requested,
+                             history=[StatusChange(at=now, status="pending", source=request.requested.source)])
+        elif sub.status == "pending":
+            # Asked again: a new latest request, no status change, nothing appended.
+            sub = sub.model_copy(update={"email": request.email, "requested": request.requested})
         else:
-            sub = transition(sub, "pending", at=now, source=request.source)
-            sub = sub.model_copy(update={"email": address, "requested": request.consent(now)})
+            sub = transition(sub, "pending", at=now, source=request.requested.source)
+            sub = sub.model_copy(update={"email": request.email, "requested": request.requested})
         if repo.save_subscriber(sub):
-            break
-    else:
-        raise RuntimeError("subscriber kept changing while subscribing")
-    _send_confirmation(repo, mailer, settings, topic, address, key, now)
+            return "pending"
+    raise RuntimeError("subscriber kept changing while subscribing")
 
 
 def _send_confirmation(repo: Store, mailer: MailerPort, settings: Settings, topic: Topic,
-                       address: str, key: str, now: datetime) -> bool:
-    """Mail a fresh confirmation link unless the address hit today's cap."""
-    day = now.strftime("%Y-%m-%d")
-    if not repo.count_confirmation_mail(key, day, limit=settings.max_confirmations_per_day,
-                                        expires_at=int((now + timedelta(days=2)).timestamp())):
-        return False
+                       request: ConfirmationRequest, key: str, now: datetime) -> Outcome:
     token, record = tokens.issue_token("confirm", topic=topic.slug, address_hash=key, now=now)
     repo.put_token(record)
-    url = f"{settings.public_base_url.rstrip('/')}/confirm?token={token}"
-    context = {"topic": topic, "confirm_url": url, "expires_hours": 48, "base_url": settings.public_base_url}
+    base = request.base_url.rstrip("/")
+    context = {"topic": topic, "confirm_url": f"{base}/confirm?token={token}", "expires_hours": 48,
+               "base_url": base}
     raw = mime.build_message(
-        sender=settings.sender, to=address, now=now,
+        sender=settings.sender, to=request.email, now=now,
         subject=f"Confirm your Earshot digest: {topic.name}",
         text=templating.render("confirm_email.txt.j2", **context),
         html=templating.render("confirm_email.html.j2", **context),
     )
-    mailer.send_raw(raw, to=address, tags={"kind": "confirmation", "topic": topic.slug, "address": key})
-    return True
+    try:
+        mailer.send_raw(raw, to=request.email, tags={"kind": "confirmation", "topic": topic.slug, "address": key})
+    except RecipientRejected as exc:
+        logger.warning("SES rejected a confirmation mail", extra={"topic": topic.slug, "error": str(exc)})
+        return "rejected"
+    except SendOutcomeUnknown as exc:
+        logger.warning("no answer from SES for a confirmation mail", extra={"topic": topic.slug, "error": str(exc)})
+        return "unknown"
+    except MailError:
+        raise  # certainly not sent: retried
+    except Exception:
+        logger.exception("confirmation mail failed; it may have gone", extra={"topic": topic.slug})
+        return "unknown"
+    return "mailed"
 
 
 # ------------------------------------------------------------ confirm / unsubscribe
@@ -196,14 +277,16 @@ Problem = Literal["bounced", "complained"]
 
 def record_delivery_problem(repo: Store, email: str, problem: Problem, *, now: datetime,
                             topic_slug: str | None = None, detail: str | None = None) -> list[str]:
-    """Stop mail to an address after a permanent bounce (every topic: the mailbox is
-    gone) or a complaint (the topic complained about, or every topic if unknown).
-    Returns the topics changed."""
+    """Stop all mail to an address after a permanent bounce (the mailbox is gone) or a
+    complaint (mailbox providers treat "this is spam" as "stop mailing me", whichever
+    list it was about): every subscription of the address becomes ``bounced`` or
+    ``complained``. ``topic_slug`` (the topic the complained-about mail was for) is
+    recorded in the change's detail. Returns the topics changed."""
     key = address_hash(email)
+    if problem == "complained" and topic_slug:
+        detail = f"complaint about {topic_slug}" + (f": {detail}" if detail else "")
     changed: list[str] = []
     for sub in repo.subscriptions_of_address(key):
-        if problem == "complained" and topic_slug and sub.topic != topic_slug:
-            continue
         for _ in range(SAVE_ATTEMPTS):
             if sub.status == problem or problem not in ALLOWED[sub.status]:
                 break

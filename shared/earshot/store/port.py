@@ -18,6 +18,11 @@ Promises every adapter keeps:
 - conditional writes answer ``False`` instead of overwriting (``add_feed``,
   ``create_topic``, ``save_subscriber``'s optimistic lock, ``claim_send``,
   ``put_rendered_digest``, ``delete_token``);
+- ``claim_send`` stores the claim and its unsubscribe token together or not at all, and
+  answers ``True`` again to the caller that holds the claim (a write repeated after a
+  lost answer is not mistaken for someone else's claim);
+- the confirmation-mail window of an address holds at most ``limit`` entries: no request
+  can grow it;
 - ``due_feeds`` yields due feeds most overdue first; a gone feed is never due;
 - ``list_matches`` is newest first, undated episodes last;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
@@ -31,7 +36,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
 
@@ -187,8 +192,13 @@ class Store(ABC):
     def confirmed_subscribers(self, topic: str) -> Iterator[Subscriber]: ...
 
     @abstractmethod
-    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
-        """Count one confirmation mail on ``day``; False (nothing counted) at ``limit``."""
+    def count_confirmation_mail(self, address_hash: str, request_id: str, *, now: datetime, window: timedelta,
+                                limit: int) -> bool:
+        """Count one confirmation mail for ``request_id`` in the rolling ``window`` that
+        ends at ``now``. True when counted, or when ``request_id`` was already counted in
+        the window (a retried request is one mail, not two); False, with nothing counted,
+        when ``limit`` mails were counted in the window. Mails older than the window are
+        forgotten, so an address's record never holds more than ``limit`` entries."""
 
     # ----------------------------------------------------------------- tokens
     @abstractmethod
@@ -203,12 +213,18 @@ class Store(ABC):
 
     # ------------------------------------------------------ digest send claims
     @abstractmethod
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
-        """Claim the right to mail this address this week's digest; False if claimed before."""
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
+        """Claim the right to mail this address this week's digest and store ``token``
+        (the digest's unsubscribe token) in one atomic write: both or neither. False if
+        claimed before by anyone else; True again for a claim made with this same token
+        (the caller's own write, repeated after its answer was lost)."""
 
     @abstractmethod
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
-                     message_id: str | None = None, detail: str | None = None) -> None: ...
+                     message_id: str | None = None, detail: str | None = None) -> None:
+        """Record how a claimed send ended: ``sent`` (with the message id), ``rejected``
+        (refused for this recipient) or ``unknown`` (no answer: it may have gone)."""
 
     @abstractmethod
     def release_claim(self, address_hash: str, topic: str, week: str) -> None:

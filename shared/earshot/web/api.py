@@ -2,14 +2,15 @@
 
 Routes are grouped by role into routers, each in its own module:
 ``routes_topics`` (topic page and topic RSS) and ``routes_subscriptions`` (subscribe,
-confirm, unsubscribe). Domain errors are mapped to HTTP statuses here, in one place.
+confirm, unsubscribe). Domain errors are mapped to HTTP statuses here, in one place. The
+API sends no mail: subscribe requests are queued for the confirmation mailer.
 """
 
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from earshot.errors import InvalidEmail, MailError, NotFound, QueryError, TokenError
+from earshot.errors import InvalidEmail, NotFound, QueryError, TokenError
 from earshot.web import subscriptions as routes_subscriptions
 from earshot.web import topics as routes_topics
 
@@ -42,10 +43,3 @@ def _bad_query(exc: QueryError) -> Response[str]:
 @app.exception_handler(InvalidEmail)
 def _bad_email(exc: InvalidEmail) -> Response[str]:
     return _plain(400, str(exc))
-
-
-@app.exception_handler(MailError)
-def _mail_unavailable(exc: MailError) -> Response[str]:
-    # The subscription is saved; asking again resends the confirmation.
-    return Response(status_code=503, content_type=content_types.TEXT_PLAIN, headers={"Retry-After": "60"},
-                    body="Could not send the confirmation email right now; please try again in a minute.")

@@ -1,6 +1,7 @@
 """HTTP routes: subscribe, confirm, unsubscribe (logic in ``earshot.mail.subscriptions``).
 
-    POST /subscriptions   {email, topic} as JSON (or a form post) -> 202, same answer always
+    POST /subscriptions   {email, topic} as JSON (or a form post) -> 202, same answer always;
+                          the request is queued and the confirmation mailed after the answer
     GET  /confirm         page with a button; changes nothing (mail scanners prefetch GETs)
     POST /confirm         confirms (token in the form body or the query string)
     GET  /unsubscribe     page with a button; changes nothing
@@ -16,7 +17,7 @@ the buttons (clickjacking). Domain errors become statuses in ``earshot.web.api``
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -52,7 +53,7 @@ class SubscribeRequest(BaseModel):
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return runtime.now()
 
 
 def _is_form() -> bool:
@@ -114,9 +115,10 @@ def create_subscription():
         return Response(status_code=400, content_type=content_types.APPLICATION_JSON,
                         body=json.dumps({"error": "bad_request",
                                          "message": 'Send JSON like {"email": "you@example.com", "topic": "<slug>"}.'}))
-    settings = _settings()
-    subscriptions.subscribe(
-        runtime.store(), runtime.mailer(), settings,
+    # Queued, never mailed here: the answer, and the time it takes, are the same for every
+    # address whatever its state and whatever SES would say (earshot.mail.subscriptions).
+    subscriptions.request_subscription(
+        runtime.store(), runtime.confirmation_queue(), _settings(),
         email=request.email, topic_slug=request.topic,
         request=_request_info("web-form" if _is_form() else "api"), now=_now(),
     )

@@ -11,7 +11,7 @@ Single table (keys are strings):
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
     subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic>
                                                                                           (confirmed only)
-    confirm counter  ADDR#<address_hash>     CONFIRMS#<yyyy-mm-dd>                  - (TTL)
+    confirm window   ADDR#<address_hash>     CONFIRMS                               - (TTL)
     send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
     token            TOKEN#<sha256>          TOKEN                                  - (TTL)
     rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
@@ -106,8 +106,9 @@ def subscribers_type_pk(topic_slug: str) -> str:
     return f"SUBSCRIBERS#{topic_slug}"
 
 
-def confirm_counter(address_hash: str, day: str) -> Key:
-    return {"pk": address_pk(address_hash), "sk": f"CONFIRMS#{day}"}
+def confirm_window(address_hash: str) -> Key:
+    """The address's rolling window of confirmation mails (request id -> epoch second)."""
+    return {"pk": address_pk(address_hash), "sk": "CONFIRMS"}
 
 
 def send_claim(address_hash: str, topic_slug: str, week: str) -> Key:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from earshot.models import Subscriber, TokenRecord
@@ -88,24 +88,39 @@ class SubscriptionItems(DynamoTable):
         ):
             yield self._subscriber_from_item(item)
 
-    def count_confirmation_mail(self, address_hash: str, day: str, *, limit: int, expires_at: int) -> bool:
-        """Count one confirmation mail for an address on ``day``; False (and nothing
-        counted) once ``limit`` mails were already counted that day. Atomic (ADD + condition)."""
-        return self._if(
-            "update_item", Key=serialize(keys.confirm_counter(address_hash, day)),
-            UpdateExpression="ADD #n :one SET expires_at = :exp",
-            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-            ExpressionAttributeNames={"#n": "sent"},
-            ExpressionAttributeValues=serialize({":one": 1, ":limit": limit, ":exp": expires_at}),
-        )
+    def count_confirmation_mail(self, address_hash: str, request_id: str, *, now: datetime, window: timedelta,
+                                limit: int) -> bool:
+        """Count a confirmation mail in the address's rolling window: one item holding
+        request id -> epoch second of the mails still inside the window (at most ``limit``
+        of them), rewritten under an optimistic lock on ``version``."""
+        key = keys.confirm_window(address_hash)
+        since, at = int((now - window).timestamp()), int(now.timestamp())
+        for _ in range(8):
+            resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True, Key=serialize(key))
+            item = deserialize(resp["Item"]) if "Item" in resp else None
+            recent = {k: int(v) for k, v in (item or {}).get("mails", {}).items() if int(v) > since}
+            if request_id in recent:
+                return True
+            if len(recent) >= limit:
+                return False
+            recent[request_id] = at
+            version = int((item or {}).get("version", 0))
+            new = {**key, "mails": recent, "version": version + 1,
+                   "expires_at": max(recent.values()) + int(window.total_seconds())}
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if item is None else {
+                "ConditionExpression": "version = :v", "ExpressionAttributeValues": serialize({":v": version})}
+            if self._if("put_item", Item=serialize(new), **condition):
+                return True
+        raise RuntimeError("the confirmation window kept changing")
 
     # -- tokens (stored only as hashes; see tokens.py)
+    @staticmethod
+    def _token_item(record: TokenRecord) -> dict[str, Any]:
+        return {**keys.token(record.token_hash), **record.model_dump(mode="json"),
+                "expires_at": int(record.expires_at.timestamp())}
+
     def put_token(self, record: TokenRecord) -> None:
-        data = record.model_dump(mode="json")
-        self.client.put_item(TableName=self.table_name, Item=serialize({
-            **keys.token(record.token_hash), **data,
-            "expires_at": int(record.expires_at.timestamp()),
-        }))
+        self.client.put_item(TableName=self.table_name, Item=serialize(self._token_item(record)))
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True,
@@ -123,18 +138,37 @@ class SubscriptionItems(DynamoTable):
         )
 
     # -- digest send claims: at most one mail per (topic, ISO week, address)
-    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int) -> bool:
-        """Claim the right to mail this address this week's digest; False if claimed before
-        (already sent, or a previous attempt died mid-send: never risk a second mail)."""
-        return self._if(
-            "put_item", ConditionExpression="attribute_not_exists(pk)",
-            Item=serialize({**keys.send_claim(address_hash, topic, week),
-                "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at}),
-        )
+    def claim_send(self, address_hash: str, topic: str, week: str, *, now: datetime, expires_at: int,
+                   token: TokenRecord) -> bool:
+        """Claim the right to mail this address this week's digest, and store its
+        unsubscribe token, in one transaction; False if claimed before (already sent, or a
+        previous attempt died mid-send: never risk a second mail).
+
+        The SDK repeats a transaction whose answer was lost (with the same client request
+        token, which DynamoDB answers as a success for ten minutes); a repeat that still
+        finds the claim, with this token's hash in it, is this caller's own claim."""
+        key = keys.send_claim(address_hash, topic, week)
+        claim = {**key, "state": "claimed", "claimed_at": iso(now), "expires_at": expires_at,
+                 "token_hash": token.token_hash}
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table_name, "Item": serialize(claim),
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": self.table_name, "Item": serialize(self._token_item(token))}},
+            ])
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" not in reasons:
+                raise  # a conflict or a throttle: nothing was written; the caller retries later
+            resp = self.client.get_item(TableName=self.table_name, ConsistentRead=True, Key=serialize(key))
+            held: str | None = resp.get("Item", {}).get("token_hash", {}).get("S")
+            return held == token.token_hash
+        return True
 
     def finish_claim(self, address_hash: str, topic: str, week: str, *, state: str, now: datetime,
                      message_id: str | None = None, detail: str | None = None) -> None:
-        """Record how a claimed send ended: ``sent`` (with SES's message id) or ``rejected``."""
+        """Record how a claimed send ended: ``sent`` (with SES's message id), ``rejected``
+        or ``unknown`` (no answer from SES)."""
         values = {":s": state, ":t": iso(now), ":m": message_id or "-", ":d": detail or "-"}
         self.client.update_item(
             TableName=self.table_name,
