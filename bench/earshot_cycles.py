@@ -86,9 +86,11 @@ def main() -> None:
                 parse_stats[key] = 0 if key != "seconds" else 0.0
             store_stats.clear()
             usage0 = resource.getrusage(resource.RUSAGE_SELF)
+            started_at = time.time()
             report = run_cycle(local, cycle, check_all=cycle > 1, concurrency=local_cfg.concurrency)
             usage1 = resource.getrusage(resource.RUSAGE_SELF)
             row = report.model_dump(mode="json")
+            row["started_at"], row["ended_at"] = started_at, time.time()
             row["cpu_s"] = round((usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime), 3)
             row["parse"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in parse_stats.items()}
             row["store"] = {k: {m: round(v, 3) if isinstance(v, float) else v for m, v in s.items()}

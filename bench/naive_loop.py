@@ -33,7 +33,7 @@ def main() -> None:
                    "summary TEXT, audio TEXT, PRIMARY KEY (feed, id))")
         for cycle in range(1, args.cycles + 1):
             usage0 = resource.getrusage(resource.RUSAGE_SELF)
-            started = time.perf_counter()
+            started, started_at = time.perf_counter(), time.time()
             parses = entries = puts = errors = 0
             store_s = 0.0
             for n, url in enumerate(urls, 1):
@@ -60,7 +60,8 @@ def main() -> None:
             cpu = (usage1.ru_utime - usage0.ru_utime) + (usage1.ru_stime - usage0.ru_stime)
             out["cycles"].append({"cycle": cycle, "seconds": round(wall, 3), "cpu_s": round(cpu, 3),
                                   "parses": parses, "entries": entries, "errors": errors,
-                                  "inserts": puts, "store_seconds": round(store_s, 3)})
+                                  "inserts": puts, "store_seconds": round(store_s, 3),
+                                  "started_at": started_at, "ended_at": time.time()})
             print(f"\r  naive cycle {cycle}: {wall:.1f}s wall, {cpu:.1f}s CPU, {puts} inserts, SQLite {store_s:.1f}s",
                   file=sys.stderr, flush=True)
         db.close()

@@ -13,6 +13,10 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:,.1f}×" if b else "–"
 
 
+def _load(cycle: dict) -> str:
+    return "–" if cycle.get("load") is None else f"{cycle['load']:.1f}"
+
+
 def _calls(calls: dict) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(calls.items())) or "–"
 
@@ -42,25 +46,26 @@ def _cycle_section(r: dict) -> list[str]:
                f"(`EARSHOT_MAX_REQUESTS_PER_HOST` = {e.get('max_requests_per_host', 2)}) with "
                f"{e.get('concurrency', 32)} requests in flight overall (`earshot run`'s default).")
     out.append("")
-    out.append("| reader | cycle | wall s | CPU s | feeds/s | parses | store | time in store s¹ | Earshot faster by |")
-    out.append("|---|---|---:|---:|---:|---:|---|---:|---:|")
+    out.append("| reader | cycle | wall s | CPU s | feeds/s | parses | store | time in store s¹ | load² | "
+               "Earshot faster by |")
+    out.append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|")
     names = {1: "cold", 2: "warm"}
     for i in (0, 1):
         c = ec[i]
         out.append(f"| **Earshot** (local mode) | {names[i + 1]} | {_f(c['seconds'])} | {_f(c['cpu_s'])} | "
                    f"{_f(c['feeds'] / c['seconds'])} | {c['parsed']:,} | SQLite, one transaction per feed | "
-                   f"{_f(c['store_wall_s'])} (CPU {_f(c['store_cpu_s'])}) | – |")
+                   f"{_f(c['store_wall_s'])} (CPU {_f(c['store_cpu_s'])}) | {_load(c)} | – |")
     for i in (0, 1):
         c = rc[i]
         out.append(f"| rss2email {r['facts']['packages'].get('rss2email')} | {names[i + 1]} | {_f(c['seconds'])} | "
                    f"{_f(c['cpu_s'])} | {_f(w['feeds'] / c['seconds'])} | {c['parses']:,} | JSON file | – | "
-                   f"**{_ratio(c['seconds'], ec[i]['seconds'])}** |")
+                   f"{_load(c)} | **{_ratio(c['seconds'], ec[i]['seconds'])}** |")
     for i in (0, 1):
         c = nc[i]
         wall, cpu, store = c["seconds"] * k, c["cpu_s"] * k, c["store_seconds"] * k
         label = f" (measured on every {k}th feed, ×{k})" if k > 1 else ""
         out.append(f"| naive loop{label} | {names[i + 1]} | {_f(wall)} | {_f(cpu)} | {_f(w['feeds'] / wall)} | "
-                   f"{c['parses'] * k:,} | SQLite, {c['inserts'] * k:,} inserts | {_f(store)} | "
+                   f"{c['parses'] * k:,} | SQLite, {c['inserts'] * k:,} inserts | {_f(store)} | {_load(c)} | "
                    f"**{_ratio(wall, ec[i]['seconds'])}** |")
     out.append("")
     out.append("Command (Earshot): `earshot --db DB run --feeds FEEDS.txt --cycles 2 --json` on a fresh database, "
@@ -72,6 +77,11 @@ def _cycle_section(r: dict) -> list[str]:
                "the cycle's wall time; it includes waiting for the database's write lock), and in brackets the CPU "
                "time of those calls (per-thread clock). The naive loop is single-threaded: its store time is its "
                "own.")
+    out.append("")
+    out.append(f"² The machine's mean 1-minute load average while that cycle ran (sampled every 5 s; "
+               f"{r['facts'].get('cores', 2)} cores). Above {r['facts'].get('cores', 2)}, other processes competed "
+               "for the CPUs: CPU-bound work (Earshot's parsing, rss2email's too) then takes longer in wall and in "
+               "CPU seconds, and a ratio between two readers measured under different loads is skewed.")
     out.append("")
     bounds = e.get("bounds") or {}
     for i, label in ((0, "cold"), (1, "warm")):
@@ -339,7 +349,12 @@ def render(r: dict) -> str:
              "- **Packages**: " + ", ".join(f"{k} {v}" for k, v in f["packages"].items()),
              f"- **Run**: {f['date']}, commit {f['commit'] or '?'} (+ working tree), took {r.get('total_seconds', 0) / 60:.1f} min; "
              f"SQLite {f.get('sqlite', '?')}; load average (1/5/15 min) {f.get('load_start')} at the start, "
-             f"{f.get('load_end')} at the end",
+             f"{f.get('load_end')} at the end" + (f", 1-minute mean {f['load_mean']} and max {f['load_max']} over the run"
+                                                  if f.get("load_mean") is not None else "") + (
+                 f" (above {f['cores']}: other processes on this machine competed for its {f['cores']} cores during "
+                 "the run, which slows CPU-bound work such as Earshot's cycles and the parse table more than "
+                 "rss2email's network waits)" if max((f.get("load_start") or [0])[:1] + (f.get("load_end") or [0])[:1]
+                                                     + [f.get("load_max") or 0]) > (f.get("cores") or 1) else ""),
              f"- **Command**: `make bench` = `pip install -r bench/requirements.txt` then `{r['argv']}`", ""]
     if "earshot" in r:
         lines += ["### Summary", ""]

@@ -90,6 +90,41 @@ def machine_facts() -> dict:
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+class LoadSampler:
+    """The machine's 1-minute load average every few seconds, for the whole run: each
+    measured cycle is shown with the mean load while it ran (other work on a 2-core machine
+    slows CPU-bound readers, and can change between one reader and the next)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.time(), os.getloadavg()[0]))
+            except OSError:
+                return
+            self._stop.wait(every_s)
+
+    def mean(self, t0: float, t1: float) -> float | None:
+        values = [load for t, load in self.samples if t0 <= t <= t1 + 60]  # the 1-min average lags
+        return round(sum(values) / len(values), 2) if values else None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def annotate_load(result: dict, sampler: LoadSampler) -> None:
+    for cycle in result.get("cycles", []):
+        if "started_at" in cycle:
+            cycle["load"] = sampler.mean(cycle["started_at"], cycle["ended_at"])
+
+
 def load_average() -> list[float]:
     """1-, 5- and 15-minute load averages: other work on the machine skews every timing."""
     try:
@@ -214,6 +249,7 @@ def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
     cycles = []
     for cycle in (1, 2):
         log(f"rss2email {metadata.version('rss2email')}: r2e run --no-send, cycle {cycle} ({len(urls)} feeds, sequential)")
+        started_at = time.time()
         m = measured([*base, "run", "--no-send"], cwd=home, env=CHILD_ENV)
         stats = server.call("/_stats")
         prev = cycles[-1]["server_total"] if cycles else {"requests": 0, "status": {}}
@@ -222,7 +258,8 @@ def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
         cycles.append({"cycle": cycle, "seconds": round(m.wall_s, 3), "cpu_s": round(m.cpu_s, 3), "rc": m.rc,
                        # r2e hands every 200 to feedparser; a 304 is not parsed.
                        "parses": status.get("200", 0), "status": status, "errors_logged": errors,
-                       "max_rss_mb": round(m.max_rss_mb, 1), "server_total": stats})
+                       "max_rss_mb": round(m.max_rss_mb, 1), "server_total": stats,
+                       "started_at": started_at, "ended_at": time.time()})
         log(f"  r2e cycle {cycle}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s CPU, {status}")
     seen = json.loads(data.read_text())
     return {"cycles": cycles, "seen_entries": sum(len(f.get("seen", {})) for f in seen.get("feeds", [])),
@@ -236,7 +273,7 @@ def run_naive(server: Server, manifest: dict, workdir: Path, every: int) -> dict
     feeds_file = workdir / "naive-feeds.txt"
     feeds_file.write_text("\n".join(urls) + "\n")
     server.call("/_reset")
-    log(f"naive loop: feedparser.parse(url) + put_item per entry, {len(urls)} feeds"
+    log(f"naive loop: feedparser.parse(url) + one SQLite INSERT per entry, {len(urls)} feeds"
         + (f" (every {every}th feed; extrapolated x{every})" if every > 1 else ""))
     out_file = workdir / "naive.json"
     m = measured([PY, str(BENCH / "naive_loop.py"), "--feeds", str(feeds_file), "--out", str(out_file)],
@@ -281,6 +318,7 @@ def main() -> int:
     started = time.perf_counter()
 
     facts = machine_facts()
+    sampler = LoadSampler()
     log(f"{facts['cpu']}, {facts['cores']} cores, Python {facts['python']}")
     workdir = Path(tempfile.mkdtemp(prefix="earshot-bench-"))
     corpus = corpus_dir_for(REPO)
@@ -306,6 +344,8 @@ def main() -> int:
                 results["deployed"] = run_deployed(server, manifest, workdir, deployed_every)
             finally:
                 server.stop()
+            for key in ("earshot", "r2e", "naive"):
+                annotate_load(results[key], sampler)
         if "store" in sections:
             results["store"] = run_child_json(
                 "local_store.py", ["--corpus", str(corpus), "--workdir", str(workdir / "store")]
@@ -327,6 +367,10 @@ def main() -> int:
             results["cost"] = cost.monthly_cost(results["deployed"], results.get("digest"),
                                                 interval_s=results["earshot"].get("interval_s"))
         results["facts"]["load_end"] = load_average()
+        sampler.stop()
+        loads = [load for _, load in sampler.samples]
+        results["facts"]["load_mean"] = round(sum(loads) / len(loads), 2) if loads else None
+        results["facts"]["load_max"] = round(max(loads), 2) if loads else None
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
         args.out.parent.mkdir(parents=True, exist_ok=True)
