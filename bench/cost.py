@@ -99,7 +99,8 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
         ("Lambda fetch_worker: requests", invocations * PRICES["lambda_request"],
          f"{invocations:,.0f} invocations (batches of {batch_size:.0f})"),
         ("Lambda fetch_worker: duration", worker_gb_s * PRICES["lambda_gb_s_arm64"],
-         f"{batch_s:.3f} s per batch measured x 1 GB = {worker_gb_s:,.0f} GB-s"),
+         f"{batch_s:.3f} s per batch (wall time on the moto test double, one invocation at a time) x 1 GB = "
+         f"{worker_gb_s:,.0f} GB-s"),
         ("Lambda dispatcher", HOURS_PER_MONTH * checks_per_hour * (dispatcher_s * 0.5 * PRICES["lambda_gb_s_arm64"]
                                                                       + PRICES["lambda_request"]),
          f"{dispatcher_s:.2f} s per run (scaled to {FEEDS:,} feeds) x 512 MB"),

@@ -134,8 +134,9 @@ def _deployed_paragraph(r: dict) -> list[str]:
     out = [f"Deployed path, request counts (the cost table's input): the real `dispatcher` and `fetch_worker` "
            f"handlers on the moto test double (`tests/support/aws_stack.EmbeddedBackend`), on every "
            f"{d['every']}th feed of the workload ({d['feeds']} feeds, their own URLs on the same hosts), one worker "
-           f"invocation (an SQS batch of 10) at a time. Counts only: moto answers in-process, so these runs say "
-           f"nothing about speed.", "",
+           f"invocation (an SQS batch of 10) at a time. These runs give request counts; their only timing use is "
+           f"the cost table's estimate of a worker invocation's Lambda duration (its wall time here, moto's "
+           f"in-process answers standing in for DynamoDB's round trips). They are no speed result.", "",
            "| cycle | AWS requests | parses | DynamoDB writes per feed |", "|---|---|---:|---:|"]
     for c, label in ((cold, "cold"), (warm, "warm")):
         w = sum(v for op, v in c["aws_calls"].items() if op in WRITE_OPS)
@@ -419,7 +420,7 @@ def render(r: dict) -> str:
         lines.append("")
     lines += ["## How to run", "",
               "```sh",
-              "make bench                                   # the whole thing (~15-20 min on 2 cores), rewrites this file",
+              "make bench                                   # the whole thing (~30 min on 2 cores, more on a busy machine), rewrites this file",
               ".venv/bin/python bench/run.py --quick --out /tmp/bench.md   # ~100 feeds, for iterating",
               ".venv/bin/python bench/run.py --feeds 2000 --out /tmp/bench.md",
               ".venv/bin/python bench/run.py --only parse,digest --out /tmp/bench.md",
@@ -433,5 +434,5 @@ def render(r: dict) -> str:
               "exercised only for its request counts, on the moto test double. rss2email runs from its default "
               "config written by `r2e new` (`same-server-fetch-interval` 0, `verbose` lowered to warning) with one "
               "`[feed.NAME]` section per feed, as `r2e add` writes them. Other work on the machine skews timings: "
-              "the load average at the start and end of the run is in the header.", ""]
+              "the header gives the load average over the run, the cycle table the load during each cycle.", ""]
     return "\n".join(lines)
