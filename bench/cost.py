@@ -1,5 +1,9 @@
 """Monthly AWS cost from the measured request counts (the cost table).
 
+The counts are the deployed path's (``deployed_counts.py``: the dispatcher and
+fetch_worker handlers on the moto test double, on a sample of the cycle workload); the
+adaptive schedule uses the check intervals Earshot chose for the whole workload.
+
 Prices: on-demand list prices for us-east-1 (N. Virginia) as published by AWS in 2025,
 after the November 2024 DynamoDB on-demand reduction; free tiers are NOT subtracted.
 The benchmark has no network: re-check them before quoting.
@@ -41,15 +45,16 @@ def _wru(size_bytes: float) -> int:
     return max(1, math.ceil(size_bytes / 1024))
 
 
-def monthly_cost(earshot: dict | None, digest: dict | None = None, *, checks_per_hour: float = 1.0) -> dict:
+def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_s: list[int] | None = None,
+                 checks_per_hour: float = 1.0) -> dict:
     """Monthly USD for FEEDS feeds checked ``checks_per_hour`` times an hour and
-    SUBSCRIBERS weekly digests, from the warm cycle's measured counts."""
-    if not earshot:
-        return {"error": "cycle results missing"}
-    warm = earshot["cycles"][-1]
+    SUBSCRIBERS weekly digests, from the deployed path's warm-cycle counts."""
+    if not deployed:
+        return {"error": "deployed-path counts missing"}
+    warm = deployed["cycles"][-1]
     feeds = warm["feeds"] or 1
     calls = warm["aws_calls"]
-    sizes = earshot.get("feed_item_sizes", {})
+    sizes = deployed.get("feed_item_sizes", {})
     feed_item = sizes.get("feed_avg_bytes", 600) or 600
     ep_item = sizes.get("episode_avg_bytes", 2500) or 2500
     checks = FEEDS * HOURS_PER_MONTH * checks_per_hour
@@ -72,8 +77,9 @@ def monthly_cost(earshot: dict | None, digest: dict | None = None, *, checks_per
     parsed_share = warm["parsed"] / feeds
     hash_rru_per_check = parsed_share * max(0.5, 200 * 90 / 4096 * 0.5)
 
-    # --- Lambda: worker duration per batch of 10 = the measured warm batch wall time
-    # (real delays of 50-300 ms per feed, 8 threads; moto stands in for DynamoDB).
+    # --- Lambda: worker duration per batch of 10 = the warm batch wall time measured with
+    # one invocation at a time (real delays of 50-300 ms per feed, the handler's threads;
+    # moto's in-process answers stand in for DynamoDB round trips).
     batches = warm.get("batch_seconds") or [1.0]
     batch_s = sum(batches) / len(batches)
     batch_size = feeds / len(batches)
@@ -93,7 +99,8 @@ def monthly_cost(earshot: dict | None, digest: dict | None = None, *, checks_per
         ("Lambda fetch_worker: requests", invocations * PRICES["lambda_request"],
          f"{invocations:,.0f} invocations (batches of {batch_size:.0f})"),
         ("Lambda fetch_worker: duration", worker_gb_s * PRICES["lambda_gb_s_arm64"],
-         f"{batch_s:.3f} s per batch measured x 1 GB = {worker_gb_s:,.0f} GB-s"),
+         f"{batch_s:.3f} s per batch (wall time on the moto test double, one invocation at a time) x 1 GB = "
+         f"{worker_gb_s:,.0f} GB-s"),
         ("Lambda dispatcher", HOURS_PER_MONTH * checks_per_hour * (dispatcher_s * 0.5 * PRICES["lambda_gb_s_arm64"]
                                                                       + PRICES["lambda_request"]),
          f"{dispatcher_s:.2f} s per run (scaled to {FEEDS:,} feeds) x 512 MB"),
@@ -126,9 +133,9 @@ def monthly_cost(earshot: dict | None, digest: dict | None = None, *, checks_per
     }
     if checks_per_hour == 1.0:
         # The adaptive schedule: the interval Earshot itself chose for the workload's feeds.
-        intervals = earshot.get("interval_s") or []
+        intervals = interval_s or []
         if intervals:
             rate = sum(3600 / i for i in intervals) / len(intervals)
-            result["adaptive"] = monthly_cost(earshot, digest, checks_per_hour=rate)
+            result["adaptive"] = monthly_cost(deployed, digest, interval_s=intervals, checks_per_hour=rate)
             result["adaptive"]["checks_per_hour"] = round(rate, 3)
     return result

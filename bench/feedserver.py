@@ -1,4 +1,9 @@
-"""The benchmark's loopback feed server: asyncio, 127.0.0.1 only, run as its own process.
+"""The benchmark's loopback feed server: asyncio, loopback addresses only, its own process.
+
+It listens on one port on 127.0.0.1 (control: ``/_stats``, ``/_reset``) and on every
+127.0.0.N address the workload gives a feed (``host`` in the manifest), so each feed
+host is a real, distinct peer address on the loopback interface (Linux routes all of
+127.0.0.0/8 to ``lo``; no alias or name trick needed).
 
 URLs are ``/<client>/feeds/<name>``; ``<client>`` (earshot, r2e, naive, ...) only keeps
 each tool's request counts apart, so every tool sees the same first and second cycle.
@@ -152,15 +157,36 @@ class FeedServer:
                 pass
 
 
+async def _listen(app: FeedServer, hosts: list[str], port: int) -> tuple[list[asyncio.Server], int]:
+    """One server per address, all on one port (the first bind picks it when ``port`` is 0)."""
+    servers: list[asyncio.Server] = []
+    try:
+        for host in hosts:
+            server = await asyncio.start_server(app.handle, host, port, backlog=4096, limit=1 << 16)
+            servers.append(server)
+            port = server.sockets[0].getsockname()[1]
+    except OSError:
+        for server in servers:
+            server.close()
+        raise
+    return servers, port
+
+
 async def serve(args: argparse.Namespace) -> None:
     app = FeedServer(Path(args.dir), args.seed, delay=not args.no_delay)
-    server = await asyncio.start_server(app.handle, "127.0.0.1", args.port, backlog=4096, limit=1 << 16)
-    port = server.sockets[0].getsockname()[1]
+    hosts = ["127.0.0.1", *sorted({f.get("host", "127.0.0.1") for f in app.feeds.values()} - {"127.0.0.1"},
+                                  key=lambda h: tuple(map(int, h.split("."))))]
+    for attempt in range(10):  # a port free on 127.0.0.1 may be taken on another address
+        try:
+            servers, port = await _listen(app, hosts, args.port)
+            break
+        except OSError:
+            if args.port or attempt == 9:
+                raise
     tmp = Path(args.port_file + ".tmp")
     tmp.write_text(str(port))
     os.replace(tmp, args.port_file)
-    async with server:
-        await server.serve_forever()
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def main() -> None:

@@ -23,9 +23,10 @@ class Measured:
 
 def run_measured(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
                  stderr_to_terminal: bool = False, timeout_s: float | None = None) -> Measured:
+    """Run ``cmd``; ``env`` is the child's whole environment (default: this process's)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+        cmd, cwd=cwd, env=dict(os.environ) if env is None else env, stdout=subprocess.PIPE,
         stderr=None if stderr_to_terminal else subprocess.PIPE, text=True,
     )
     try:

@@ -4,13 +4,17 @@
     python bench/run.py --quick --out /tmp/bench.md       # ~100 feeds, for iterating
 
 Steps (each prints progress to stderr):
-1. build the workload (``workload.py``) and start the loopback feed server
-   (``feedserver.py``, its own process, 127.0.0.1 only);
-2. cycle table: Earshot (``earshot_cycles.py``), rss2email 3.14 (``r2e run --no-send``)
-   and the naive loop (``naive_loop.py``), each cold then warm, each in a child process;
-3. parse table (``parse_compare.py``), digest table (``digest_bench.py``), memory table
-   (``memory_probe.py``), each in a child process;
-4. cost table from the measured request counts (``cost.py``);
+1. build the workload (``workload.py``: feeds spread over loopback hosts 127.0.0.N) and
+   start the loopback feed server (``feedserver.py``, its own process, listening on each
+   of those addresses);
+2. cycle table: Earshot's local mode on SQLite (``earshot_cycles.py``), rss2email 3.14
+   (``r2e run --no-send``) and the naive loop (``naive_loop.py``), each cold then warm,
+   each in a child process; then the deployed path's request counts on a sample of the
+   same feeds (``deployed_counts.py``: dispatcher + fetch_worker on the moto test double);
+3. local store table (``local_store.py``: the corpus ingested, CLI commands timed on it
+   and on an empty database), parse table (``parse_compare.py``), digest table
+   (``digest_bench.py``), memory table (``memory_probe.py``), each in a child process;
+4. cost table from the deployed path's request counts (``cost.py``);
 5. write the Markdown report.
 """
 
@@ -21,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,12 +45,10 @@ from measure import measured  # noqa: E402
 from workload import build_workload, corpus_dir_for, summarize_sizes  # noqa: E402
 
 PY = sys.executable
-# Feeds are spread over this many host names (like hosting platforms on the internet), so
-# Earshot's per-host limit (2 requests at once) applies as it would there.
-HOSTS = 300
-# Every child process resolves *.localhost to 127.0.0.1 (bench/dns_shim/sitecustomize.py).
-CHILD_ENV = {"PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(BENCH / "dns_shim")]))}
 VENV_BIN = Path(sys.executable).parent
+# The child processes see the machine's environment without Earshot's own settings (a
+# developer's EARSHOT_DB or per-host limit must not leak into the measurement).
+CHILD_ENV = {k: v for k, v in os.environ.items() if not k.startswith("EARSHOT_")}
 
 
 def log(message: str) -> None:
@@ -83,7 +86,51 @@ def machine_facts() -> dict:
         commit = ""
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
             "os": f"{platform.system()} {platform.release()}", "packages": packages, "commit": commit,
+            "sqlite": sqlite3.sqlite_version, "load_start": load_average(),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+class LoadSampler:
+    """The machine's 1-minute load average every few seconds, for the whole run: each
+    measured cycle is shown with the mean load while it ran (other work on a 2-core machine
+    slows CPU-bound readers, and can change between one reader and the next)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.time(), os.getloadavg()[0]))
+            except OSError:
+                return
+            self._stop.wait(every_s)
+
+    def mean(self, t0: float, t1: float) -> float | None:
+        values = [load for t, load in self.samples if t0 <= t <= t1 + 60]  # the 1-min average lags
+        return round(sum(values) / len(values), 2) if values else None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def annotate_load(result: dict, sampler: LoadSampler) -> None:
+    for cycle in result.get("cycles", []):
+        if "started_at" in cycle:
+            cycle["load"] = sampler.mean(cycle["started_at"], cycle["ended_at"])
+
+
+def load_average() -> list[float]:
+    """1-, 5- and 15-minute load averages: other work on the machine skews every timing."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
 
 # ------------------------------------------------------------------ feed server
@@ -107,8 +154,8 @@ class Server:
         return json.loads(body) if path.startswith("/_stats") else body
 
     def urls(self, client: str, manifest: dict) -> list[str]:
-        """One URL per feed, spread over HOSTS host names under .localhost (see dns_shim)."""
-        return [f"http://h{f['index'] % HOSTS:03d}.localhost:{self.port}/{client}/feeds/{f['name']}"
+        """One URL per feed, on its host's loopback address (``host`` in the manifest)."""
+        return [f"http://{f.get('host', '127.0.0.1')}:{self.port}/{client}/feeds/{f['name']}"
                 for f in manifest["feeds"]]
 
     def stop(self) -> None:
@@ -123,15 +170,61 @@ class Server:
 def run_earshot(server: Server, manifest: dict, workdir: Path) -> dict:
     feeds_file = workdir / "earshot-feeds.txt"
     feeds_file.write_text("\n".join(server.urls("earshot", manifest)) + "\n")
+    db = workdir / "earshot-db" / "earshot.db"
+    shutil.rmtree(db.parent, ignore_errors=True)
     server.call("/_reset")
-    log(f"Earshot: earshot run --feeds {feeds_file.name} --cycles 2 --json --fresh ({len(manifest['feeds'])} feeds)")
+    log(f"Earshot: earshot --db {db.parent.name}/{db.name} run --feeds {feeds_file.name} --cycles 2 --json "
+        f"({len(manifest['feeds'])} feeds, local mode on SQLite)")
     out_file = workdir / "earshot.json"
     m = measured([PY, str(BENCH / "earshot_cycles.py"), "--feeds", str(feeds_file), "--cycles", "2",
-                  "--out", str(out_file)], cwd=workdir, env=CHILD_ENV, stderr_to_terminal=True)
+                  "--db", str(db), "--out", str(out_file)], cwd=workdir, env=CHILD_ENV, stderr_to_terminal=True)
     if m.rc != 0:
         raise RuntimeError(f"earshot_cycles failed (rc {m.rc})")
     result = json.loads(out_file.read_text())
     result["process"] = {"wall_s": round(m.wall_s, 2), "cpu_s": round(m.cpu_s, 2), "max_rss_mb": result.get("max_rss_mb")}
+    result["server"] = server.call("/_stats")
+    shutil.rmtree(db.parent, ignore_errors=True)
+    return result
+
+
+def network_floor(manifest: dict, seed: int, client: str, *, slots: int, concurrency: int) -> dict:
+    """Per cycle, the least time any client could take with ``slots`` requests per host and
+    ``concurrency`` overall: the feed server's own seeded delays (``feedserver.py``), summed
+    per host and divided by the slots (the biggest host), and over all feeds / concurrency."""
+    import random
+
+    from feedserver import DELAY_MAX_S, DELAY_MIN_S
+
+    out = {}
+    for cycle in (1, 2):
+        per_host: dict[str, list[float]] = {}
+        for f in manifest["feeds"]:
+            path = f"/{client}/feeds/{f['name']}"
+            delay = random.Random(f"{seed}:{path}:{cycle}").uniform(DELAY_MIN_S, DELAY_MAX_S)
+            per_host.setdefault(f["host"], []).append(delay)
+        host = max(per_host, key=lambda h: sum(per_host[h]))
+        total = sum(sum(v) for v in per_host.values())
+        out[str(cycle)] = {"biggest_host": host, "biggest_host_feeds": len(per_host[host]),
+                           "biggest_host_delay_s": round(sum(per_host[host]), 2), "slots": slots,
+                           "biggest_host_s": round(max(sum(per_host[host]) / slots, max(per_host[host])), 2),
+                           "concurrency": concurrency, "all_hosts_s": round(total / concurrency, 2)}
+    return out
+
+
+def run_deployed(server: Server, manifest: dict, workdir: Path, every: int) -> dict:
+    urls = server.urls("deployed", manifest)[::every]
+    feeds_file = workdir / "deployed-feeds.txt"
+    feeds_file.write_text("\n".join(urls) + "\n")
+    server.call("/_reset")
+    log(f"deployed path: dispatcher + fetch_worker handlers on the moto test double, {len(urls)} feeds "
+        f"(every {every}th), request counts for the cost table")
+    out_file = workdir / "deployed.json"
+    m = measured([PY, str(BENCH / "deployed_counts.py"), "--feeds", str(feeds_file), "--out", str(out_file)],
+                 cwd=workdir, env=CHILD_ENV, stderr_to_terminal=True)
+    if m.rc != 0:
+        raise RuntimeError(f"deployed_counts failed (rc {m.rc})")
+    result = json.loads(out_file.read_text())
+    result["every"] = every
     result["server"] = server.call("/_stats")
     return result
 
@@ -156,6 +249,7 @@ def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
     cycles = []
     for cycle in (1, 2):
         log(f"rss2email {metadata.version('rss2email')}: r2e run --no-send, cycle {cycle} ({len(urls)} feeds, sequential)")
+        started_at = time.time()
         m = measured([*base, "run", "--no-send"], cwd=home, env=CHILD_ENV)
         stats = server.call("/_stats")
         prev = cycles[-1]["server_total"] if cycles else {"requests": 0, "status": {}}
@@ -164,7 +258,8 @@ def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
         cycles.append({"cycle": cycle, "seconds": round(m.wall_s, 3), "cpu_s": round(m.cpu_s, 3), "rc": m.rc,
                        # r2e hands every 200 to feedparser; a 304 is not parsed.
                        "parses": status.get("200", 0), "status": status, "errors_logged": errors,
-                       "max_rss_mb": round(m.max_rss_mb, 1), "server_total": stats})
+                       "max_rss_mb": round(m.max_rss_mb, 1), "server_total": stats,
+                       "started_at": started_at, "ended_at": time.time()})
         log(f"  r2e cycle {cycle}: {m.wall_s:.1f}s wall, {m.cpu_s:.1f}s CPU, {status}")
     seen = json.loads(data.read_text())
     return {"cycles": cycles, "seen_entries": sum(len(f.get("seen", {})) for f in seen.get("feeds", [])),
@@ -178,7 +273,7 @@ def run_naive(server: Server, manifest: dict, workdir: Path, every: int) -> dict
     feeds_file = workdir / "naive-feeds.txt"
     feeds_file.write_text("\n".join(urls) + "\n")
     server.call("/_reset")
-    log(f"naive loop: feedparser.parse(url) + put_item per entry, {len(urls)} feeds"
+    log(f"naive loop: feedparser.parse(url) + one SQLite INSERT per entry, {len(urls)} feeds"
         + (f" (every {every}th feed; extrapolated x{every})" if every > 1 else ""))
     out_file = workdir / "naive.json"
     m = measured([PY, str(BENCH / "naive_loop.py"), "--feeds", str(feeds_file), "--out", str(out_file)],
@@ -193,7 +288,7 @@ def run_naive(server: Server, manifest: dict, workdir: Path, every: int) -> dict
 
 def run_child_json(script: str, args: list[str], label: str, timeout_s: float = 1800) -> dict:
     log(label)
-    m = measured([PY, str(BENCH / script), *args], cwd=REPO, timeout_s=timeout_s)
+    m = measured([PY, str(BENCH / script), *args], cwd=REPO, env=CHILD_ENV, timeout_s=timeout_s)
     if m.rc != 0:
         log(f"  {script} failed (rc {m.rc}): {m.stderr[-2000:]}")
         return {"error": f"{script} exited {m.rc}: {m.stderr.strip().splitlines()[-1] if m.stderr.strip() else ''}"}
@@ -210,21 +305,25 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--naive-every", type=int, default=None,
                         help="run the naive loop on every k-th feed and extrapolate (default: 4 when >= 500 feeds)")
-    parser.add_argument("--only", default="cycle,parse,digest,memory",
+    parser.add_argument("--deployed-every", type=int, default=None,
+                        help="request counts of the deployed path on every k-th feed (default: 5, --quick 2)")
+    parser.add_argument("--only", default="cycle,store,parse,digest,memory",
                         help="comma list of sections to run (cost always follows cycle)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (feeds, raw results)")
     args = parser.parse_args()
     feeds = 100 if args.quick and args.feeds == 1000 else args.feeds
     naive_every = args.naive_every or (4 if feeds >= 500 else 1)
+    deployed_every = args.deployed_every or (2 if args.quick else 5)
     sections = set(args.only.split(","))
     started = time.perf_counter()
 
     facts = machine_facts()
+    sampler = LoadSampler()
     log(f"{facts['cpu']}, {facts['cores']} cores, Python {facts['python']}")
     workdir = Path(tempfile.mkdtemp(prefix="earshot-bench-"))
     corpus = corpus_dir_for(REPO)
     results: dict = {"facts": facts, "args": {"feeds": feeds, "quick": args.quick, "seed": args.seed,
-                                                "naive_every": naive_every},
+                                                "naive_every": naive_every, "deployed_every": deployed_every},
                      "argv": " ".join(["python bench/run.py", *sys.argv[1:]])}
     try:
         if "cycle" in sections:
@@ -237,11 +336,21 @@ def main() -> int:
             server = Server(workdir, args.seed)
             try:
                 results["earshot"] = run_earshot(server, manifest, workdir)
+                results["earshot"]["bounds"] = network_floor(
+                    manifest, args.seed, "earshot", slots=results["earshot"]["max_requests_per_host"],
+                    concurrency=results["earshot"]["concurrency"])
                 results["r2e"] = run_r2e(server, manifest, workdir)
                 results["naive"] = run_naive(server, manifest, workdir, naive_every)
+                results["deployed"] = run_deployed(server, manifest, workdir, deployed_every)
             finally:
                 server.stop()
-            results["cost"] = cost.monthly_cost(results["earshot"])
+            for key in ("earshot", "r2e", "naive"):
+                annotate_load(results[key], sampler)
+        if "store" in sections:
+            results["store"] = run_child_json(
+                "local_store.py", ["--corpus", str(corpus), "--workdir", str(workdir / "store")]
+                + (["--runs", "3", "--backfill-runs", "3"] if args.quick else []),
+                "local store table: the corpus ingested into SQLite; CLI commands on it vs an empty database")
         if "parse" in sections:
             results["parse"] = run_child_json(
                 "parse_compare.py", ["--corpus", str(corpus)] + (["--quick"] if args.quick else []),
@@ -254,10 +363,14 @@ def main() -> int:
             results["memory"] = run_child_json(
                 "memory_probe.py", ["--workdir", str(workdir)] + (["--quick"] if args.quick else []),
                 "memory table: 50 MB feed on loopback, 15 MiB cap and 100 MB cap")
-        if "cost" not in results and "digest" in results:
-            results["cost"] = cost.monthly_cost(None)
-        if "cost" in results:
-            results["cost"] = cost.monthly_cost(results.get("earshot"), results.get("digest"))
+        if "deployed" in results:
+            results["cost"] = cost.monthly_cost(results["deployed"], results.get("digest"),
+                                                interval_s=results["earshot"].get("interval_s"))
+        results["facts"]["load_end"] = load_average()
+        sampler.stop()
+        loads = [load for _, load in sampler.samples]
+        results["facts"]["load_mean"] = round(sum(loads) / len(loads), 2) if loads else None
+        results["facts"]["load_max"] = round(max(loads), 2) if loads else None
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +378,7 @@ def main() -> int:
         log(f"wrote {args.out} in {results['total_seconds']:.0f}s (raw results: {workdir / 'results.json'})")
     finally:
         if not args.keep:
-            for child in ("feeds", "r2e"):
+            for child in ("feeds", "r2e", "store", "earshot-db"):
                 shutil.rmtree(workdir / child, ignore_errors=True)
     return 0
 

@@ -10,6 +10,15 @@ Each feed belongs to one second-cycle group (the issue's mix):
 - ``not_modified`` (70 %): validators on both cycles; the second answers 304 to them;
 - ``no_validators`` (20 %): the same body again, never any ETag / Last-Modified;
 - ``new_episodes`` (10 %): the second cycle serves a new body with 1-3 new items.
+
+Each feed also lives on one *host*: a distinct loopback address ``127.0.0.N`` that the
+feed server listens on, so per-host politeness limits meet real distinct peers. The
+spread follows the feeds of the corpus itself (their ``atom:link rel="self"`` /
+``itunes:new-feed-url`` addresses: 49 distinct feed URLs on 40 hosts; the biggest host,
+a feed-proxy platform, serves 7 of them = 14 %, the next three 2 each = 4 %, and 36 hosts
+serve a single feed): a few big hosting platforms (``HOST_SHARES``: 14 %, 6 %, 4 %, 4 %,
+4 %) and a long tail over every other address of 127.0.0.0/24 (1-3 feeds each at 1,000
+feeds). See :func:`assign_hosts`.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ SIZE_SIGMA = 1.2
 MIN_FEED_BYTES = 3_000
 MAX_FEED_BYTES = 8_000_000
 QUICK_CORPUS_SHARE = 0.25  # --quick: a quarter of the slots are corpus files
+# Shares of the feeds on the big hosts (the rest is the long tail); see the module doc.
+HOST_SHARES = (0.14, 0.06, 0.04, 0.04, 0.04)
+FIRST_HOST, LAST_HOST = 2, 254  # 127.0.0.2 .. 127.0.0.254 (127.0.0.1 stays the control address)
 
 WORDS = (
     "market interest inflation budget climate energy carbon solar policy election vote "
@@ -55,6 +67,26 @@ class FeedSpec:
     size_bytes: int
     items: int
     has_v2: bool
+    host: str = "127.0.0.1"  # the loopback address that serves it
+
+
+def assign_hosts(feeds: int, seed: int) -> list[str]:
+    """The host (a 127.0.0.N address) of each feed index: ``HOST_SHARES`` of the feeds,
+    drawn at random (seeded), go to the first few addresses; the rest are dealt round-robin
+    over the remaining addresses (the long tail)."""
+    order = list(range(feeds))
+    random.Random(f"{seed}:hosts").shuffle(order)
+    hosts = [""] * feeds
+    at, address = 0, FIRST_HOST
+    for share in HOST_SHARES:
+        count = round(feeds * share)
+        for index in order[at:at + count]:
+            hosts[index] = f"127.0.0.{address}"
+        at, address = at + count, address + 1
+    tail = list(range(address, LAST_HOST + 1))
+    for k, index in enumerate(order[at:]):
+        hosts[index] = f"127.0.0.{tail[k % len(tail)]}"
+    return hosts
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -162,6 +194,7 @@ def build_workload(out_dir: Path, *, feeds: int, seed: int, corpus_dir: Path | N
         step = len(corpus) / max(take, 1)
         corpus = [corpus[int(i * step)] for i in range(take)]
     specs: list[FeedSpec] = []
+    hosts = assign_hosts(feeds, seed)
     for index in range(feeds):
         name = f"{index:05d}.xml"
         group = _group_for(index, seed)
@@ -176,7 +209,7 @@ def build_workload(out_dir: Path, *, feeds: int, seed: int, corpus_dir: Path | N
         if has_v2:
             body2, _ = add_new_items(body, index, seed)
             (feed_dir / f"{index:05d}.v2.xml").write_bytes(body2)
-        specs.append(FeedSpec(index, name, source, group, len(body), items, has_v2))
+        specs.append(FeedSpec(index, name, source, group, len(body), items, has_v2, hosts[index]))
     manifest = {
         "seed": seed, "feeds": [asdict(s) for s in specs], "corpus_dir": str(corpus_dir or ""),
         "corpus_files": len(corpus),
@@ -210,4 +243,17 @@ def summarize_sizes(manifest: dict) -> dict:
         "items_p50": pct(items, 0.5), "items_max": items[-1] if items else 0,
         "feeds_1000_items": sum(1 for i in items if i >= 1000),
         "groups": {g: sum(1 for f in manifest["feeds"] if f["group"] == g) for g, _ in GROUP_SHARES},
+        "hosts": host_summary(manifest),
     }
+
+
+def host_summary(manifest: dict) -> dict:
+    """How the feeds spread over hosts: count, the biggest hosts, the tail."""
+    per_host: dict[str, int] = {}
+    for f in manifest["feeds"]:
+        per_host[f.get("host", "127.0.0.1")] = per_host.get(f.get("host", "127.0.0.1"), 0) + 1
+    sizes = sorted(per_host.values(), reverse=True)
+    big = len(HOST_SHARES)
+    return {"hosts": len(sizes), "biggest": sizes[:big], "biggest_host": max(per_host, key=per_host.get),
+            "tail_hosts": len(sizes[big:]), "tail_feeds": sum(sizes[big:]),
+            "tail_max": max(sizes[big:], default=0), "single_feed_hosts": sum(1 for n in sizes if n == 1)}

@@ -166,6 +166,7 @@ class SqliteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # this store's threads: one write transaction at a time
         self._migrate()
 
     # ------------------------------------------------------------ connections
@@ -204,17 +205,21 @@ class SqliteStore(Store):
             finally:
                 self._local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
-        self._local.depth = 1
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
-        finally:
-            self._local.depth = 0
+        # Threads of this process queue for the write lock here, handed over the moment it
+        # is released; SQLite's busy handler (which sleeps and polls, up to 100 ms a try)
+        # is left to arbitrate between processes only.
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._local.depth = 0
 
     def atomic(self) -> Any:
         return self._write()

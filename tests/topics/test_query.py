@@ -40,6 +40,10 @@ MATCH_CASES = [
     ("html-entities", '"limited partnership"', doc(description="master limited&nbsp;partnership"), True),
     ("nfkc-fullwidth", "MLP", doc("\uff2d\uff2c\uff30 news"), True),
     ("nbsp-in-phrase", '"natural gas"', doc("natural\u00a0gas storage"), True),
+    ("soft-hyphen-invisible", "midstream", doc("mid\u00adstream names"), True),
+    ("zero-width-invisible", "MLP", doc("\u200bMLP\u200d rally"), True),
+    ("curly-apostrophe-word", "don't", doc("Don\u2018t panic, don\u2019t"), True),
+    ("possessive-curly-accented", "café", doc("Caf\u00e9\u2019s menu"), True),
     # phrases
     ("phrase", '"master limited partnership"', doc("What is a master limited partnership?"), True),
     ("phrase-order", '"master limited partnership"', doc("a limited master partnership"), False),
@@ -78,6 +82,21 @@ MATCH_CASES = [
 @pytest.mark.parametrize(("query", "document", "expected"), [c[1:] for c in MATCH_CASES], ids=[c[0] for c in MATCH_CASES])
 def test_match(query: str, document: Document, expected: bool) -> None:
     assert parse_query(query).evaluate(document).matched is expected
+
+
+def test_word_sets_answer_as_the_word_scan_does() -> None:
+    # A term is looked for in a field's set of words first; where every word of it occurs,
+    # the scan gives the span. Both must agree with the scan alone, term by term.
+    from earshot.topics.query import words_of
+
+    texts = ["The MLP's K-1s, MLPs' yields; MLPSHOW", "Ponies and a pony\u2019s café; natural gas, Natural  Gas",
+             "<p>mid</p><p>stream</p> news series", "don\u2019t stop the U.S. K-1 master limited partnerships"]
+    query = parse_query('MLP OR MLPs OR yield OR mlpshow OR pony OR café OR "natural gas" OR midstream OR new '
+                        'OR "don\'t" OR U.S. OR K-1 OR "master limited partnership" OR stream OR Gas')
+    for text in texts:
+        document = doc(text)
+        for term in query.terms:
+            assert term.find_in(document, "title") == term.find(words_of(document.text("title"))), (term.source, text)
 
 
 REASON_CASES = [

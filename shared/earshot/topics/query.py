@@ -60,8 +60,13 @@ KNOWN_FIELDS = (*TEXT_FIELDS, "duration")
 # A word: letters/digits, with inner apostrophes kept so "MLP's" and "don't" stay one word.
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!]|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
+# Invisible characters go, curly apostrophes become straight ones. Applied with str.replace
+# (a C-speed scan per character) rather than str.translate, which walks a non-ASCII string
+# in Python-level table lookups; no replacement produces a character of another pair.
+_REPLACEMENTS = (
+    *((ch, "") for ch in "\u00ad\u200b\u200c\u200d\u2060\ufeff"),
+    *((ch, "'") for ch in "\u2019\u2018\u02bc\u2032"),
+)
 # Words ending in "s" that are not the plural of the word without it.
 _NOT_PLURALS = frozenset({"news", "series", "species", "always", "perhaps", "analysis", "thus", "yes"})
 
@@ -75,7 +80,11 @@ def normalize_text(text: str) -> str:
     """
     if _LOOKS_LIKE_HTML.search(text):
         text = strip_html(text)
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_APOSTROPHES)
+    if not text.isascii():  # NFKC leaves ASCII as it is, and the characters mapped below are not ASCII
+        text = unicodedata.normalize("NFKC", text)
+        for old, new in _REPLACEMENTS:
+            if old in text:
+                text = text.replace(old, new)
     return " ".join(text.split())
 
 
@@ -153,6 +162,15 @@ class Term:
             out.append((case_sensitive, word_forms(w if case_sensitive else w.lower())))
         return tuple(out)
 
+    def find_in(self, doc: "Document", name: FieldName) -> tuple[int, int] | None:
+        """:meth:`find` on a document's field, answered from the field's sets of words
+        when a word of the term is not there at all (most fields, for most terms)."""
+        exact, lowered = doc.word_sets(name)
+        for case_sensitive, forms in self._matchers:
+            if forms.isdisjoint(exact if case_sensitive else lowered):
+                return None
+        return self.find(doc.words(name))
+
     def find(self, words: list[Word]) -> tuple[int, int] | None:
         """Span (start, end) of the first occurrence in ``words``, or None."""
         n = len(self._matchers)
@@ -211,6 +229,7 @@ class Document:
     duration_seconds: int | None = None
     _texts: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _words: dict[str, list[Word]] = field(default_factory=dict, init=False, repr=False)
+    _word_sets: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_episode(cls, episode: object, podcast: str = "") -> "Document":
@@ -231,6 +250,13 @@ class Document:
         if name not in self._words:
             self._words[name] = words_of(self.text(name))
         return self._words[name]
+
+    def word_sets(self, name: FieldName) -> tuple[set[str], set[str]]:
+        """The field's words (as :func:`words_of` writes them) and the same lowercased."""
+        if name not in self._word_sets:
+            exact = {w[:-2] if w.endswith(("'s", "'S")) else w for w in _WORD_RE.findall(self.text(name))}
+            self._word_sets[name] = (exact, {w.lower() for w in exact})
+        return self._word_sets[name]
 
 
 # ------------------------------------------------------------------ evaluation
@@ -268,7 +294,7 @@ def _evaluate(node: Node, doc: Document) -> tuple[bool, list[Hit]]:
         found_in: list[str] = []
         label = ""
         for name in node.fields:
-            span = node.find(doc.words(name))
+            span = node.find_in(doc, name)
             if span is not None:
                 found_in.append(name)
                 if not label:
