@@ -14,6 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from earshot.textutil import neutralize
 
 
 def duration_text(seconds: int | None) -> str:
@@ -79,6 +82,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Every value a template prints, whatever stored it: no text a feed wrote may hide
+        # or reorder what is displayed (earshot.textutil.neutralize). Markup is Earshot's own.
+        finalize=_neutralized,
     )
     env.filters["duration"] = duration_text
     env.filters["date"] = date_text
@@ -86,6 +92,12 @@ def environment() -> Environment:
     env.filters["oneline"] = oneline
     env.globals["safe_link"] = safe_link
     return env
+
+
+def _neutralized(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return neutralize(value)
+    return value
 
 
 def render(name: str, **context: Any) -> str:

@@ -183,7 +183,7 @@ def strip_html(html: str | None) -> str:
     extractor = _TextExtractor()
     extractor.feed(html)
     extractor.close()
-    text = "".join(extractor.parts).replace("\xa0", " ")
+    text = neutralize("".join(extractor.parts).replace("\xa0", " "))
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -194,6 +194,23 @@ _WHITESPACE = re.compile(r"\s+")
 # What an episode is called when its feed gives nothing to name it by (see the parser's
 # fallback_title); pages, digests and the topic feed never show an empty title.
 UNTITLED_EPISODE = "Untitled episode"
+
+
+# Characters that change how the text around them is displayed without being seen: the
+# bidirectional embeddings, overrides and isolates (Unicode TR #9: U+202E turns
+# "invoice fdp.exe" into "invoice exe.pdf" on screen), marks, zero-width spaces and the
+# BOM. ZWJ and ZWNJ stay: emoji sequences and several scripts need them.
+_DECEPTIVE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060"
+                                    "\u2066\u2067\u2068\u2069\ufeff"))
+
+
+def neutralize(text: str) -> str:
+    """Drop the invisible characters that could make displayed text lie.
+
+    >>> neutralize("invoice \u202efdp.exe\u202c"), neutralize("\u200b\ufeff")
+    ('invoice fdp.exe', '')
+    """
+    return text.translate(_DECEPTIVE) if not text.isascii() else text
 
 
 def clean_text(value: str | None) -> str:
@@ -208,7 +225,7 @@ def clean_text(value: str | None) -> str:
         return ""
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", value))
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
-    return _WHITESPACE.sub(" ", text).strip()
+    return _WHITESPACE.sub(" ", neutralize(text)).strip()
 
 
 def clip(text: str, max_chars: int) -> str:

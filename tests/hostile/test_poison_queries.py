@@ -107,3 +107,42 @@ def test_a_json_body_nested_thousands_deep_is_a_400(tmp_path: Path) -> None:
         # The 404 echoes the slug as text: a browser must never sniff it into HTML
         assert response["statusCode"] == 404 and "nope" in response["body"]
         assert response["headers"]["X-Content-Type-Options"] == "nosniff"
+
+
+# ------------------------------------------------------------------ text that lies on screen
+BIDI_FEED = ("<?xml version='1.0' encoding='UTF-8'?><rss version='2.0'><channel><title>Pipes\u200b Weekly</title>"
+             "<item><title>MLP invoice \u202efdp.exe\u202c</title><guid>a</guid>"
+             "<enclosure url='https://cdn.example/a.mp3' type='audio/mpeg'/>"
+             "<description>MLP notes \u2066hidden\u2069 here</description></item>"
+             "<item><title>\u200b\u200b\ufeff</title><guid>b</guid>"
+             "<enclosure url='https://cdn.example/b.mp3' type='audio/mpeg'/><description>MLP b</description></item>"
+             "</channel></rss>").encode()
+
+
+def test_bidi_controls_and_invisible_titles_never_reach_a_page(tmp_path: Path, feed_server: FeedServer) -> None:
+    from earshot.ingest.refresh import new_feed
+    from earshot.topics.pages import render_topic_page
+    from earshot.topics.service import topic_report
+
+    url = feed_server.route("/bidi.xml", Serve(BIDI_FEED))
+    with LocalRuntime(LocalSettings(EARSHOT_DB=tmp_path / "db", EARSHOT_OUTBOX=tmp_path / "out")) as local:
+        local.store.create_topic(Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW))
+        local.store.add_feed(new_feed(url, NOW))
+        _run_worker(local)
+        episodes = {e.guid: e for e in local.store.list_episodes(next(local.store.list_feeds()).feed_id)}
+        # Stored text is what a reader sees: no override reverses "fdp.exe" on screen
+        assert episodes["a"].title == "MLP invoice fdp.exe"
+        assert "\u2066" not in episodes["a"].summary and "hidden" in episodes["a"].summary
+        # A title of only invisible characters is no title: the fallback names it
+        assert episodes["b"].title and not set(episodes["b"].title) <= {"\u200b", "\ufeff"}
+        html = render_topic_page(local.store.get_topic("mlp"), topic_report(local.store, "mlp", now=NOW),
+                                 now=NOW)
+    assert not any(ch in html for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200e\u200f")
+    assert "></a>" not in html
+
+
+def test_templates_neutralize_whatever_text_was_stored() -> None:
+    from earshot.templating import environment
+
+    template = environment().from_string("<p>{{ title }}</p>")
+    assert template.render(title="invoice \u202efdp.exe") == "<p>invoice fdp.exe</p>"
