@@ -57,17 +57,22 @@ def store() -> Store:
     return _installed.get("store") or _dynamo_store()
 
 
+def _queue(name: str, url: str) -> QueuePort:
+    installed: QueuePort | None = _installed.get(name)
+    return installed or _sqs_queue(url)
+
+
 def fetch_queue() -> QueuePort:
-    return _installed.get("fetch_queue") or _sqs_queue(settings().fetch_queue_url)
+    return _queue("fetch_queue", settings().fetch_queue_url)
 
 
 def digest_queue() -> QueuePort:
-    return _installed.get("digest_queue") or _sqs_queue(settings().digest_queue_url)
+    return _queue("digest_queue", settings().digest_queue_url)
 
 
 def confirmation_queue() -> QueuePort:
     """Where the API leaves subscribe requests for the confirmation mailer."""
-    return _installed.get("confirmation_queue") or _sqs_queue(settings().confirmation_queue_url)
+    return _queue("confirmation_queue", settings().confirmation_queue_url)
 
 
 def mailer() -> MailerPort:

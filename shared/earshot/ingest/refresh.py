@@ -215,8 +215,7 @@ def _record_failure(
 ) -> RefreshOutcome:
     feed.status = feed.last_result = "error"
     feed.error_count += 1
-    feed.last_error_kind = exc.kind
-    feed.last_error_message = str(exc)[:500]
+    _record_error(feed, exc)
     if isinstance(exc, HttpStatusError):
         feed.last_status = exc.status
     retry_after_s = getattr(exc, "retry_after_s", None)
@@ -231,11 +230,16 @@ def _record_gone(feed: FeedState, previous: FeedState, exc: FeedGone, repo: Stor
     """410 Gone: keep the feed and its episodes, stop checking it (it leaves the due index)."""
     feed.status = feed.last_result = "gone"
     feed.last_status = 410
-    feed.last_error_kind = exc.kind
-    feed.last_error_message = str(exc)[:500]
+    _record_error(feed, exc)
     feed.next_check_at = None
     repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "gone", error=exc)
+
+
+def _record_error(feed: FeedState, exc: FeedError) -> None:
+    """The typed error on the feed: its stable kind and a bounded message."""
+    feed.last_error_kind = exc.kind
+    feed.last_error_message = str(exc)[:500]
 
 
 def _outcome(

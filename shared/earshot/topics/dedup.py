@@ -88,7 +88,8 @@ def normalize_enclosure(url: str | None) -> str | None:
 
 # ------------------------------------------------------------------ podcasts
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_SCHEME = re.compile(r"^(?:https?:)?//", re.IGNORECASE)
+# Any scheme and the "//" of a link, or a scheme-relative link's "//".
+_SCHEME_AND_SLASHES = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 
 
 def _words(text: str | None) -> str:
@@ -117,7 +118,7 @@ def normalize_link(link: str | None) -> str:
     >>> normalize_link("https://www.PodcastHelpDesk.com/"), normalize_link("http://podcastindex.org")
     ('podcasthelpdesk.com', 'podcastindex.org')
     """
-    rest = _SCHEME.sub("", re.sub(r"^[a-z][a-z0-9+.-]*:(?=//)", "", (link or "").strip(), flags=re.IGNORECASE))
+    rest = _SCHEME_AND_SLASHES.sub("", (link or "").strip())
     rest = rest.split("#", 1)[0].rstrip("/")
     host, _, path = rest.partition("/")
     host = host.lower().removeprefix("www.")
