@@ -156,6 +156,21 @@ def tracking_free_url(url: str | None) -> str | None:
     return (netloc + parts.path + query) or None
 
 
+def churn_free_url(url: str | None) -> str | None:
+    """What of a media URL stays put from fetch to fetch: :func:`tracking_free_url`
+    without the query. Hosts put per-request tokens and attribution ids in the query of
+    enclosure and image URLs (``?token=...&expires=...``, ``?aw_0_1st.ri=...``), so a query
+    that rotates on every fetch must not count as a change of the episode.
+
+    >>> churn_free_url("https://dts.podtrac.com/redirect.mp3/cdn.example.com/ep1.mp3?token=a1&exp=9")
+    'cdn.example.com/ep1.mp3'
+    >>> churn_free_url(None) is None
+    True
+    """
+    free = tracking_free_url(url)
+    return free.split("?", 1)[0] if free is not None else None
+
+
 def content_key(
     audio_url: str | None, title: str | None, published: datetime | str | None, summary: str = ""
 ) -> str:

@@ -2,6 +2,10 @@
 
 Stored-item shapes (DynamoDB attribute maps) live in ``repository``; HTTP and event
 shapes live beside their handlers. These are the domain: what the code reasons about.
+
+Every string field of a stored model has a bound from :mod:`earshot.bounds` (its type
+says how long it may be and what happens past that); ``tests/test_bounds.py`` fails on
+one without.
 """
 
 from __future__ import annotations
@@ -9,29 +13,55 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
-from earshot.identity import IdChoice
+from earshot.bounds import (
+    MAX_EMAIL_CHARS,
+    MAX_HISTORY,
+    MAX_QUERY_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_TRANSCRIPTS,
+    Bound,
+    EpisodeId,
+    FeedUrl,
+    Guid,
+    Key,
+    Label,
+    Message,
+    OptionalKey,
+    OptionalMessage,
+    OptionalTitle,
+    RequiredUrl,
+    Summary,
+    SummaryHtml,
+    Title,
+    Url,
+    UserAgent,
+    Validator,
+    Warnings,
+)
+from earshot.identity import IdChoice, churn_free_url
 
 
 class Transcript(BaseModel):
     """A ``<podcast:transcript>`` (Podcasting 2.0): where a transcript lives and its type."""
 
     model_config = ConfigDict(frozen=True)
-    url: str
-    type: str | None = None
-    language: str | None = None
-    rel: str | None = None
+    url: RequiredUrl
+    type: Label = None
+    language: Label = None
+    rel: Label = None
 
 
 class Chapters(BaseModel):
     """A ``<podcast:chapters>`` (Podcasting 2.0) reference."""
 
     model_config = ConfigDict(frozen=True)
-    url: str
-    type: str | None = None
+    url: RequiredUrl
+    type: Label = None
 
 
 class Episode(BaseModel):
@@ -39,30 +69,49 @@ class Episode(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(description="see earshot.identity: the guid (else enclosure URL, else link, else hash of "
-                                "title+date), made distinct where items share it")
-    feed_id: str | None = None
-    guid: str | None = None
-    title: str = ""
+    id: EpisodeId = Field(description="see earshot.identity: the guid (else enclosure URL, else link, else hash "
+                                      "of title+date), made distinct where items share it")
+    feed_id: OptionalKey = None
+    guid: Guid = Field(None, description="as the feed wrote it; one too long to store is its digest")
+    title: Title = ""
     published: datetime | None = Field(None, description="UTC, tz-aware")
     duration_seconds: int | None = None
-    audio_url: str | None = None
-    audio_type: str | None = None
+    audio_url: Url = None
+    audio_type: Label = None
     audio_length: int | None = None
-    link: str | None = None
-    summary: str = Field("", description="plain text: HTML stripped, entities decoded")
-    summary_html: str = Field("", description="sanitized HTML")
-    image: str | None = None
+    link: Url = None
+    summary: Summary = Field("", description="plain text: HTML stripped, entities decoded")
+    summary_html: SummaryHtml = Field("", description="sanitized HTML")
+    image: Url = None
     episode: int | None = None
     season: int | None = None
-    transcripts: tuple[Transcript, ...] = ()
+    transcripts: Annotated[tuple[Transcript, ...], Bound(max_items=MAX_TRANSCRIPTS)] = ()
     chapters: Chapters | None = None
+
+    @field_validator("transcripts", mode="after")
+    @classmethod
+    def _drop_unlinked_transcripts(cls, value: tuple[Transcript, ...]) -> tuple[Transcript, ...]:
+        # A transcript whose URL was too long to store was left without one: drop it.
+        return value if all(t.url for t in value) else tuple(t for t in value if t.url)
+
+    @field_validator("chapters", mode="after")
+    @classmethod
+    def _drop_unlinked_chapters(cls, value: Chapters | None) -> Chapters | None:
+        return value if value is None or value.url else None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def content_hash(self) -> str:
-        """Hash of everything the feed said about this episode; changes mean 'update it'."""
+        """Hash of what the feed says about this episode; a different hash means "store it
+        again". Media URLs count without their query and tracking prefixes
+        (:func:`earshot.identity.churn_free_url`): hosts put per-request tokens there, and
+        a token that rotates on every fetch is not a change (docs/reliability.md)."""
         payload = self.model_dump(mode="json", exclude={"feed_id", "content_hash"})
+        for name in ("audio_url", "image"):
+            payload[name] = churn_free_url(payload[name])
+        for reference in [*payload["transcripts"], payload["chapters"] or {}]:
+            if reference:
+                reference["url"] = churn_free_url(reference["url"])
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -75,16 +124,16 @@ class FeedInfo(BaseModel):
     """Channel-level facts a feed states about itself."""
 
     model_config = ConfigDict(frozen=True)
-    title: str = ""
-    link: str | None = None
-    description: str = ""
-    image: str | None = None
-    language: str | None = None
-    author: str | None = None
-    podcast_guid: str | None = Field(None, description="<podcast:guid> (Podcasting 2.0)")
+    title: Title = ""
+    link: Url = None
+    description: Summary = ""
+    image: Url = None
+    language: Label = None
+    author: OptionalTitle = None
+    podcast_guid: Label = Field(None, description="<podcast:guid> (Podcasting 2.0)")
     ttl_minutes: int | None = Field(None, description="RSS <ttl>")
-    generator: str | None = None
-    format: str | None = Field(None, description="rss20, atom10, ... as feedparser names it")
+    generator: Label = None
+    format: Label = Field(None, description="rss20, atom10, ... as feedparser names it")
 
 
 class ParsedFeed(BaseModel):
@@ -100,34 +149,48 @@ class ParsedFeed(BaseModel):
 
 
 FeedStatus = Literal["active", "error", "gone"]
+# Typed warnings: the feed was stored, but not all of it as the publisher wrote it.
+# oversized_field: a value past its bound (earshot.bounds) was clipped, digested or left out;
+# url_not_kept: the feed moved permanently to a URL Earshot refuses to store
+# (earshot.urls), so the old URL is still checked.
+WarningKind = Literal["oversized_field", "url_not_kept"]
+WARNING_KINDS: tuple[WarningKind, ...] = ("oversized_field", "url_not_kept")
 
 
 class FeedState(BaseModel):
-    """What Earshot remembers about a feed between checks (one DynamoDB item)."""
+    """What Earshot remembers about a feed between checks (one DynamoDB item).
 
-    feed_id: str
-    url: str
+    Assignments are validated too: the refresh fills a state field by field, and each
+    value must meet its bound on the way in."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    feed_id: Key
+    url: FeedUrl = Field(description="checked by earshot.urls.checked_feed_url before it is stored")
     status: FeedStatus = "active"
-    title: str = ""
-    etag: str | None = None
-    last_modified: str | None = None
-    body_sha256: str | None = None
+    title: Title = ""
+    etag: Validator = None
+    last_modified: Validator = None
+    body_sha256: OptionalKey = None
     last_status: int | None = None
     last_checked_at: datetime | None = None
     next_check_at: datetime | None = None
     interval_s: int | None = Field(None, description="adaptive check interval from the feed's cadence")
-    last_result: str | None = Field(None, description="parsed | not_modified | unchanged | error | gone")
+    last_result: Label = Field(None, description="parsed | not_modified | unchanged | error | gone")
     error_count: int = 0
-    last_error_kind: str | None = None
-    last_error_message: str | None = None
-    podcast_guid: str | None = None
-    author: str | None = Field(None, description="the channel's author, as the feed states it")
-    link: str | None = Field(None, description="the channel's web page")
+    last_error_kind: OptionalKey = None
+    last_error_message: OptionalMessage = None
+    podcast_guid: Label = None
+    author: OptionalTitle = Field(None, description="the channel's author, as the feed states it")
+    link: Url = Field(None, description="the channel's web page")
     episode_count: int = 0
     created_at: datetime | None = None
     last_new_episode_at: datetime | None = None
-    parse_warnings: list[str] | None = Field(
+    parse_warnings: Warnings = Field(
         None, description="the last parse's warnings ([] for none); None: not parsed by this check, kept as stored"
+    )
+    warning_kinds: Annotated[list[WarningKind] | None, Bound(max_items=len(WARNING_KINDS))] = Field(
+        None, description="the typed kinds among the last parse's warnings (oversized_field, url_not_kept)"
     )
 
 
@@ -182,30 +245,30 @@ class ConsentEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     at: datetime
-    source: str = Field(description="api, web-form, confirm-page, one-click, ses-bounce, ...")
-    ip: str | None = None
-    user_agent: str | None = None
+    source: Key = Field(description="api, web-form, confirm-page, one-click, ses-bounce, ...")
+    ip: Label = None
+    user_agent: UserAgent = None
 
 
 class StatusChange(BaseModel):
     model_config = ConfigDict(frozen=True)
     at: datetime
     status: SubscriptionStatus
-    source: str
-    detail: str | None = None
+    source: Key
+    detail: OptionalMessage = None
 
 
 class Subscriber(BaseModel):
     """One address's subscription to one topic (one DynamoDB item)."""
 
-    topic: str
-    email: str
-    address_hash: str = Field(description="sha256 of the normalized address: the item key")
+    topic: Key
+    email: str = Field(max_length=MAX_EMAIL_CHARS)
+    address_hash: Key = Field(description="sha256 of the normalized address: the item key")
     status: SubscriptionStatus = "pending"
     created_at: datetime
     requested: ConsentEvent = Field(description="the latest subscribe request")
     confirmed: ConsentEvent | None = Field(None, description="the double opt-in: consent proper")
-    history: list[StatusChange] = []
+    history: Annotated[list[StatusChange], Bound(max_items=MAX_HISTORY, keep_last=True)] = []
     version: int = Field(0, description="optimistic lock: each write expects the version it read")
 
 
@@ -218,9 +281,9 @@ class Topic(BaseModel):
     """What a subscriber follows: a named query (see ``docs/topics.md``)."""
 
     slug: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-    name: str = Field(min_length=1)
-    query: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    description: str = Field("", max_length=MAX_SUMMARY_CHARS)
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -234,7 +297,7 @@ class TranscriptMoment(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     start_seconds: int = Field(ge=0, description="offset into the audio where the matching words start")
-    text: str = Field("", description="the transcript words that matched, plain text")
+    text: Message = Field("", description="the transcript words that matched, plain text")
 
 
 class MatchedEpisode(BaseModel):
@@ -242,26 +305,26 @@ class MatchedEpisode(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    feed_id: str
-    episode_id: str
-    podcast: str = Field("", description="the feed's title")
+    feed_id: Key
+    episode_id: EpisodeId
+    podcast: Title = Field("", description="the feed's title")
     # What identifies the podcast behind the feed (``earshot.topics.stats.podcast_groups``):
     # two feeds of one podcast (an old and a new URL, a mirror) count as one in stats.
-    podcast_guid: str | None = Field(None, description="the feed's <podcast:guid>")
-    podcast_author: str | None = Field(None, description="the feed's author")
-    podcast_link: str | None = Field(None, description="the feed's web page")
-    guid: str | None = None
-    title: str = ""
+    podcast_guid: Label = Field(None, description="the feed's <podcast:guid>")
+    podcast_author: OptionalTitle = Field(None, description="the feed's author")
+    podcast_link: Url = Field(None, description="the feed's web page")
+    guid: Guid = None
+    title: Title = ""
     published: datetime | None = None
     duration_seconds: int | None = None
-    summary: str = Field("", description="plain text")
+    summary: Summary = Field("", description="plain text")
     has_transcript: bool = False
-    audio_url: str | None = None
-    audio_type: str | None = None
+    audio_url: Url = None
+    audio_type: Label = None
     audio_length: int | None = None
-    link: str | None = None
-    image: str | None = None
-    reason: str = Field("", description='e.g. MLPs in title; "midstream" in description')
+    link: Url = None
+    image: Url = None
+    reason: Message = Field("", description='e.g. MLPs in title; "midstream" in description')
     moment: TranscriptMoment | None = Field(None, description="where the transcript matched, if it did")
 
 
@@ -274,9 +337,9 @@ class TokenRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    token_hash: str
+    token_hash: Key
     purpose: TokenPurpose
-    topic: str
-    address_hash: str
+    topic: Key
+    address_hash: Key
     created_at: datetime
     expires_at: datetime

@@ -186,8 +186,8 @@ def test_text_list_inline_comments_are_not_part_of_the_url(tmp_path: Path, feed_
      "subs: 0 added, 2 already there, 0 refused", ""),
     ("https://a.example/feed.xml\nmy favourite show\nftp://c.example/feed\nmissing.xml\n", 2,
      "subs: 0 added, 1 already there, 3 refused",
-     "refused my favourite show: not a URL (it has spaces)\nrefused ftp://c.example/feed: not an http(s) URL "
-     "with a host\nrefused missing.xml: no such file"),
+     "refused my favourite show: not a URL (a space at position 2)\nrefused ftp://c.example/feed: not an http(s) URL "
+     "(ftp:)\nrefused missing.xml: no such file"),
 ], ids=["opml-without-feeds", "html-page", "only-duplicates", "refused-with-reasons"])
 def test_import_always_says_what_happened(content: str, exit_code: int, summary: str | None, err: str,
                                           tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import re
 import sys
@@ -18,13 +19,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field
 
 from earshot import runtime
-from earshot.errors import EarshotError, ParseError
+from earshot.errors import EarshotError, InvalidUrl, ParseError
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
 from earshot.models import FeedState
 from earshot.store import Store, feed_id_for, iso
 from earshot.topics.matching import match_new_episodes
+from earshot.urls import checked_feed_url
 from earshot_local import functions
 from earshot_local.cli.common import ANY_BACKEND, CliError, local_settings, open_local, open_store
 from earshot_local.runtime import LocalRuntime
@@ -116,6 +118,35 @@ class FeedList:
 
 
 _INLINE_COMMENT = re.compile(r"\s+#.*$")
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
+_XML_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["'][^>]*\?>""")
+
+
+def decode_list_file(path: Path, data: bytes) -> str:
+    """A feed list's text: the encoding its byte order mark names, else the one its XML
+    declaration names (XML 1.0 §4.3.3: OPML exported as Latin-1 or Shift_JIS says so),
+    else UTF-8. The declaration is removed, so the XML parser reads the decoded text as is
+    (Python's expat cannot decode multi-byte encodings such as Shift_JIS itself).
+
+    >>> decode_list_file(Path("x"), "<?xml version='1.0' encoding='ISO-8859-1'?><opml/>".encode("latin-1"))
+    '<opml/>'
+    >>> decode_list_file(Path("x"), codecs.BOM_UTF16_LE + "<opml/>".encode("utf-16-le"))
+    '<opml/>'
+    """
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    declared = _XML_DECLARATION.match(data) if encoding is None else None
+    if declared is not None:
+        encoding = declared[1].decode("ascii")
+    try:
+        text = data.decode(encoding or "utf-8")
+    except LookupError:
+        raise CliError(f"{path} declares an encoding Earshot does not know: {encoding}") from None
+    except UnicodeDecodeError as exc:
+        said = f"its declared {encoding}" if encoding else "UTF-8 (it declares no encoding)"
+        raise CliError(f"{path} is not text in {said}: byte {exc.start} cannot be read") from None
+    return _DECLARATION_TEXT.sub("", text.removeprefix("\ufeff"), count=1)
 
 
 def read_feed_list(path: Path) -> FeedList:
@@ -128,11 +159,10 @@ def read_feed_list(path: Path) -> FeedList:
     is an error.
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise CliError(f"{path} is not text (OPML or one feed URL a line)") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise CliError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    text = decode_list_file(path, data)
     head = text.lstrip()[:2000].lower()
     if head.startswith("<"):
         if "<html" in head or head.startswith("<!doctype html"):
@@ -167,15 +197,14 @@ def read_feed_list(path: Path) -> FeedList:
 
 
 def _take(found: FeedList, entry: str, *, relative_to: Path | None = None) -> None:
-    """Add an entry of a list to its feeds, or refuse it with the reason."""
-    if any(c.isspace() for c in entry):
-        found.refused.append((entry, "not a URL (it has spaces)"))
-    elif not is_local_source(entry):
-        parts = urlsplit(entry)
-        if parts.scheme.lower() in ("http", "https") and parts.hostname:
-            found.urls.append(entry)
-        else:
-            found.refused.append((entry, "not an http(s) URL with a host"))
+    """Add an entry of a list to its feeds, or refuse it with the reason. URLs pass the
+    one door of stored feed URLs (``earshot.urls``); file paths are taken only from text
+    lists (``relative_to``), never from OPML, where a ``file:`` URL is someone else's."""
+    if relative_to is None or not is_local_source(entry) or any(c.isspace() or not c.isprintable() for c in entry):
+        try:
+            found.urls.append(checked_feed_url(entry))
+        except InvalidUrl as exc:
+            found.refused.append((printable(entry), str(exc)))
     else:
         file = local_path(entry)
         if relative_to is not None and not file.is_absolute():
@@ -206,7 +235,13 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
     now = datetime.now(UTC)
     for url in urls:
         url = source_url(url)
-        feed = new_feed(url, now)
+        try:
+            feed = new_feed(url, now)  # the one door of stored feed URLs
+        except InvalidUrl as exc:
+            shown = printable(url)
+            summary.refused.append((shown, f"{shown}: {exc}"))
+            print(f"error: {shown}: {exc}", file=sys.stderr)
+            continue
         detail = ""
         if test_fetch:
             try:
@@ -229,6 +264,16 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
             summary.already += 1
             print(f"already there: {url}", file=out)
     return summary
+
+
+def printable(text: str, max_chars: int = 200) -> str:
+    r"""``text`` safe to print on one line: control characters and line breaks escaped, cut short.
+
+    >>> print(printable("http://a/" + chr(13) + chr(10) + "b"))
+    http://a/\r\nb
+    """
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return shown if len(shown) <= max_chars else shown[: max_chars - 1] + "…"
 
 
 def cmd_feeds_add(args: argparse.Namespace) -> int:
@@ -307,7 +352,7 @@ def cmd_feeds_list(args: argparse.Namespace) -> int:
     for f in feeds:
         problem = f"  [{f.last_error_kind}: {f.last_error_message}]" if f.last_error_kind else ""
         print(f"{f.status:7} {str(f.last_status or '-'):8} {f.error_count:>3} {iso(f.last_checked_at) or 'never':20} "
-              f"{iso(f.next_check_at) or '-':20} {f.episode_count:>5}  {f.url}  {f.title}{problem}")
+              f"{iso(f.next_check_at) or '-':20} {f.episode_count:>5}  {printable(f.url, 2000)}  {f.title}{problem}")
         for warning in f.parse_warnings or ():
             print(f"{'':8}warning: {warning}")
     return 0

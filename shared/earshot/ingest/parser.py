@@ -54,6 +54,9 @@ from xml.parsers import expat
 import feedparser
 from feedparser.urls import RelativeURIResolver
 
+# Text caps live with every other stored bound (earshot.bounds); the models apply them
+# too, so a parser path that forgets one is still bounded.
+from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
@@ -88,12 +91,6 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "October", "November", "December")
 _EXAMPLES_SHOWN = 3
 
-# Text caps. An episode is one DynamoDB item (400 KB at most, UTF-8 up to 4 bytes a
-# character): a 1 MB title or show notes must not make a feed unstorable. Worst case with
-# these caps is about 1k + 20k + 60k characters = 324 KB, leaving room for the rest.
-MAX_TITLE_CHARS = 1_000
-MAX_SUMMARY_CHARS = 20_000
-MAX_SUMMARY_HTML_CHARS = 60_000
 
 
 def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:

@@ -37,25 +37,21 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError
+from earshot import bounds
+from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError, InvalidUrl
 from earshot.identity import keep_stored_ids
 from earshot.ingest import schedule
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.sources import is_local_source, read_source
-from earshot.models import Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.models import WARNING_KINDS, Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.settings import Settings
 from earshot.store import Store, feed_id_for
-from earshot.textutil import clip
+from earshot.urls import checked_feed_url
 
 if TYPE_CHECKING:
     import httpx
 
 logger = logging.getLogger(__name__)
-
-# The parse warnings kept on the feed (for `earshot feeds list`): enough to say what is
-# wrong without letting a hostile feed grow its own item.
-MAX_WARNINGS = 10
-MAX_WARNING_CHARS = 300
 
 # Called with the feed and the episodes that were new or changed (topic matching hooks in here).
 NewEpisodesHook = Callable[[FeedState, list[Episode]], object]
@@ -68,13 +64,13 @@ class FeedCheck(BaseModel):
     nothing from DynamoDB before fetching.
     """
 
-    feed_id: str
-    url: str
-    title: str = ""
+    feed_id: bounds.Key
+    url: bounds.FeedUrl
+    title: bounds.Title = ""
     status: FeedStatus = "active"
-    etag: str | None = None
-    last_modified: str | None = None
-    body_sha256: str | None = None
+    etag: bounds.Validator = None
+    last_modified: bounds.Validator = None
+    body_sha256: bounds.OptionalKey = None
     error_count: int = 0
     interval_s: int | None = None
     episode_count: int = 0
@@ -87,8 +83,12 @@ class FeedCheck(BaseModel):
         return FeedState.model_validate(self.model_dump())
 
 
-def new_feed(url: str, now: datetime) -> FeedState:
-    """A feed to be checked at once."""
+def new_feed(url: str, now: datetime, *, allow_files: bool = True) -> FeedState:
+    """A feed to be checked at once, or :class:`InvalidUrl` when its URL may not be stored
+    (``earshot.urls``: every way a feed is added builds it here). ``file:`` URLs name the
+    local CLI's own feed files (only where ``settings.allow_local_files`` are they ever
+    read); ``allow_files=False`` refuses them too."""
+    url = checked_feed_url(url, allow_files=allow_files)
     return FeedState(feed_id=feed_id_for(url), url=url, created_at=now, next_check_at=now)
 
 
@@ -116,8 +116,7 @@ def refresh_feed(
                 client=client,
             )
         feed.last_status = result.status
-        if result.permanent_redirect_url:  # 301/308: the feed moved for good (RFC 9110 §15.4)
-            feed.url = result.permanent_redirect_url
+        moved_warnings = _follow_permanent_redirect(feed, result)
 
         # 2. not modified, or the same bytes again: nothing to parse
         body_sha256 = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
@@ -125,12 +124,16 @@ def refresh_feed(
             _record_success(feed, result, now, settings, interval_s=check.interval_s)
             if body_sha256:
                 feed.body_sha256 = body_sha256
+            if moved_warnings:
+                _record_warnings(feed, moved_warnings)
             feed.last_result = "not_modified" if result.is_not_modified else "unchanged"
             repo.save_feed_state(feed, previous=previous)
             return _outcome(feed, feed.last_result)
 
-        # 3. parse and normalize
-        parsed = parse_feed(result.body or b"", url=result.url)
+        # 3. parse and normalize; every stored value meets its bound (earshot.bounds), and
+        # what a bound had to cut becomes one typed warning on the feed
+        with bounds.recording() as cuts:
+            parsed = parse_feed(result.body or b"", url=result.url)
     except NotStarted:
         raise  # nothing was fetched or recorded: the caller hands the check back
     except FeedGone as exc:
@@ -163,12 +166,32 @@ def refresh_feed(
         _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
         feed.body_sha256 = body_sha256
         feed.episode_count = stored_count
-        feed.parse_warnings = [clip(w, MAX_WARNING_CHARS) for w in parsed.warnings[:MAX_WARNINGS]]
+        _record_warnings(feed, moved_warnings + bounds.warnings_for(cuts) + parsed.warnings)
         if new:
             feed.last_new_episode_at = now
         feed.last_result = "parsed"
         repo.save_feed_state(feed, previous=previous)
     return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
+
+
+def _follow_permanent_redirect(feed: FeedState, result: FetchResult) -> list[str]:
+    """Move the feed to the URL it moved to for good (301/308, RFC 9110 §15.4.2), when
+    that URL may be stored; otherwise keep asking the old one, and say so (typed warning)."""
+    if not result.permanent_redirect_url or result.permanent_redirect_url == feed.url:
+        return []
+    try:
+        feed.url = checked_feed_url(result.permanent_redirect_url)
+    except InvalidUrl as exc:
+        return [f"url_not_kept: the feed moved permanently to a URL Earshot does not store ({exc}); "
+                "the old URL is still checked"]
+    return []
+
+
+def _record_warnings(feed: FeedState, warnings: list[str]) -> None:
+    """The check's warnings on the feed (the model keeps the first ten, each clipped),
+    with the typed kinds among them (a typed warning starts with its kind)."""
+    feed.parse_warnings = warnings
+    feed.warning_kinds = [kind for kind in WARNING_KINDS if any(w.startswith(f"{kind}:") for w in warnings)]
 
 
 def _diff_episodes(feed: FeedState, parsed: ParsedFeed, repo: Store) -> tuple[list[Episode], list[Episode], int]:

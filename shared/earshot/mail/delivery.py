@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from earshot.errors import MailError, RecipientRejected, SendOutcomeUnknown
 from earshot.mail import mime, subscriptions, tokens
@@ -66,6 +66,13 @@ class DigestRequest(BaseModel):
     source: Literal["earshot.scheduler"]
     detail_type: Literal["weekly-digest"] = Field(alias="detail-type")
     week: str | None = Field(None, pattern=r"^\d{4}-W\d{2}$")
+
+    @field_validator("week")
+    @classmethod
+    def _is_a_week(cls, week: str | None) -> str | None:
+        if week is not None:
+            week_window(week)  # ValueError, e.g. "no ISO week 2025-W53: 2025 has weeks W01 to W52"
+        return week
 
 
 class DigestBatch(BaseModel):

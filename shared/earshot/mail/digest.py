@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 import zlib
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta, tzinfo
 
 from pydantic import BaseModel
 
@@ -50,14 +50,25 @@ def week_window(week: str, tz: tzinfo = UTC) -> tuple[datetime, datetime]:
 
     >>> [d.date().isoformat() for d in week_window("2025-W02")]
     ['2025-01-06', '2025-01-13']
+    >>> week_window("2025-W53")
+    Traceback (most recent call last):
+    ValueError: no ISO week 2025-W53: 2025 has weeks W01 to W52
     """
     match = _WEEK.match(week)
     if not match:
         raise ValueError(f"not an ISO week like 2025-W02: {week!r}")
-    monday = datetime.fromisocalendar(int(match[1]), int(match[2]), 1).date()
-    start = datetime.combine(monday, time(0), tzinfo=tz)
-    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
-    return start, end
+    year, number = int(match[1]), int(match[2])
+    # ISO 8601: a year has 52 or 53 weeks; 28 December is always in its last one.
+    last_week = date(year, 12, 28).isocalendar().week if MINYEAR <= year <= MAXYEAR else 0
+    if not 1 <= number <= last_week:
+        has = f"{year} has weeks W01 to W{last_week:02d}" if last_week else f"the year {year} is out of range"
+        raise ValueError(f"no ISO week {week}: {has}")
+    monday = date.fromisocalendar(year, number, 1)
+    try:
+        end_day = monday + timedelta(days=7)
+    except OverflowError:
+        raise ValueError(f"the week {week} ends after the last date there is (9999-12-31)") from None
+    return datetime.combine(monday, time(0), tzinfo=tz), datetime.combine(end_day, time(0), tzinfo=tz)
 
 
 def previous_week(now: datetime, tz: tzinfo = UTC) -> str:

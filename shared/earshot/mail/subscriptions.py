@@ -47,6 +47,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
 
 from earshot import templating
+from earshot.bounds import MAX_EMAIL_CHARS, MAX_EMAIL_LOCAL_PART_CHARS, MAX_HISTORY
 from earshot.errors import InvalidEmail, MailError, NotFound, RecipientRejected, SendOutcomeUnknown, TokenError
 from earshot.mail import mime, tokens
 from earshot.mail.mailer import MailerPort
@@ -66,7 +67,6 @@ ALLOWED: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
 }
 STOPPED: frozenset[SubscriptionStatus] = frozenset({"bounced", "complained"})
 SAVE_ATTEMPTS = 3
-MAX_HISTORY = 20  # status changes kept per subscription (the latest ones)
 CONFIRMATION_WINDOW = timedelta(hours=24)
 
 
@@ -111,7 +111,17 @@ def normalize_email(raw: str) -> str:
         result = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InvalidEmail(f"Enter a valid email address: {exc}") from exc
-    return result.ascii_email or result.normalized
+    address: str = result.ascii_email or result.normalized
+    local_part = address.rpartition("@")[0]
+    # RFC 5321 §4.5.3.1: servers may refuse longer ones, so such an address may never be
+    # deliverable; and a hostile one should not grow what is stored and mailed.
+    if len(local_part) > MAX_EMAIL_LOCAL_PART_CHARS:
+        raise InvalidEmail(f"Enter a valid email address: the part before the @ is {len(local_part)} "
+                           f"characters long; at most {MAX_EMAIL_LOCAL_PART_CHARS} are allowed")
+    if len(address) > MAX_EMAIL_CHARS:
+        raise InvalidEmail(f"Enter a valid email address: it is {len(address)} characters long; "
+                           f"at most {MAX_EMAIL_CHARS} are allowed")
+    return address
 
 
 def address_hash(email: str) -> str:

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Union
 
+from earshot.bounds import MAX_QUERY_CHARS
 from earshot.errors import QueryError
 from earshot.textutil import strip_html
 
@@ -440,7 +441,6 @@ def _bare_word(word: str, position: int) -> list[Token]:
 # Limits that keep parsing and matching bounded whatever a query holds: a topic is matched
 # against every new episode, so a query too deep or too long must be refused when it is
 # written (with a position), never discovered by the worker.
-MAX_QUERY_CHARS = 4000
 MAX_DEPTH = 32  # nested parentheses and NOTs
 MAX_DURATION_DIGITS = 6
 
