@@ -39,17 +39,38 @@ class EpisodeItems(DynamoTable):
         self._batch_write(requests)
 
     def update_changed_episodes(self, feed_id: str, episodes: list[Episode], now: datetime) -> None:
-        """Update episodes whose content changed, keeping ``first_seen_at``."""
+        """Overwrite episodes whose content changed, keeping ``first_seen_at``: their
+        ``first_seen_at`` read 100 keys at a time (BatchGetItem), then written 25 items at
+        a time (BatchWriteItem): a feed whose every episode changed costs ~n/20 requests,
+        not n sequential UpdateItems."""
+        if not episodes:
+            return
+        first_seen = self._first_seen(feed_id, [ep.id for ep in episodes])
+        requests = []
         for ep in episodes:
             item = self._episode_item(feed_id, ep, now)
-            first_seen = item.pop("first_seen_at")
-            self._update(
-                item,
-                remove=[k for k, v in item.items() if v in (None, "")],
-                extra_set="#first_seen_at = if_not_exists(#first_seen_at, :first_seen_at)",
-                extra_values={":first_seen_at": first_seen},
-                extra_names={"#first_seen_at": "first_seen_at"},
-            )
+            item["first_seen_at"] = first_seen.get(ep.id) or item["first_seen_at"]
+            requests.append({"PutRequest": {"Item": serialize(item)}})
+        self._batch_write(requests)
+
+    def _first_seen(self, feed_id: str, episode_ids: list[str]) -> dict[str, str]:
+        """episode id -> stored ``first_seen_at``, for those of ``episode_ids`` stored."""
+        out: dict[str, str] = {}
+        keys_ = [serialize(keys.episode(feed_id, episode_id)) for episode_id in episode_ids]
+        for start in range(0, len(keys_), 100):
+            pending: dict[str, Any] = {self.table_name: {
+                "Keys": keys_[start:start + 100], "ProjectionExpression": "sk, first_seen_at"}}
+            for _attempt in range(8):
+                resp = self.client.batch_get_item(RequestItems=pending)
+                for item in resp.get("Responses", {}).get(self.table_name, []):
+                    if "first_seen_at" in item:
+                        out[item["sk"]["S"].removeprefix(keys.EP_PREFIX)] = item["first_seen_at"]["S"]
+                pending = resp.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table_name]['Keys'])} keys unprocessed")
+        return out
 
     def _delete_episode_items(self, feed_id: str) -> None:
         """Every episode item of a feed (keys read, then deleted 25 at a time)."""
