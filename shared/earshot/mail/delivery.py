@@ -44,6 +44,7 @@ from typing import Literal
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, Field, field_validator
 
+from earshot.bounds import Key
 from earshot.errors import MailError, RecipientRejected, SendOutcomeUnknown
 from earshot.mail import mime, subscriptions, tokens
 from earshot.mail.digest import RenderedDigest, has_news, previous_week, render_digest, week_window
@@ -78,9 +79,9 @@ class DigestRequest(BaseModel):
 class DigestBatch(BaseModel):
     """One queue message: a slice of a topic's recipients for one week."""
 
-    topic: str
+    topic: Key
     week: str = Field(pattern=r"^\d{4}-W\d{2}$")
-    recipients: list[str] = Field(description="address hashes", min_length=1, max_length=500)
+    recipients: list[Key] = Field(description="address hashes", min_length=1, max_length=500)
 
 
 @dataclass
