@@ -339,7 +339,7 @@ def stored_episode_count(feed_id: str) -> int:
 @contextmanager
 def dynamodb_writes() -> Iterator[Counter[str]]:
     """Count the DynamoDB write requests every client of the stack makes meanwhile (and
-    the episode items in them)."""
+    the episode items in them), and its batch reads."""
     counts: Counter[str] = Counter()
 
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -349,6 +349,8 @@ def dynamodb_writes() -> Iterator[Counter[str]]:
             counts["episode items written"] += sum(
                 1 for requests in params["RequestItems"].values() for r in requests
                 if r.get("PutRequest", {}).get("Item", {}).get("sk", {}).get("S", "").startswith("EP#"))
+        elif name == "BatchGetItem":
+            counts[name] += 1
         elif name in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
             counts[name] += 1
             key = params.get("Key") or params.get("Item") or {}
@@ -392,6 +394,7 @@ def test_rotating_enclosure_tokens_rewrite_nothing_and_real_changes_are_batched(
         # Then those 1,000 are written in batches of 25, not one UpdateItem each
         assert writes["episode items written"] == 1_000
         assert writes["BatchWriteItem"] == 40 and writes["UpdateItem"] == 1, writes
+        assert writes["BatchGetItem"] == 10, writes  # their first sightings, 100 keys a call
         after = stored_episode(feed.feed_id, "churn-7")
         assert after.title == "Episode 7 (remastered)" and after.audio_url != first.audio_url
         assert after.audio_url is not None and "token=2-7" in after.audio_url  # a real change brings the fresh URL

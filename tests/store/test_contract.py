@@ -124,6 +124,28 @@ def test_changed_episode_keeps_first_seen_and_redelivery_stores_once(repo: Store
     assert [e.id for e in repo.iter_all_episodes()] == ["g1"]
 
 
+def _first_seen_at(repo: Store, feed_id: str, episode_id: str) -> str | None:
+    if isinstance(repo, SqliteStore):
+        return repo.first_seen_at(feed_id, episode_id)
+    from earshot.store.dynamodb import keys
+    from earshot.store.dynamodb.base import serialize
+
+    item = repo.client.get_item(TableName=repo.table_name, Key=serialize(keys.episode(feed_id, episode_id)))  # type: ignore[attr-defined]
+    return str(item["Item"]["first_seen_at"]["S"])
+
+
+def test_many_changed_episodes_are_all_rewritten_each_keeping_its_first_sighting(repo: Store) -> None:
+    # More than one batch of reads (100) and of writes (25), and one episode not stored yet
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    stored = [Episode(id=f"g{i:03d}", title=f"Episode {i}") for i in range(130)]
+    repo.put_new_episodes(feed.feed_id, stored, NOW)
+    later = NOW + timedelta(days=1)
+    repo.update_changed_episodes(feed.feed_id, [e.model_copy(update={"title": e.title + "!"}) for e in stored], later)
+    assert {e.title for e in repo.list_episodes(feed.feed_id)} == {f"Episode {i}!" for i in range(130)}
+    assert {_first_seen_at(repo, feed.feed_id, e.id) for e in stored} == {"2026-11-26T12:00:00Z"}
+
+
 def test_a_check_in_flight_when_its_feed_is_removed_writes_nothing(repo: Store) -> None:
     sample = Path(__file__).resolve().parents[2] / "samples" / "feeds" / "midstream-minute.xml"
     feed = new_feed(sample.as_uri(), NOW)

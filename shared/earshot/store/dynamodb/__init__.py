@@ -12,8 +12,8 @@ its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``) and
   subscribers) without a Scan. It projects only attributes that rarely change, so a
   routine feed check (new validators, next check) writes nothing to it.
 - Episodes are never deleted: a feed that truncates its list leaves stored episodes as
-  they are. New episodes are batch-written; changed ones are updated in place with
-  ``first_seen_at`` kept (``if_not_exists``).
+  they are. New and changed episodes are batch-written (``BatchWriteItem``); a changed
+  one keeps the ``first_seen_at`` read for it by ``BatchGetItem``.
 - Idempotency uses a conditional-put claim per (topic, ISO week, address) rather than
   Powertools Idempotency: the key is the business key itself (not a payload hash), the
   claim sits in the subscriber's partition as the record of what was sent, and one batch
