@@ -141,7 +141,22 @@ def test_feed_url_leading_inside_is_blocked_before_connecting(
 def test_non_http_feed_urls_are_invalid_and_never_read(
     stack: EmbeddedBackend, server: FeedServer, tripwire: Tripwire, lookups: list[str], url: str
 ) -> None:
-    feed = add_feed(url)
+    from datetime import UTC, datetime
+
+    from earshot import runtime
+    from earshot.errors import InvalidUrl
+    from earshot.ingest.refresh import new_feed
+    from earshot.models import FeedState
+    from earshot.store import feed_id_for
+
+    # The door of stored feed URLs refuses them (file: URLs only name the local CLI's own files)...
+    if not url.startswith("file:"):
+        with pytest.raises(InvalidUrl):
+            new_feed(url, datetime.now(UTC))
+    # ...and the worker refuses to read one stored before that door existed
+    now = datetime.now(UTC)
+    feed = FeedState(feed_id=feed_id_for(url), url=url, created_at=now, next_check_at=now)
+    runtime.store().add_feed(feed)
     assert deliver(stack, [feed]).response == {"batchItemFailures": []}
     state = stored(feed.feed_id)
     assert (state.status, state.last_error_kind) == ("error", "invalid_url")
