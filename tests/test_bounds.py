@@ -201,3 +201,8 @@ def test_a_subscription_history_keeps_its_latest_changes() -> None:
     sub = models.Subscriber(topic="t", email="a@example.com", address_hash="h", created_at=now,
                             requested=models.ConsentEvent(at=now, source="api"), history=changes)
     assert [c.source for c in sub.history] == [f"s{i}" for i in range(10, 30)]
+
+
+def test_the_warning_kind_bounds_records_is_a_typed_kind_of_the_feed() -> None:
+    assert bounds.OVERSIZED_FIELD in models.WARNING_KINDS
+    assert get_args(models.WarningKind) == models.WARNING_KINDS
