@@ -368,34 +368,34 @@ def dynamodb_writes() -> Iterator[Counter[str]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_rotating_enclosure_tokens_rewrite_nothing_and_real_changes_are_batched(server: FeedServer) -> None:
+def test_rotating_enclosure_tokens_rewrite_nothing_and_real_changes_are_batched(
+        stack: EmbeddedBackend, server: FeedServer) -> None:
     feed_behaviour = RotatingTokens(5_000)
-    with make_stack(server) as stack:
-        feed = add_feed(server.route("/churn/feed.xml", feed_behaviour))
-        # Given a 5,000-item feed stored once
+    feed = add_feed(server.route("/churn/feed.xml", feed_behaviour))
+    # Given a 5,000-item feed stored once
+    assert deliver(stack, [feed]).response == {"batchItemFailures": []}
+    assert stored_episode_count(feed.feed_id) == 5_000 == stored(feed.feed_id).episode_count
+    first = stored_episode(feed.feed_id, "churn-7")
+    assert first.audio_url is not None and "token=0-7" in first.audio_url
+    # When it is checked again and every enclosure URL carries a new token
+    with dynamodb_writes() as writes:
         assert deliver(stack, [feed]).response == {"batchItemFailures": []}
-        assert stored_episode_count(feed.feed_id) == 5_000 == stored(feed.feed_id).episode_count
-        first = stored_episode(feed.feed_id, "churn-7")
-        assert first.audio_url is not None and "token=0-7" in first.audio_url
-        # When it is checked again and every enclosure URL carries a new token
-        with dynamodb_writes() as writes:
-            assert deliver(stack, [feed]).response == {"batchItemFailures": []}
-        # Then no episode is written again: the feed's state is the only write
-        assert writes["episode items written"] == 0, writes
-        assert writes["UpdateItem"] == 1 and writes["BatchWriteItem"] == 0, writes
-        assert stored(feed.feed_id).last_result == "parsed"
-        # And the stored enclosure URL is the one first seen (it names the same file)
-        assert stored_episode(feed.feed_id, "churn-7").audio_url == first.audio_url
+    # Then no episode is written again: the feed's state is the only write
+    assert writes["episode items written"] == 0, writes
+    assert writes["UpdateItem"] == 1 and writes["BatchWriteItem"] == 0, writes
+    assert stored(feed.feed_id).last_result == "parsed"
+    # And the stored enclosure URL is the one first seen (it names the same file)
+    assert stored_episode(feed.feed_id, "churn-7").audio_url == first.audio_url
 
-        # When 1,000 episodes really change (a new title each)
-        feed_behaviour.retitled = 1_000
-        with dynamodb_writes() as writes:
-            assert deliver(stack, [feed]).response == {"batchItemFailures": []}
-        # Then those 1,000 are written in batches of 25, not one UpdateItem each
-        assert writes["episode items written"] == 1_000
-        assert writes["BatchWriteItem"] == 40 and writes["UpdateItem"] == 1, writes
-        assert writes["BatchGetItem"] == 10, writes  # their first sightings, 100 keys a call
-        after = stored_episode(feed.feed_id, "churn-7")
-        assert after.title == "Episode 7 (remastered)" and after.audio_url != first.audio_url
-        assert after.audio_url is not None and "token=2-7" in after.audio_url  # a real change brings the fresh URL
-        assert stored_episode(feed.feed_id, "churn-1000").title == "Episode 1000"
+    # When 1,000 episodes really change (a new title each)
+    feed_behaviour.retitled = 1_000
+    with dynamodb_writes() as writes:
+        assert deliver(stack, [feed]).response == {"batchItemFailures": []}
+    # Then those 1,000 are written in batches of 25, not one UpdateItem each
+    assert writes["episode items written"] == 1_000
+    assert writes["BatchWriteItem"] == 40 and writes["UpdateItem"] == 1, writes
+    assert writes["BatchGetItem"] == 10, writes  # their first sightings, 100 keys a call
+    after = stored_episode(feed.feed_id, "churn-7")
+    assert after.title == "Episode 7 (remastered)" and after.audio_url != first.audio_url
+    assert after.audio_url is not None and "token=2-7" in after.audio_url  # a real change brings the fresh URL
+    assert stored_episode(feed.feed_id, "churn-1000").title == "Episode 1000"
