@@ -102,6 +102,17 @@ class ParsedFeed(BaseModel):
 FeedStatus = Literal["active", "error", "gone"]
 
 
+class FeedProvenance(BaseModel):
+    """Where a feed came from when discovery added it: which directory, which search term,
+    for which topic, when (``earshot topics discover --add``, the discovery function)."""
+
+    model_config = ConfigDict(frozen=True)
+    sources: list[str] = Field(description="the directories that listed it: apple, podcastindex")
+    terms: list[str] = Field(description="the search terms that found it")
+    topic: str = Field(description="the topic it was discovered for")
+    added_at: datetime
+
+
 class FeedState(BaseModel):
     """What Earshot remembers about a feed between checks (one DynamoDB item)."""
 
@@ -129,6 +140,7 @@ class FeedState(BaseModel):
     parse_warnings: list[str] | None = Field(
         None, description="the last parse's warnings ([] for none); None: not parsed by this check, kept as stored"
     )
+    provenance: FeedProvenance | None = Field(None, description="how the feed was found, when a directory found it")
 
 
 class FetchResult(BaseModel):
@@ -223,6 +235,11 @@ class Topic(BaseModel):
     description: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Discovery (earshot.directory): the weekly run records candidates for every topic;
+    # with auto_add, those with at least discover_min_matches matching recent episodes
+    # are added as feeds, otherwise they wait for approval.
+    discover_auto_add: bool = False
+    discover_min_matches: int = Field(3, ge=1)
 
 
 class TranscriptMoment(BaseModel):
@@ -280,3 +297,38 @@ class TokenRecord(BaseModel):
     address_hash: str
     created_at: datetime
     expires_at: datetime
+
+
+# ================================================================= discovery
+CandidateStatus = Literal["proposed", "added", "rejected"]
+
+
+class CandidateExample(BaseModel):
+    """A matching episode of a candidate feed, as evidence."""
+
+    model_config = ConfigDict(frozen=True)
+    title: str
+    published: datetime | None = None
+    reason: str = ""
+
+
+class DiscoveryCandidate(BaseModel):
+    """A feed a directory proposed for a topic, checked against the topic's query."""
+
+    key: str = Field(description="what folds duplicates: podcast:guid when known, else the normalized feed URL")
+    feed_url: str
+    title: str = ""
+    podcast_guid: str | None = None
+    sources: list[str] = Field(default_factory=list, description="apple, podcastindex")
+    terms: list[str] = Field(default_factory=list, description="the search terms that found it")
+    checked: int = Field(0, description="recent episodes the query was run over")
+    matches: int = Field(0, description="how many of them match")
+    latest_match_at: datetime | None = None
+    share: float = Field(0.0, description="matches / checked")
+    score: float = 0.0
+    examples: list[CandidateExample] = Field(default_factory=list)
+    explanation: str = ""
+    error: str | None = Field(None, description="why the feed could not be checked, in words")
+    status: CandidateStatus = "proposed"
+    found_at: datetime | None = None
+    decided_at: datetime | None = None
