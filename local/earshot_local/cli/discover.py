@@ -4,7 +4,7 @@
 ``discover --json`` prints one JSON object per candidate, best first::
 
     {"feed_url": ..., "title": ..., "sources": ["apple", "podcastindex"], "checked": 40,
-     "matches": 9, "score": 10.82, "examples": [{"title": ..., "published": ..., "reason": ...}],
+     "matches": 9, "score": 10.8, "examples": [{"title": ..., "published": ..., "reason": ...}],
      "explanation": "9 of the last 40 episodes match; latest 13 May 2025: '...'", "error": null}
 
 Directory failures (a 429, a malformed answer) are printed as ``warning: ...`` on stderr

@@ -33,7 +33,7 @@ def search_terms(query: Query, *, limit: int) -> list[str]:
     >>> from earshot.topics.query import parse_query
     >>> search_terms(parse_query('"master limited partnership" OR (MLP midstream -pony -"neural net")'), limit=5)
     ['master limited partnership', 'MLP', 'midstream']
-    >>> search_terms(parse_query('title:MLP OR NOT (pony OR brony)'), limit=5)
+    >>> search_terms(parse_query('title:MLP -(pony OR brony) duration:>20m'), limit=5)
     ['MLP']
     """
     found: list[str] = []
@@ -178,7 +178,7 @@ def score(evidence: Evidence, *, now: datetime) -> float:
 
     >>> now = datetime(2026, 12, 1, tzinfo=UTC)
     >>> score(Evidence(40, 9, datetime(2026, 11, 20, tzinfo=UTC), ()), now=now)
-    10.82
+    10.8
     >>> score(Evidence(40, 9, datetime(2024, 11, 20, tzinfo=UTC), ()), now=now)
     2.7
     """
