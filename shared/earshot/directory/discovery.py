@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
+
 from earshot.directory.clients import SOURCE_NAMES, DirectoryClient, PodcastIndex, Source, directory_clients
 from earshot.directory.ranking import (
     Candidate,
@@ -307,3 +309,71 @@ def pick_candidates(repo: Store, slug: str, picks: list[str]) -> list[DiscoveryC
 
 def source_names(sources: list[Source]) -> str:
     return ", ".join(SOURCE_NAMES[s] for s in sources)
+
+
+# ---------------------------------------------------------------- the weekly run
+class DiscoveryRequest(BaseModel):
+    """The scheduler's payload (template.yaml ``Input``); ``topic`` runs one topic only."""
+
+    source: str = "earshot.scheduler"
+    topic: str | None = None
+
+
+class TopicOutcome(BaseModel):
+    topic: str
+    proposed: int = 0
+    added: list[str] = []
+    directory_calls: int = 0
+    feed_fetches: int = 0
+    errors: list[str] = []
+
+
+class DiscoveryResult(BaseModel):
+    topics: list[TopicOutcome] = []
+    not_started: list[str] = []
+
+
+def discover_topics(
+    repo: Store,
+    *,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    only: str | None = None,
+    now: datetime | None = None,
+    should_start: Callable[[], bool] = lambda: True,
+) -> DiscoveryResult:
+    """One discovery run per topic: candidates recorded, and added where the topic says
+    ``discover_auto_add``. A topic whose run fails is recorded with its error and the next
+    goes on; topics ``should_start`` stops (the invocation's time is running out) are
+    listed as not started, for the next week."""
+    # Each topic read whole: a listing may carry only what the store's index projects
+    # (DynamoDB's type index holds no discovery settings).
+    slugs = [only] if only else [t.slug for t in repo.list_topics()]
+    sources: list[Source] = ["apple", "podcastindex"] if settings.podcastindex_key else ["apple"]
+    result = DiscoveryResult()
+    for slug in slugs:
+        if not should_start():
+            result.not_started.append(slug)
+            continue
+        outcome = TopicOutcome(topic=slug)
+        try:
+            topic = get_topic_or_fail(repo, slug)
+            found = discover_for_topic(repo, topic, settings=settings, sources=sources, client=client, now=now,
+                                       add=topic.discover_auto_add)
+        except EarshotError as exc:
+            outcome.errors.append(str(exc))
+        else:
+            outcome.proposed = len(found.proposed)
+            outcome.added = [c.feed_url for c in found.added]
+            outcome.directory_calls = found.run.directory_calls
+            outcome.feed_fetches = found.run.feed_fetches
+            outcome.errors = found.run.errors
+        result.topics.append(outcome)
+    return result
+
+
+def get_topic_or_fail(repo: Store, slug: str) -> Topic:
+    topic = repo.get_topic(slug)
+    if topic is None:
+        raise NotFound(f"no topic {slug!r}")
+    return topic
