@@ -576,7 +576,8 @@ class SqliteStore(Store):
             for found in candidates:
                 found = found.model_copy(update={"status": "proposed"})
                 cur = conn.execute(
-                    "INSERT INTO discovery_candidates (topic, key, status, score, data) VALUES (?, ?, 'proposed', ?, ?) "
+                    "INSERT INTO discovery_candidates (topic, key, status, score, data) "
+                    "VALUES (?, ?, 'proposed', ?, ?) "
                     "ON CONFLICT (topic, key) DO UPDATE SET score = excluded.score, data = excluded.data "
                     "WHERE discovery_candidates.status = 'proposed'",
                     (slug, found.key, found.score, _dump(found)))

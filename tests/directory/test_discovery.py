@@ -146,7 +146,7 @@ def test_a_failing_directory_is_a_clear_warning_and_loses_nothing(
     assert main(["topics", "discover", "mlp-finance", "--json"]) == 0
     captured = capsys.readouterr()
     expected = "HTTP 429" if trouble == "throttle" else "not JSON"
-    assert f"warning: Apple Podcasts search" in captured.err and expected in captured.err
+    assert "warning: Apple Podcasts search" in captured.err and expected in captured.err
     found = _json_lines(captured.out)
     assert {s for c in found for s in c["sources"]} == {"podcastindex"}, "the other directory's finds are kept"
     assert any("midstream-minute" in str(c["feed_url"]) for c in found)

@@ -228,13 +228,15 @@ def _matcher(urls: set[str], guids: set[str]) -> Callable[[Candidate], bool]:
 def followed(repo: Store) -> Callable[[Candidate], bool]:
     """A predicate: is this candidate a feed the store already has (by URL or guid)?"""
     feeds = list(repo.list_feeds())
-    return _matcher({normalize_feed_url(f.url) for f in feeds}, {f.podcast_guid.lower() for f in feeds if f.podcast_guid})
+    return _matcher({normalize_feed_url(f.url) for f in feeds},
+                    {f.podcast_guid.lower() for f in feeds if f.podcast_guid})
 
 
 def decided(repo: Store, slug: str) -> Callable[[Candidate], bool]:
     """A predicate: was this candidate added or rejected for the topic before?"""
     done = [c for c in repo.list_candidates(slug) if c.status != "proposed"]
-    return _matcher({normalize_feed_url(c.feed_url) for c in done}, {c.podcast_guid.lower() for c in done if c.podcast_guid})
+    return _matcher({normalize_feed_url(c.feed_url) for c in done},
+                    {c.podcast_guid.lower() for c in done if c.podcast_guid})
 
 
 def discover_for_topic(

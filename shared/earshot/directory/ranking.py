@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from earshot.directory.clients import DirectoryHit
 from earshot.models import CandidateExample, Episode
 from earshot.templating import date_text
-from earshot.topics.query import And, Not, Or, Query, Term, Document
+from earshot.topics.query import And, Document, Not, Or, Query, Term
 
 # Matches older than this weigh less (a feed that matched years ago may have moved on).
 RECENCY_HALF_LIFE_DAYS = 365.0
@@ -112,7 +112,8 @@ def fold(candidates: Iterable[Candidate]) -> list[Candidate]:
 
     >>> hits = [DirectoryHit(source="apple", term="MLP", feed_url="https://a.example/feed"),
     ...         DirectoryHit(source="podcastindex", term="MLP", feed_url="http://a.example/feed/", podcast_guid="g1"),
-    ...         DirectoryHit(source="podcastindex", term="midstream", feed_url="https://b.example/rss", podcast_guid="G1")]
+    ...         DirectoryHit(source="podcastindex", term="midstream", feed_url="https://b.example/rss",
+    ...                      podcast_guid="G1")]
     >>> [(c.feed_url, c.sources, c.terms) for c in fold_hits(hits)]
     [('https://a.example/feed', ['apple', 'podcastindex'], ['MLP', 'midstream'])]
     """
@@ -184,9 +185,11 @@ def score(evidence: Evidence, *, now: datetime) -> float:
     """
     if not evidence.matches:
         return 0.0
-    age_days = max(0.0, (now - evidence.latest_match_at).total_seconds() / 86400) if evidence.latest_match_at else \
-        3 * RECENCY_HALF_LIFE_DAYS
-    recency = 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
+    if evidence.latest_match_at is None:  # undated matches: counted as three years old
+        age_days = 3 * RECENCY_HALF_LIFE_DAYS
+    else:
+        age_days = max(0.0, (now - evidence.latest_match_at).total_seconds() / 86400)
+    recency: float = 0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS)
     return round(evidence.matches * (1 + evidence.share) * recency, 2)
 
 

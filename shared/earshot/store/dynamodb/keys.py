@@ -136,4 +136,5 @@ def candidates_pk(topic_slug: str) -> str:
 
 
 def candidate(topic_slug: str, candidate_key: str) -> Key:
-    return {"pk": candidates_pk(topic_slug), "sk": f"CANDIDATE#{hashlib.sha256(candidate_key.encode()).hexdigest()[:32]}"}
+    digest = hashlib.sha256(candidate_key.encode()).hexdigest()[:32]
+    return {"pk": candidates_pk(topic_slug), "sk": f"CANDIDATE#{digest}"}
