@@ -253,3 +253,22 @@ def test_settings_default_to_the_public_endpoints() -> None:
     assert settings.podcastindex_url == "https://api.podcastindex.org/api/1.0"
     assert settings.apple_calls_per_minute == 20
     assert timedelta(seconds=settings.directory_cache_ttl_s) == timedelta(days=7)
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (Serve(b"", status=302, headers={"Location": "/elsewhere"}), "a redirect, not an answer"),
+    (Serve(b'{"resultCount": 0, "results": []}' + b" " * 2048, headers={"Content-Type": "text/javascript"}),
+     "cap"),
+    (Serve(b'{"resultCount": 1, "results": {"feedUrl": "x"}}', headers={"Content-Type": "text/javascript"}),
+     "without a 'results' list"),
+    (Serve(b"", status=403), "HTTP 403"),
+], ids=["redirect", "over-the-cap", "wrong-shape", "forbidden"])
+def test_directory_answers_are_held_to_the_fetchers_rules(answer: Serve, expected: str,
+                                                          feed_server: FeedServer) -> None:
+    from earshot.directory.clients import AppleSearch
+
+    settings = Settings.from_env({}, EARSHOT_ALLOWED_HOSTS=",".join(feed_server.authorities),
+                                 EARSHOT_APPLE_SEARCH_URL=feed_server.route("/search", answer),
+                                 EARSHOT_DIRECTORY_MAX_BODY_BYTES="1024", EARSHOT_APPLE_CALLS_PER_MINUTE="60000")
+    with pytest.raises(DirectoryError, match=expected):
+        AppleSearch(settings).search("MLP")

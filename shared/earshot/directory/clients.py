@@ -117,6 +117,17 @@ class CallPacer:
             return slept_s
 
 
+_PACERS: dict[tuple[str, float], CallPacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def shared_pacer(source: str, calls_per_minute: float) -> CallPacer:
+    """One pacer per directory per process: runs for several topics in one invocation
+    (the weekly function) share the directory's rate instead of each starting afresh."""
+    with _PACERS_LOCK:
+        return _PACERS.setdefault((source, calls_per_minute), CallPacer(calls_per_minute))
+
+
 class DirectoryClient:
     """What both clients share: the cache, the cool-down, pacing and call counts."""
 
@@ -128,7 +139,7 @@ class DirectoryClient:
         self.client = client
         self.cache = cache
         self.clock = clock
-        self.pacer = pacer or CallPacer(self._calls_per_minute())
+        self.pacer = pacer or shared_pacer(self.source, self._calls_per_minute())
         self.calls = 0
         self.cache_hits = 0
 
