@@ -80,6 +80,7 @@ ALLOWED: dict[str, set[str]] = {
     "topics": CORE | {"store", "topics"},
     "mail": CORE | {"store", "topics", "mail"},
     "web": CORE | {"store", "topics", "mail", "web", "runtime"},
+    "directory": CORE | {"store", "ingest", "topics", "directory"},
     "runtime": CORE | {"store", "ingest", "topics", "mail"},
 }
 # Third-party clients that one module (or one adapter package, "dir/") each may use

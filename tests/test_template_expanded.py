@@ -159,7 +159,7 @@ def test_every_function_logs_to_its_own_group_with_retention(stack: dict[str, An
         assert isinstance(target, dict) and target.get("Ref") in groups, f"{name} has no managed log group"
         assert groups[target["Ref"]].get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, name
         used.append(target["Ref"])
-    assert len(used) == len(set(used)) == 7
+    assert len(used) == len(set(used)) == 8
 
 
 def test_every_alarm_pages_the_alarm_topic(stack: dict[str, Any]) -> None:
@@ -277,7 +277,7 @@ def test_worker_timeout_leaves_room_for_one_whole_check(stack: dict[str, Any]) -
 
 def test_schedules_have_a_dead_letter_queue_and_generated_names(stack: dict[str, Any]) -> None:
     schedules = of_type(stack, "AWS::Scheduler::Schedule")
-    assert len(schedules) == 2
+    assert len(schedules) == 3  # dispatch, digest, discovery
     for name, props in schedules.items():
         assert "Name" not in props, f"{name}: OmitName, or a second stack collides"
         assert references(props["Target"]["DeadLetterConfig"]["Arn"]).__next__() == "ScheduleDLQ"

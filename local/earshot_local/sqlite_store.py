@@ -24,7 +24,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
+from earshot.models import (
+    CandidateStatus,
+    DiscoveryCandidate,
+    Episode,
+    FeedState,
+    MatchedEpisode,
+    Subscriber,
+    TokenRecord,
+    Topic,
+)
 from earshot.store import Store, iso
 from earshot.store.port import merge_feed_state
 
@@ -144,6 +153,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (address_hash, request_id)
     ) WITHOUT ROWID;
     """,
+    # 5: discovery: cached directory answers, and each topic's candidate feeds.
+    """
+    CREATE TABLE directory_answers (
+        key            TEXT PRIMARY KEY,
+        payload        TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE discovery_candidates (
+        topic          TEXT NOT NULL,
+        key            TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        score          REAL NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (topic, key)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -247,7 +272,7 @@ class SqliteStore(Store):
         epoch = int(now.timestamp())
         removed = 0
         with self._write() as conn:
-            for table in ("tokens", "confirmation_mails", "send_claims", "rendered_digests"):
+            for table in ("tokens", "confirmation_mails", "send_claims", "rendered_digests", "directory_answers"):
                 removed += conn.execute(f"DELETE FROM {table} WHERE expires_at < ?", (epoch,)).rowcount
         return removed
 
@@ -532,6 +557,49 @@ class SqliteStore(Store):
     def get_rendered_digest(self, topic: str, week: str) -> bytes | None:
         rows = self._read("SELECT payload FROM rendered_digests WHERE topic = ? AND week = ?", (topic, week))
         return bytes(rows[0][0]) if rows else None
+
+    # -------------------------------------------------------------- discovery
+    def get_directory_answer(self, key: str, *, now: datetime) -> str | None:
+        rows = self._read("SELECT payload FROM directory_answers WHERE key = ? AND expires_at > ?",
+                          (key, int(now.timestamp())))
+        return str(rows[0][0]) if rows else None
+
+    def put_directory_answer(self, key: str, payload: str, *, expires_at: int) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO directory_answers (key, payload, expires_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at",
+                         (key, payload, expires_at))
+
+    def record_candidates(self, slug: str, candidates: list[DiscoveryCandidate]) -> list[DiscoveryCandidate]:
+        proposed = []
+        with self._write() as conn:
+            for found in candidates:
+                found = found.model_copy(update={"status": "proposed"})
+                cur = conn.execute(
+                    "INSERT INTO discovery_candidates (topic, key, status, score, data) "
+                    "VALUES (?, ?, 'proposed', ?, ?) "
+                    "ON CONFLICT (topic, key) DO UPDATE SET score = excluded.score, data = excluded.data "
+                    "WHERE discovery_candidates.status = 'proposed'",
+                    (slug, found.key, found.score, _dump(found)))
+                if cur.rowcount == 1:
+                    proposed.append(found)
+        return proposed
+
+    def list_candidates(self, slug: str) -> list[DiscoveryCandidate]:
+        return [DiscoveryCandidate.model_validate_json(d) for (d,) in self._read(
+            "SELECT data FROM discovery_candidates WHERE topic = ? ORDER BY score DESC, key", (slug,))]
+
+    def decide_candidate(self, slug: str, key: str, status: CandidateStatus, *, now: datetime) -> bool:
+        with self._write() as conn:
+            rows = conn.execute("SELECT data FROM discovery_candidates WHERE topic = ? AND key = ?",
+                                (slug, key)).fetchall()
+            if not rows:
+                return False
+            decided = DiscoveryCandidate.model_validate_json(rows[0][0]).model_copy(
+                update={"status": status, "decided_at": now})
+            conn.execute("UPDATE discovery_candidates SET status = ?, data = ? WHERE topic = ? AND key = ?",
+                         (status, _dump(decided), slug, key))
+        return True
 
     # ----------------------------------------------------------------- queues
     def enqueue(self, queue: str, bodies: list[dict[str, Any]], now: datetime) -> int:

@@ -75,6 +75,10 @@ MAX_QUERY_CHARS = 4_000  # a topic's query (earshot.topics.query says where it s
 MAX_EMAIL_CHARS = 254  # RFC 5321 §4.5.3.1.3: a path is 256 octets with its angle brackets
 MAX_EMAIL_LOCAL_PART_CHARS = 64  # RFC 5321 §4.5.3.1.1
 MAX_HISTORY = 20  # status changes kept per subscription (the latest ones)
+# Discovery: what a directory candidate keeps as evidence.
+MAX_CANDIDATE_EXAMPLES = 5  # matching episodes shown for a candidate feed
+MAX_SEARCH_TERMS = 20  # search terms derived from one query (the setting's ceiling)
+MAX_DIRECTORIES = 4  # directories that may list one candidate
 
 Over = Literal["clip", "plain", "digest", "drop", "refuse"]
 
@@ -181,6 +185,10 @@ Key = Annotated[str, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]
 OptionalKey = Annotated[str | None, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]
 # An HTTP validator the server sent: without it the next check is unconditional.
 Validator = Annotated[str | None, Bound(max_chars=MAX_MESSAGE_CHARS, over="drop")]
+SearchTerm = Annotated[str, Bound(max_chars=MAX_TITLE_CHARS, over="clip")]
+SearchTerms = Annotated[list[SearchTerm], Bound(max_items=MAX_SEARCH_TERMS)]
+DirectoryName = Annotated[str, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]
+DirectoryNames = Annotated[list[DirectoryName], Bound(max_items=MAX_DIRECTORIES)]
 
 
 # ------------------------------------------------------------------ what was cut

@@ -20,6 +20,10 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │   │   └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
     │   └── InternalFeedError        internal_error: a bug met this feed's input (logged with a traceback)
     ├── QueryError                   query_error: a topic query does not parse (has .position)
+    ├── DirectoryError               directory_error: a podcast directory could not be searched
+    │   ├── DirectoryThrottled       directory_throttled: 403/429 from the directory (has .retry_after_s)
+    │   ├── DirectoryAnswerInvalid   directory_malformed: the answer is not the JSON its docs describe
+    │   └── DirectoryNotConfigured   directory_not_configured: a key the directory needs is not set
     ├── InvalidTopic                 invalid_topic: bad slug or name, or the slug is taken
     ├── NotFound                     not_found: unknown topic/feed/subscription
     ├── TokenError                   invalid_token: tampered, unknown, used or expired token
@@ -235,3 +239,31 @@ class SendOutcomeUnknown(MailError):
     Never retried, because a retry could mail the person twice; recorded and counted."""
 
     kind = "mail_outcome_unknown"
+
+
+class DirectoryError(EarshotError):
+    """A podcast directory (Apple Podcasts search, the Podcast Index) could not be searched."""
+
+    kind = "directory_error"
+
+
+class DirectoryThrottled(DirectoryError):
+    """The directory refused for now (HTTP 403 or 429): Earshot backs off until ``retry_after_s``."""
+
+    kind = "directory_throttled"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DirectoryAnswerInvalid(DirectoryError):
+    """The directory answered, but not with the JSON its documentation describes."""
+
+    kind = "directory_malformed"
+
+
+class DirectoryNotConfigured(DirectoryError):
+    """A directory that needs a key (the Podcast Index) was asked without one."""
+
+    kind = "directory_not_configured"

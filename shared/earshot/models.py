@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from earshot.bounds import (
+    MAX_CANDIDATE_EXAMPLES,
     MAX_EMAIL_CHARS,
     MAX_HISTORY,
     MAX_QUERY_CHARS,
@@ -25,6 +26,7 @@ from earshot.bounds import (
     MAX_TITLE_CHARS,
     MAX_TRANSCRIPTS,
     Bound,
+    DirectoryNames,
     EpisodeId,
     FeedUrl,
     Guid,
@@ -35,6 +37,7 @@ from earshot.bounds import (
     OptionalMessage,
     OptionalTitle,
     RequiredUrl,
+    SearchTerms,
     Summary,
     SummaryHtml,
     Title,
@@ -157,6 +160,17 @@ WarningKind = Literal["oversized_field", "url_not_kept"]
 WARNING_KINDS: tuple[WarningKind, ...] = ("oversized_field", "url_not_kept")
 
 
+class FeedProvenance(BaseModel):
+    """Where a feed came from when discovery added it: which directory, which search term,
+    for which topic, when (``earshot topics discover --add``, the discovery function)."""
+
+    model_config = ConfigDict(frozen=True)
+    sources: DirectoryNames = Field(description="the directories that listed it: apple, podcastindex")
+    terms: SearchTerms = Field(description="the search terms that found it")
+    topic: Key = Field(description="the topic it was discovered for")
+    added_at: datetime
+
+
 class FeedState(BaseModel):
     """What Earshot remembers about a feed between checks (one DynamoDB item).
 
@@ -192,6 +206,7 @@ class FeedState(BaseModel):
     warning_kinds: Annotated[list[WarningKind] | None, Bound(max_items=len(WARNING_KINDS))] = Field(
         None, description="the typed kinds among the last parse's warnings (oversized_field, url_not_kept)"
     )
+    provenance: FeedProvenance | None = Field(None, description="how the feed was found, when a directory found it")
 
 
 class FetchResult(BaseModel):
@@ -286,6 +301,11 @@ class Topic(BaseModel):
     description: str = Field("", max_length=MAX_SUMMARY_CHARS)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # Discovery (earshot.directory): the weekly run records candidates for every topic;
+    # with auto_add, those with at least discover_min_matches matching recent episodes
+    # are added as feeds, otherwise they wait for approval.
+    discover_auto_add: bool = False
+    discover_min_matches: int = Field(3, ge=1)
 
 
 class TranscriptMoment(BaseModel):
@@ -343,3 +363,38 @@ class TokenRecord(BaseModel):
     address_hash: Key
     created_at: datetime
     expires_at: datetime
+
+
+# ================================================================= discovery
+CandidateStatus = Literal["proposed", "added", "rejected"]
+
+
+class CandidateExample(BaseModel):
+    """A matching episode of a candidate feed, as evidence."""
+
+    model_config = ConfigDict(frozen=True)
+    title: Title
+    published: datetime | None = None
+    reason: Message = ""
+
+
+class DiscoveryCandidate(BaseModel):
+    """A feed a directory proposed for a topic, checked against the topic's query."""
+
+    key: FeedUrl = Field(description="what folds duplicates: podcast:guid when known, else the normalized feed URL")
+    feed_url: FeedUrl
+    title: Title = ""
+    podcast_guid: Guid = None
+    sources: DirectoryNames = Field(default_factory=list, description="apple, podcastindex")
+    terms: SearchTerms = Field(default_factory=list, description="the search terms that found it")
+    checked: int = Field(0, description="recent episodes the query was run over")
+    matches: int = Field(0, description="how many of them match")
+    latest_match_at: datetime | None = None
+    share: float = Field(0.0, description="matches / checked")
+    score: float = 0.0
+    examples: Annotated[list[CandidateExample], Bound(max_items=MAX_CANDIDATE_EXAMPLES)] = Field(default_factory=list)
+    explanation: Message = ""
+    error: OptionalMessage = Field(None, description="why the feed could not be checked, in words")
+    status: CandidateStatus = "proposed"
+    found_at: datetime | None = None
+    decided_at: datetime | None = None

@@ -120,11 +120,28 @@ def http_client() -> httpx.Client:
     return make_client(settings())
 
 
+def directory_settings() -> Settings:
+    """Settings for the directory clients: deployed, the Podcast Index's key and secret
+    come from the SSM SecureString ``podcastindex_parameter`` names ("KEY:SECRET"), read
+    once per container; never from a template parameter or a plain variable."""
+    s = settings()
+    if s.podcastindex_key or not s.podcastindex_parameter:
+        return s
+    key, _, secret = _ssm_secret(s.podcastindex_parameter).partition(":")
+    return s.with_(podcastindex_key=key.strip(), podcastindex_secret=secret.strip())
+
+
+@functools.cache
+def _ssm_secret(name: str) -> str:
+    answer = boto3.client("ssm", region_name=settings().region).get_parameter(Name=name, WithDecryption=True)
+    return str(answer["Parameter"]["Value"])
+
+
 def reset() -> None:
     """Forget every cached and installed service (tests and the local runtime call this)."""
     _installed.clear()
     for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client,
-                   ses_send_client):
+                   ses_send_client, _ssm_secret):
         cached.cache_clear()
     clear_topic_cache()
     get_settings.cache_clear()

@@ -79,6 +79,29 @@ class Settings(BaseModel):
     # Recipients per digest queue message (DigestBatch allows up to 500 address hashes).
     digest_batch_size: int = Field(50, alias="EARSHOT_DIGEST_BATCH_SIZE", ge=1, le=500)
 
+    # --- podcast directories (earshot.directory) ---
+    # Endpoints are settings so tests point them at loopback fakes (allowed where private
+    # addresses are: allow_private_addresses or allowed_hosts).
+    apple_search_url: str = Field("https://itunes.apple.com/search", alias="EARSHOT_APPLE_SEARCH_URL")
+    # Apple's Search API is "limited to approximately 20 calls per minute".
+    apple_calls_per_minute: float = Field(20.0, alias="EARSHOT_APPLE_CALLS_PER_MINUTE", gt=0)
+    podcastindex_url: str = Field("https://api.podcastindex.org/api/1.0", alias="EARSHOT_PODCASTINDEX_URL")
+    # The Podcast Index's free key and secret: set directly locally; deployed, both come
+    # from the SSM parameter named below (a SecureString "KEY:SECRET"), never the template.
+    podcastindex_key: str = Field("", alias="EARSHOT_PODCASTINDEX_KEY")
+    podcastindex_secret: str = Field("", alias="EARSHOT_PODCASTINDEX_SECRET", repr=False)
+    podcastindex_parameter: str = Field("", alias="EARSHOT_PODCASTINDEX_PARAMETER")
+    podcastindex_calls_per_minute: float = Field(60.0, alias="EARSHOT_PODCASTINDEX_CALLS_PER_MINUTE", gt=0)
+    # How long a directory's answer is reused, and the cap on a directory answer's size.
+    directory_cache_ttl_s: int = Field(7 * 86400, alias="EARSHOT_DIRECTORY_CACHE_TTL_S", ge=0)
+    directory_max_body_bytes: int = Field(4 * MiB, alias="EARSHOT_DIRECTORY_MAX_BODY_BYTES", gt=0)
+    # Discovery: search terms per topic, results per directory call, feeds checked, and
+    # the recent episodes of each candidate the topic's query is run over.
+    discovery_max_terms: int = Field(4, alias="EARSHOT_DISCOVERY_MAX_TERMS", ge=1, le=20)
+    discovery_results_per_call: int = Field(25, alias="EARSHOT_DISCOVERY_RESULTS_PER_CALL", ge=1, le=200)
+    discovery_max_candidates: int = Field(40, alias="EARSHOT_DISCOVERY_MAX_CANDIDATES", ge=1, le=500)
+    discovery_recent_episodes: int = Field(40, alias="EARSHOT_DISCOVERY_RECENT_EPISODES", ge=1, le=1000)
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:

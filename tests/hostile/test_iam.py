@@ -32,6 +32,7 @@ from earshot.mail.digest import previous_week, week_window
 from earshot.models import MatchedEpisode, Topic
 from tests.hostile.conftest import add_feed
 from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
+from tests.support.directories import FakeAppleSearch, Show
 from tests.support.feedserver import Serve, running_feed_server
 
 # Actions that cannot be scoped to a resource, so AWS requires Resource "*".
@@ -64,7 +65,7 @@ LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.item
 FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
     "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
-    "BounceFunction": "bounces",
+    "BounceFunction": "bounces", "DiscoveryFunction": "discovery",
 }
 
 
@@ -158,7 +159,9 @@ def used() -> dict[str, set[tuple[str, str]]]:
             calls[current["function"]].add((action, "ses"))
 
     with running_feed_server() as server, EmbeddedBackend(
-        extra_env={"EARSHOT_ALLOWED_HOSTS": ",".join(server.authorities)}
+        extra_env={"EARSHOT_ALLOWED_HOSTS": ",".join(server.authorities),
+                   # discovery searches a loopback fake of Apple's directory
+                   "EARSHOT_APPLE_SEARCH_URL": server.url("/search"), "EARSHOT_APPLE_CALLS_PER_MINUTE": "60000"}
     ) as stack:
         session = boto3._get_default_session()
         session._session.get_component("event_emitter").register("before-parameter-build", record,
@@ -229,6 +232,12 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     assert api("POST", "/subscriptions", body=json.dumps({"email": address, "topic": "pipes"}))["statusCode"] == 202
     drain("confirmations", stack.env["CONFIRMATION_QUEUE_URL"])
     assert invoke("bounces", sample_event("ses_bounce"))["topics_changed"] == ["pipes"]
+    # weekly discovery: a directory lists a new feed about pipes; the topic adds it by itself
+    repo.save_topic(repo.get_topic("pipes").model_copy(update={"discover_auto_add": True, "discover_min_matches": 1}))
+    found = server.route("/q.xml", Serve(body.replace(b"<title>P</title>", b"<title>Q</title>")))
+    server.route("/search", FakeAppleSearch([Show(title="Pipe Dreams", feed_url=found, keywords=("pipes",))]))
+    outcome = invoke("discovery", sample_event("discovery_scheduled"))
+    assert outcome["topics"][0]["added"] == [found], outcome
 
 
 def _token_from_mail(address: str) -> str:
@@ -347,9 +356,14 @@ def test_template_has_no_secret_parameters_and_no_signing_key() -> None:
     for name in template.get("Parameters", {}):
         assert not re.search(r"(?i)secret|password|token|key", name), f"parameter {name} looks like a secret"
     # Tokens are random and stored only as SHA-256 hashes (earshot.mail.tokens): no signing key
-    # exists, so none needs SSM SecureString / Secrets Manager, and no function reads one.
+    # exists, so none needs SSM SecureString / Secrets Manager.
     text = (REPO_ROOT / "template.yaml").read_text()
     assert "SecretString" not in text and "NoEcho" not in text
     from earshot.settings import Settings
 
-    assert not [f for f in Settings.model_fields if "secret" in f or "signing" in f]
+    # The one secret Earshot holds is a third party's: the Podcast Index API secret. Deployed
+    # it is read from the SSM SecureString the discovery function is granted (under
+    # /earshot/), so the template never sets it or the key.
+    assert [f for f in Settings.model_fields if "secret" in f or "signing" in f] == ["podcastindex_secret"]
+    assert "EARSHOT_PODCASTINDEX_SECRET" not in text and "EARSHOT_PODCASTINDEX_KEY" not in text
+    assert template["Parameters"]["PodcastIndexParameter"]["AllowedPattern"].startswith("^(/earshot/")

@@ -15,8 +15,11 @@ from earshot import runtime
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feed
 from earshot.mail import tokens
 from earshot.models import (
+    CandidateExample,
     ConsentEvent,
+    DiscoveryCandidate,
     Episode,
+    FeedProvenance,
     FeedState,
     MatchedEpisode,
     Subscriber,
@@ -330,3 +333,50 @@ def test_rendered_digest_first_one_wins(repo: Store) -> None:
     assert not repo.put_rendered_digest("mlp", "2026-W48", b"second", expires_at=2**31)
     assert repo.get_rendered_digest("mlp", "2026-W48") == b"first"
     assert repo.get_rendered_digest("mlp", "2026-W47") is None
+
+
+# ------------------------------------------------------------------ discovery
+def test_directory_answers_are_cached_until_they_expire(repo: Store) -> None:
+    expires = int((NOW + timedelta(hours=1)).timestamp())
+    repo.put_directory_answer("apple search term=MLP", '[{"feed_url": "https://a.example/feed"}]', expires_at=expires)
+    assert repo.get_directory_answer("apple search term=MLP", now=NOW) == '[{"feed_url": "https://a.example/feed"}]'
+    assert repo.get_directory_answer("apple search term=MLP", now=NOW + timedelta(hours=1)) is None, "expired"
+    assert repo.get_directory_answer("apple search term=pony", now=NOW) is None
+    repo.put_directory_answer("apple search term=MLP", "[]", expires_at=expires + 60)
+    assert repo.get_directory_answer("apple search term=MLP", now=NOW + timedelta(hours=1)) == "[]", "replaced"
+
+
+def _candidate(url: str, score: float, **changes: object) -> DiscoveryCandidate:
+    return DiscoveryCandidate(key=f"url:{url}", feed_url=url, title=url, sources=["apple"], terms=["MLP"],
+                              checked=10, matches=int(score), score=score, found_at=NOW,
+                              examples=[CandidateExample(title="MLPs rally", published=NOW)], **changes)
+
+
+def test_decided_candidates_are_never_proposed_again(repo: Store) -> None:
+    a, b, c = (_candidate(f"https://{n}.example/feed", s) for n, s in (("a", 3.0), ("b", 5.0), ("c", 1.0)))
+    assert repo.record_candidates("mlp", [a, b, c]) == [a, b, c]
+    assert [x.feed_url for x in repo.list_candidates("mlp")] == [b.feed_url, a.feed_url, c.feed_url], "best first"
+    assert repo.list_candidates("other") == []
+
+    assert repo.decide_candidate("mlp", a.key, "rejected", now=NOW)
+    assert repo.decide_candidate("mlp", b.key, "added", now=NOW)
+    assert not repo.decide_candidate("mlp", "url:https://nowhere.example/feed", "rejected", now=NOW)
+
+    # A later run finds all three again, with new evidence
+    again = [x.model_copy(update={"score": 9.0, "matches": 9}) for x in (a, b, c)]
+    assert [x.key for x in repo.record_candidates("mlp", again)] == [c.key], "only the undecided one"
+    stored = {x.key: x for x in repo.list_candidates("mlp")}
+    assert stored[a.key].status == "rejected" and stored[a.key].score == 3.0 and stored[a.key].decided_at == NOW
+    assert stored[b.key].status == "added" and stored[c.key].score == 9.0 and stored[c.key] == again[2]
+
+
+def test_feed_provenance_and_topic_discovery_settings_round_trip(repo: Store) -> None:
+    feed = new_feed("https://a.example/feed.xml", NOW).model_copy(update={"provenance": FeedProvenance(
+        sources=["apple", "podcastindex"], terms=["MLP"], topic="mlp", added_at=NOW)})
+    assert repo.add_feed(feed)
+    repo.save_feed_state(FeedState(feed_id=feed.feed_id, url=feed.url, error_count=1))
+    assert repo.get_feed(feed.feed_id).provenance == feed.provenance, "a check keeps the provenance"
+    topic = Topic(slug="mlp", name="MLP", query="MLP", created_at=NOW, discover_auto_add=True,
+                  discover_min_matches=5)
+    assert repo.create_topic(topic)
+    assert repo.get_topic("mlp") == topic

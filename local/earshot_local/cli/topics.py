@@ -34,6 +34,7 @@ from earshot.topics.service import (
     topic_report,
 )
 from earshot.topics.stats import TopicReport, build_report
+from earshot_local.cli import discover
 from earshot_local.cli.common import ANY_BACKEND, CliError, open_store
 from earshot_local.cli.ingest import problem_with
 from earshot_local.settings import domain_settings
@@ -103,6 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("slug", help="the topic (see `earshot topics list`)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.html", help="where to write the page")
     p.set_defaults(func=cmd_page)
+    discover.register_topic_actions(tsub)
     for p in tsub.choices.values():
         p.set_defaults(backends=ANY_BACKEND)
 

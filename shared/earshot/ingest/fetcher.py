@@ -586,3 +586,52 @@ def _transport_errors(url: httpx.URL) -> Iterator[None]:
     except httpx.TransportError as exc:
         # Connected, then the exchange broke: reset, bad framing, truncated body.
         raise ProtocolFailed(f"the connection to {url} broke off: {in_words(exc)}") from exc
+
+
+JSON_ACCEPT = "application/json"
+
+
+def fetch_json_body(
+    url: str,
+    *,
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    settings: Settings,
+    client: httpx.Client | None = None,
+    max_body_bytes: int | None = None,
+) -> bytes:
+    """GET one answer of a JSON API (a podcast directory's search) and return its body.
+
+    The same door as :func:`fetch_feed`: the URL checks, the SSRF guard of the client
+    (:func:`make_client`), the connect timeout and one total deadline, inflation in
+    bounded steps and a body cap (``max_body_bytes``, else ``settings.max_body_bytes``).
+    Redirects are not followed: a directory API answers where it is asked, and a
+    redirect there is an error worth seeing. Every status but 2xx raises its
+    ``FetchError`` (429/503 with ``retry_after_s``, 403 as ``HttpStatusError(403)``).
+    """
+    if client is None:
+        with make_client(settings) as own_client:
+            return fetch_json_body(url, params=params, headers=headers, settings=settings, client=own_client,
+                                   max_body_bytes=max_body_bytes)
+    started_s = time.monotonic()
+    deadline_s = started_s + settings.total_timeout_s
+    token = _fetch_deadline_s.set(deadline_s)
+    try:
+        target = _checked_url(url)
+        if params:
+            target = target.copy_merge_params(params)
+        sent = {"User-Agent": settings.user_agent, "Accept": JSON_ACCEPT, "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {})}
+        request = client.build_request("GET", target, headers=sent, timeout=_hop_timeout(settings, deadline_s))
+        with _transport_errors(target):
+            response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.status_code in REDIRECT_STATUSES:
+                raise HttpStatusError(response.status_code,
+                                      f"{status_text(response.status_code, target)}: a redirect, not an answer")
+            body = _read_answer(response, max_body_bytes or settings.max_body_bytes, deadline_s, target)
+        finally:
+            response.close()
+    finally:
+        _fetch_deadline_s.reset(token)
+    return body or b""

@@ -25,6 +25,8 @@ Promises every adapter keeps:
   can grow it;
 - ``due_feeds`` yields due feeds most overdue first; a gone feed is never due;
 - ``list_matches`` is newest first, undated episodes last;
+- a discovery candidate once decided (added, rejected) keeps its decision: a later run
+  never proposes it again; a directory answer past its ``expires_at`` is never returned;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
   DynamoDB writes are each durable, and the refresh orders its writes (matches,
   episodes, then the feed's state) so a retried check repairs a partial one.
@@ -38,7 +40,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
-from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
+from earshot.models import (
+    CandidateStatus,
+    DiscoveryCandidate,
+    Episode,
+    FeedState,
+    MatchedEpisode,
+    Subscriber,
+    TokenRecord,
+    Topic,
+)
 
 
 def feed_id_for(url: str) -> str:
@@ -246,3 +257,28 @@ class Store(ABC):
     @abstractmethod
     def atomic(self) -> AbstractContextManager[None]:
         """Group one feed's writes (see the module docstring)."""
+
+    # -------------------------------------------------------------- discovery
+    @abstractmethod
+    def get_directory_answer(self, key: str, *, now: datetime) -> str | None:
+        """A cached directory answer (its JSON text), or None when there is none or it
+        expired by ``now``."""
+
+    @abstractmethod
+    def put_directory_answer(self, key: str, payload: str, *, expires_at: int) -> None:
+        """Cache a directory answer until ``expires_at`` (epoch seconds; DynamoDB's TTL)."""
+
+    @abstractmethod
+    def record_candidates(self, slug: str, candidates: list[DiscoveryCandidate]) -> list[DiscoveryCandidate]:
+        """Record one discovery run's candidates for a topic. A candidate already decided
+        (added or rejected) keeps its decision and record; an undecided one takes the new
+        evidence. Returns the candidates of this run that are (still) proposed."""
+
+    @abstractmethod
+    def list_candidates(self, slug: str) -> list[DiscoveryCandidate]:
+        """A topic's candidates, every status, best score first."""
+
+    @abstractmethod
+    def decide_candidate(self, slug: str, key: str, status: CandidateStatus, *, now: datetime) -> bool:
+        """Set a candidate's status (added, rejected, or back to proposed); False if the
+        topic has no such candidate."""

@@ -15,6 +15,8 @@ Single table (keys are strings):
     send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
     token            TOKEN#<sha256>          TOKEN                                  - (TTL)
     rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
+    directory answer DIRECTORY#<sha256>      ANSWER                                 - (TTL)
+    candidate        DISCOVERY#<topic>       CANDIDATE#<sha256 of candidate key>    -
 
 ``expires_at`` (epoch seconds) is the table's TTL attribute. TTL deletion lags by up to
 days, so code also checks expiry itself (``earshot.mail.tokens.verify``).
@@ -121,3 +123,18 @@ def token(token_hash: str) -> Key:
 
 def rendered_digest(topic_slug: str, week: str) -> Key:
     return {"pk": f"DIGEST#{topic_slug}", "sk": f"WEEK#{week}"}
+
+
+def directory_answer(cache_key: str) -> Key:
+    """A cached directory answer; the key (source, endpoint, parameters) is hashed to a
+    fixed length whatever the search term was."""
+    return {"pk": f"DIRECTORY#{hashlib.sha256(cache_key.encode()).hexdigest()[:32]}", "sk": "ANSWER"}
+
+
+def candidates_pk(topic_slug: str) -> str:
+    return f"DISCOVERY#{topic_slug}"
+
+
+def candidate(topic_slug: str, candidate_key: str) -> Key:
+    digest = hashlib.sha256(candidate_key.encode()).hexdigest()[:32]
+    return {"pk": candidates_pk(topic_slug), "sk": f"CANDIDATE#{digest}"}
