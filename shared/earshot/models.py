@@ -214,6 +214,16 @@ class Subscriber(BaseModel):
 # topic page, the topic RSS feed and the digest need, so none of them reads episodes.
 
 
+class LeftOut(BaseModel):
+    """Episodes a topic's query leaves out because they are another sense of its main
+    term (``earshot.topics.senses``): the page says "24 episodes about neural, network,
+    perceptron are not included"."""
+
+    term: str = Field(description="the query's main term, e.g. MLP")
+    label: str = Field(description="the other sense's most distinctive words")
+    episodes: int = Field(ge=0, description="that sense's episodes the query does not match")
+
+
 class Topic(BaseModel):
     """What a subscriber follows: a named query (see ``docs/topics.md``)."""
 
@@ -223,6 +233,8 @@ class Topic(BaseModel):
     description: str = ""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    left_out: list[LeftOut] = Field(default_factory=list,
+                                    description="other senses of the main term, as of the last add/edit")
 
 
 class TranscriptMoment(BaseModel):

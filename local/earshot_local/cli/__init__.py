@@ -1,7 +1,7 @@
 """The ``earshot`` command line.
 
 Each command group lives in its own module and registers itself here:
-``ingest`` (parse, feeds, run, invoke, info), ``topics`` (topics, match, report),
+``ingest`` (parse, feeds, run, invoke, info), ``topics`` (topics, match, report), ``senses``,
 ``digest`` (digest preview|run), ``serve`` (the local web server), ``demo``.
 
 Local commands use the SQLite database named by ``--db`` / ``EARSHOT_DB`` (default: one
@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from earshot import __version__
 from earshot.errors import EarshotError
-from earshot_local.cli import demo, digest, ingest, serve, topics
+from earshot_local.cli import demo, digest, ingest, senses, serve, topics
 from earshot_local.cli.common import CliError, add_global_options, check_backend
 from earshot_local.sqlite_store import SchemaTooNew
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print Earshot's version and exit")
     add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (ingest, topics, digest, serve, demo):
+    for module in (ingest, topics, senses, digest, serve, demo):
         module.register(sub)
     for child in _subparsers(parser):
         add_global_options(child, top=False)
