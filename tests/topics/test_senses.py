@@ -10,9 +10,9 @@ import pytest
 from earshot.topics.query import parse_query
 from earshot.topics.senses import (
     SenseDoc,
+    cluster,
     context_words,
     coverage,
-    cluster,
     distinctive_words,
     document_frequency,
     episode_vectors,

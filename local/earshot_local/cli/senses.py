@@ -65,8 +65,8 @@ def format_senses(report: SenseReport) -> str:
     if not report.mentions:
         return f"no episode mentions {report.term}"
     n = len(report.senses)
-    lines = [f"{report.term}: {report.mentions} episodes mention it; "
-             f"{n} sense{'s' if n != 1 else ''}" + (f", {len(report.unassigned)} unassigned" if report.unassigned else "")]
+    unassigned = f", {len(report.unassigned)} unassigned" if report.unassigned else ""
+    lines = [f"{report.term}: {report.mentions} episodes mention it; {n} sense{'s' if n != 1 else ''}{unassigned}"]
     for i, sense in enumerate(report.senses, 1):
         lines += ["", f"{i}. {sense.label}  ({len(sense.episodes)} episodes in {sense.podcasts} "
                       f"podcast{'s' if sense.podcasts != 1 else ''})",

@@ -37,8 +37,9 @@ take well under a second; above :data:`MAX_CLUSTERED` the cost grows linearly.
 ...     ("b", "MLP midstream distribution"), ("c", "MLP neural network layer"),
 ...     ("c", "MLP network training layer"), ("d", "MLP neural training")])]
 >>> report = find_senses("MLP", docs)
->>> [(s.label, s.query) for s in report.senses]
-[('distribution, midstream, pipeline', 'MLP (distribution OR midstream)'), ('layer, network, neural', 'MLP (layer OR neural)')]
+>>> [(s.label, s.query) for s in report.senses]  # doctest: +NORMALIZE_WHITESPACE
+[('distribution, midstream, pipeline', 'MLP (distribution OR midstream)'),
+ ('layer, network, neural', 'MLP (layer OR neural)')]
 """
 
 from __future__ import annotations
@@ -405,11 +406,11 @@ def suggest_query(term: str, words: Sequence[frozenset[str]], positives: set[int
     rare = sorted(w for w, used in users.items() if w not in include and not used & negatives
                   and used & positives and len(w) >= 4)
     while len(include) < MAX_INCLUDE_WORDS and len(covered) < TARGET_COVERAGE * len(positives):
-        gains = [(len((users[w] & positives) - covered), w) for w in rare if w not in include]
-        gains = [g for g in gains if g[0] > 0]
-        if not gains:
+        rare_gains = [(len((users[w] & positives) - covered), w) for w in rare if w not in include]
+        rare_gains = [g for g in rare_gains if g[0] > 0]
+        if not rare_gains:
             break
-        best_rare = max(gains, key=lambda g: (g[0], [-ord(c) for c in g[1]]))
+        best_rare = max(rare_gains, key=lambda g: (g[0], [-ord(c) for c in g[1]]))
         include.append(best_rare[1])
         covered |= users[best_rare[1]] & positives
     if not include:
@@ -471,8 +472,11 @@ def find_senses(term: str, docs: Iterable[SenseDoc], *, min_similarity: float = 
     vectors = episode_vectors([(ws | s) & weights.keys() for ws, s in zip(words, shows, strict=True)], weights)
 
     # The most recent mentions are clustered; the rest join the closest sense afterwards.
-    order = sorted(range(len(found)), key=lambda i: (found[i].published is None,
-                                                     -(found[i].published.timestamp() if found[i].published else 0), i))
+    def newest_first(i: int) -> tuple[bool, float, int]:
+        published = found[i].published
+        return published is None, -(published.timestamp() if published else 0.0), i
+
+    order = sorted(range(len(found)), key=newest_first)
     sample = sorted(order[:MAX_CLUSTERED])
     groups = [[sample[k] for k in g] for g in cluster([vectors[i] for i in sample], min_similarity=min_similarity)]
     sense_groups = refine([g for g in groups if len(g) >= min_episodes], vectors)
