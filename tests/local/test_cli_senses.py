@@ -90,3 +90,10 @@ def test_senses_over_the_store_warning_and_page(tmp_path: Path, monkeypatch: pyt
     assert capsys.readouterr().err == ""
     assert main(["topics", "page", "mlp-finance", "--out", "page.html"]) == 0
     assert "left-out" not in (tmp_path / "page.html").read_text()
+
+
+def test_a_bad_source_is_named_after_the_senses_of_the_others(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["senses", "MLP", *LABELLED, "/nonexistent/feed.xml", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["senses"]) == 4
+    assert captured.err.startswith("error: /nonexistent/feed.xml") and captured.err.count("\n") == 1

@@ -7,14 +7,15 @@ table: one Scan, as a topic backfill does). ``--json`` prints::
 
     {"term", "senses": [{"label", "top_terms", "query", "episodes", "podcasts", "examples"}], "unassigned"}
 
-where ``episodes`` and ``unassigned`` list episode ids and ``podcasts`` is a count.
+where ``episodes`` and ``unassigned`` list episode ids and ``podcasts`` is a count. A
+source that cannot be read is named in one ``error:`` line (exit 2) after the senses of
+the others are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 
 from earshot.errors import EarshotError
 from earshot.ingest.parser import parse_feed
@@ -40,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_senses, backends=ANY_BACKEND)
 
 
-def source_docs(sources: list[str]) -> Iterator[SenseDoc]:
-    """The episodes of feed files or URLs; every failing source is named, after the rest are read."""
+def source_docs(sources: list[str]) -> tuple[list[SenseDoc], list[str]]:
+    """The episodes of feed files or URLs, and what went wrong with each source that failed
+    (the others are read all the same)."""
     settings = domain_settings()
     failures = []
     docs = []
@@ -55,9 +57,7 @@ def source_docs(sources: list[str]) -> Iterator[SenseDoc]:
         podcast = parsed.feed.podcast_guid or parsed.feed.title or result.url
         docs += [SenseDoc(id=e.id, podcast=podcast, title=e.title, description=e.summary,
                           published=e.published, duration_seconds=e.duration_seconds) for e in parsed.episodes]
-    if failures:
-        raise CliError("; ".join(failures))
-    yield from docs
+    return docs, failures
 
 
 def format_senses(report: SenseReport) -> str:
@@ -79,8 +79,9 @@ def format_senses(report: SenseReport) -> str:
 
 
 def cmd_senses(args: argparse.Namespace) -> int:
+    failures: list[str] = []
     if args.sources:
-        docs = list(source_docs(args.sources))
+        docs, failures = source_docs(args.sources)
     else:
         with open_store(args) as repo:
             docs = stored_sense_docs(repo)
@@ -89,4 +90,6 @@ def cmd_senses(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
         print(format_senses(report))
+    if failures:  # the senses of what could be read are printed; the exit code says some could not
+        raise CliError("; ".join(failures))
     return 0

@@ -50,10 +50,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from earshot.topics.query import And, Document, Not, Or, Query, Term, normalize_text, parse_query, word_forms, words_of
+from earshot.topics.query import (
+    And,
+    Document,
+    Not,
+    Or,
+    Query,
+    Term,
+    Word,
+    normalize_text,
+    parse_query,
+    word_forms,
+    words_of,
+)
 
 MERGE_SIMILARITY = 0.08
 MIN_SENSE_EPISODES = 3
+WINDOW_WORDS = 20
 REFINE_ROUNDS = 5
 MAX_CLUSTERED = 400
 MIN_WORD_PRECISION = 0.8
@@ -155,18 +168,31 @@ def fold(word: str) -> str:
     return lower
 
 
-def context_words(title: str, description: str, *, exclude: frozenset[str] = frozenset()) -> frozenset[str]:
+def context_words(title: str, description: str, *, exclude: frozenset[str] = frozenset(),
+                  near: Sequence[Term] = (), window: int = WINDOW_WORDS) -> frozenset[str]:
     """The folded words of an episode's text that can tell senses apart: no stop words,
     nothing shorter than three characters, nothing without a letter, nothing in ``exclude``
     (the term's own forms, folded).
 
+    With ``near`` (the term's query terms), only the words around it count: the title,
+    and in the description the ``window`` words either side of each mention (or, when
+    the description never mentions it, its first ``2 * window`` words). A long show note
+    is about many things; the sentence around "DC" says which DC.
+
     >>> sorted(context_words("MLPs & pipelines", "<p>The K-1 season is here; 2024 tax forms</p>",
     ...                      exclude=frozenset({"mlp"})))
     ['form', 'pipeline', 'tax']
+    >>> near = parse_query("MLP").terms
+    >>> sorted(context_words("Notes", "Sponsors, promo codes. Then: MLP units and yields. More promo codes.",
+    ...                      exclude=frozenset({"mlp"}), near=near, window=2))
+    ['code', 'note', 'unit']
     """
     out = set()
-    for name in (title, description):
-        for w in words_of(normalize_text(name)):
+    for name, text in (("title", title), ("description", description)):
+        words = words_of(normalize_text(text))
+        if near and name == "description":
+            words = _around(words, near, window)
+        for w in words:
             text = w.text
             if len(text) < 3 or not any(c.isalpha() for c in text) or text[0].isdigit():
                 continue
@@ -175,6 +201,19 @@ def context_words(title: str, description: str, *, exclude: frozenset[str] = fro
                 continue
             out.add(folded)
     return frozenset(out)
+
+
+def _around(words: list[Word], terms: Sequence[Term], window: int) -> list[Word]:
+    """The words within ``window`` of a mention of any of ``terms`` (else the first ``2 * window``)."""
+    keep: set[int] = set()
+    for i in range(len(words)):
+        for term in terms:
+            n = len(term.words)
+            if term.find(words[i:i + n]) is not None:
+                keep.update(range(max(0, i - window), min(len(words), i + n + window)))
+    if not keep:
+        return words[: 2 * window]
+    return [words[i] for i in sorted(keep)]
 
 
 def document_frequency(docs: Iterable[frozenset[str]]) -> Counter[str]:
@@ -460,7 +499,8 @@ def find_senses(term: str, docs: Iterable[SenseDoc], *, min_similarity: float = 
     """The senses of ``term`` among ``docs`` (the whole line in the module docstring)."""
     found = mentions(term, docs)
     excluded = term_forms(term)
-    words = [context_words(d.title, d.description, exclude=excluded) for d in found]
+    near = parse_query(term).terms
+    words = [context_words(d.title, d.description, exclude=excluded, near=near) for d in found]
     df = document_frequency(words)
     features = {w for w, n in df.items() if n >= 2}
     # The podcast is context too: a show mostly keeps to one sense. It counts as one more
