@@ -44,6 +44,7 @@ take well under a second; above :data:`MAX_CLUSTERED` the cost grows linearly.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -67,6 +68,7 @@ from earshot.topics.query import (
 MERGE_SIMILARITY = 0.08
 MIN_SENSE_EPISODES = 3
 WINDOW_WORDS = 20
+VECTOR_COMPONENTS = 120
 REFINE_ROUNDS = 5
 MAX_CLUSTERED = 400
 MIN_WORD_PRECISION = 0.8
@@ -278,7 +280,10 @@ def episode_vectors(docs: Sequence[frozenset[str]], weights: dict[str, float]) -
             _add(second, contexts[w], weights[w])
         mixed = dict(v)
         _add(mixed, _normalized(second))
-        out.append(_normalized(mixed))
+        # The strongest components carry the similarity; the long tail of faint context
+        # words would only make every comparison slower.
+        strongest = sorted(mixed.items(), key=lambda kv: (-kv[1], kv[0]))[:VECTOR_COMPONENTS]
+        out.append(_normalized(dict(strongest)))
     return out
 
 
@@ -304,19 +309,19 @@ def cluster(vectors: Sequence[Vector], *, min_similarity: float = MERGE_SIMILARI
                 d = _dot(vectors[i], vectors[j])
                 if d > 0:
                     dots[i][j] = dots[j][i] = d
-    while True:
-        best: tuple[float, int, int] | None = None
-        for i, row in dots.items():
-            size_i = len(members[i])
-            for j, d in row.items():
-                if j <= i:
-                    continue
-                sim = d / (size_i * len(members[j]))
-                if sim >= min_similarity and (best is None or sim > best[0]):
-                    best = (sim, i, j)
-        if best is None:
+    def similarity(i: int, j: int) -> float:
+        return dots[i].get(j, 0.0) / (len(members[i]) * len(members[j]))
+
+    # A heap of candidate merges, closest first (ties: smallest indexes); an entry whose
+    # groups changed since it was pushed no longer equals their similarity and is skipped.
+    heap = [(-similarity(i, j), i, j) for i, row in dots.items() for j in row if i < j]
+    heapq.heapify(heap)
+    while heap:
+        negative, i, j = heapq.heappop(heap)
+        if -negative < min_similarity:
             break
-        _, i, j = best
+        if i not in members or j not in members or similarity(i, j) != -negative:
+            continue
         members[i] += members.pop(j)
         row_j = dots.pop(j)
         for k, d in row_j.items():
@@ -326,6 +331,8 @@ def cluster(vectors: Sequence[Vector], *, min_similarity: float = MERGE_SIMILARI
             dots[i][k] = dots[k][i] = total
             del dots[k][j]
         dots[i].pop(j, None)
+        for k in dots[i]:
+            heapq.heappush(heap, (-similarity(i, k), min(i, k), max(i, k)))
     groups = [sorted(g) for g in members.values()]
     return sorted(groups, key=lambda g: (-len(g), g[0]))
 
