@@ -96,4 +96,20 @@ def test_a_bad_source_is_named_after_the_senses_of_the_others(capsys: pytest.Cap
     assert main(["senses", "MLP", *LABELLED, "/nonexistent/feed.xml", "--json"]) == 2
     captured = capsys.readouterr()
     assert len(json.loads(captured.out)["senses"]) == 4
-    assert captured.err.startswith("error: /nonexistent/feed.xml") and captured.err.count("\n") == 1
+    assert captured.err.startswith("error: ") and "/nonexistent/feed.xml" in captured.err
+    assert captured.err.count("\n") == 1
+
+
+CORPUS = ROOT.parent / "shared" / "corpus" / "feeds"
+
+
+@pytest.mark.corpus
+@pytest.mark.slow  # reads all 124 feeds
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"team feed corpus not found at {CORPUS}")
+def test_dc_in_the_corpus_is_comics_and_washington(capsys: pytest.CaptureFixture[str]) -> None:
+    # Five of the corpus files are not feeds (its broken-feed fixtures): named, exit 2.
+    assert main(["senses", "DC", *map(str, sorted(CORPUS.glob("*.xml"))), "--json"]) == 2
+    senses = json.loads(capsys.readouterr().out)["senses"]
+    comics, washington = senses[0], senses[1]
+    assert "comic" in comics["top_terms"] and len(comics["episodes"]) > 100
+    assert "washington" in washington["top_terms"]
