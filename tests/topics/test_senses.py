@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from earshot.topics import senses
 from earshot.topics.query import parse_query
 from earshot.topics.senses import (
     SenseDoc,
@@ -133,6 +134,23 @@ def test_find_senses_on_a_small_fixed_set() -> None:
         matched = {d.id for d in DOCS if query.evaluate(d.document()).matched}
         assert matched == set(sense.episodes)
     assert find_senses("MLP", list(reversed(DOCS))) == report  # deterministic, order-free
+
+
+def test_beyond_the_clustered_sample_mentions_join_the_closest_sense(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the first four (undated: by id) are clustered; the rest join a sense only when
+    # close enough to it: the ML episodes are far from the finance sense.
+    monkeypatch.setattr(senses, "MAX_CLUSTERED", 4)
+    more = [SenseDoc("f4", "Income Show", "MLP distributions", "Midstream pipelines and coverage.")]
+    report = find_senses("MLP", DOCS + more)
+    assert [s.episodes for s in report.senses] == [("f1", "f2", "f3", "f4")]
+    assert report.unassigned == ("m1", "m2", "m3")
+
+
+def test_examples_are_distinct_titles() -> None:
+    copies = [SenseDoc(f"{d.id}-copy", "Mirror", d.title, d.description) for d in DOCS[:3]]
+    report = find_senses("MLP", DOCS[:3] + copies)
+    [sense] = report.senses
+    assert len(sense.examples) == len(set(sense.examples)) == 3
 
 
 def test_a_sense_needs_three_episodes() -> None:

@@ -524,6 +524,7 @@ def find_senses(term: str, docs: Iterable[SenseDoc], *, min_similarity: float = 
         return published is None, -(published.timestamp() if published else 0.0), i
 
     order = sorted(range(len(found)), key=newest_first)
+    rank = {i: r for r, i in enumerate(order)}
     sample = sorted(order[:MAX_CLUSTERED])
     groups = [[sample[k] for k in g] for g in cluster([vectors[i] for i in sample], min_similarity=min_similarity)]
     sense_groups = refine([g for g in groups if len(g) >= min_episodes], vectors)
@@ -546,13 +547,14 @@ def find_senses(term: str, docs: Iterable[SenseDoc], *, min_similarity: float = 
         top = distinctive_words([words[i] for i in g], [words[i] for i in others], features, TOP_TERMS)
         query = query_text(term, include, exclude)
         precision, recall = _scores(parse_query(query), found, inside, judged)
-        newest = sorted(g, key=lambda i: order.index(i))
+        # Examples: the newest distinct titles (a re-upload or a syndicated copy once).
+        newest = list(dict.fromkeys(found[i].title for i in sorted(g, key=rank.__getitem__)))
         senses.append(Sense(
             label=", ".join(top[:LABEL_WORDS]) or "(no distinctive words)",
             top_terms=tuple(top), query=query,
             episodes=tuple(found[i].id for i in sorted(g)),
             podcasts=len({found[i].podcast for i in g}),
-            examples=tuple(found[i].title for i in newest[:EXAMPLES]),
+            examples=tuple(newest[:EXAMPLES]),
             precision=round(precision, 3), recall=round(recall, 3),
         ))
     return SenseReport(term=term, mentions=len(found), senses=tuple(senses),
