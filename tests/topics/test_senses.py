@@ -3,11 +3,15 @@ main terms and coverage (table-driven), then the whole line on a small fixed set
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
+from earshot.models import LeftOut, Topic
 from earshot.topics import senses
+from earshot.topics.pages import render_topic_page
 from earshot.topics.query import parse_query
 from earshot.topics.senses import (
     SenseDoc,
@@ -24,6 +28,7 @@ from earshot.topics.senses import (
     query_text,
     suggest_query,
 )
+from earshot.topics.stats import build_report
 
 
 @pytest.mark.parametrize(("word", "folded"), [
@@ -165,3 +170,18 @@ def test_coverage_names_the_senses_a_query_leaves_out() -> None:
     assert [(sense.episodes, missed) for sense, missed in found.left_out] == [(("m1", "m2", "m3"), 3)]
     assert found.warning == "MLP has 2 senses here; this query covers 1 — see `earshot senses MLP`"
     assert coverage(parse_query("MLP"), DOCS).warning == ""  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("left_out", "lines"), [
+    ([], []),
+    ([LeftOut(term="MLP", label="layer, network, perceptron", episodes=22)],
+     ["22 episodes about layer, network, perceptron are not included: another sense of MLP."]),
+    ([LeftOut(term="MLP", label="pony, <b>fan</b>", episodes=1)],
+     ["1 episode about pony, &lt;b&gt;fan&lt;/b&gt; is not included: another sense of MLP."]),
+], ids=["nothing-left-out", "plural", "singular-and-escaped"])
+def test_the_page_says_what_it_left_out(left_out: list[LeftOut], lines: list[str]) -> None:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    topic = Topic(slug="mlp", name="MLPs", query="MLP midstream", left_out=left_out)
+    page = render_topic_page(topic, build_report([], now=now), now=now)
+    found = [re.sub(r"<[^>]*>", "", line).strip() for line in page.splitlines() if "left-out" in line]
+    assert found == lines
