@@ -23,7 +23,7 @@ STORED = [
     models.Episode, models.Transcript, models.Chapters, models.FeedInfo, models.FeedState,
     models.MatchedEpisode, models.TranscriptMoment, models.Topic, models.Subscriber,
     models.ConsentEvent, models.StatusChange, models.TokenRecord, FeedCheck,
-    models.FeedProvenance, models.CandidateExample, models.DiscoveryCandidate,
+    models.FeedProvenance, models.CandidateExample, models.DiscoveryCandidate, models.LeftOut,
 ]
 # Models never stored as they are (results in memory), and queue messages bounded by
 # their own Field limits.

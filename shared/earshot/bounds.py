@@ -75,6 +75,7 @@ MAX_QUERY_CHARS = 4_000  # a topic's query (earshot.topics.query says where it s
 MAX_EMAIL_CHARS = 254  # RFC 5321 §4.5.3.1.3: a path is 256 octets with its angle brackets
 MAX_EMAIL_LOCAL_PART_CHARS = 64  # RFC 5321 §4.5.3.1.1
 MAX_HISTORY = 20  # status changes kept per subscription (the latest ones)
+MAX_SENSES = 20  # other senses of a topic's main term kept on the topic (earshot.topics.senses)
 # Discovery: what a directory candidate keeps as evidence.
 MAX_CANDIDATE_EXAMPLES = 5  # matching episodes shown for a candidate feed
 MAX_SEARCH_TERMS = 20  # search terms derived from one query (the setting's ceiling)

@@ -22,6 +22,7 @@ from earshot.bounds import (
     MAX_EMAIL_CHARS,
     MAX_HISTORY,
     MAX_QUERY_CHARS,
+    MAX_SENSES,
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
     MAX_TRANSCRIPTS,
@@ -292,6 +293,16 @@ class Subscriber(BaseModel):
 # topic page, the topic RSS feed and the digest need, so none of them reads episodes.
 
 
+class LeftOut(BaseModel):
+    """Episodes a topic's query leaves out because they are another sense of its main
+    term (``earshot.topics.senses``): the page says "24 episodes about neural, network,
+    perceptron are not included"."""
+
+    term: Message = Field(description="the query's main term, e.g. MLP")
+    label: Message = Field(description="the other sense's most distinctive words")
+    episodes: int = Field(ge=0, description="that sense's episodes the query does not match")
+
+
 class Topic(BaseModel):
     """What a subscriber follows: a named query (see ``docs/topics.md``)."""
 
@@ -306,6 +317,8 @@ class Topic(BaseModel):
     # are added as feeds, otherwise they wait for approval.
     discover_auto_add: bool = False
     discover_min_matches: int = Field(3, ge=1)
+    left_out: Annotated[list[LeftOut], Bound(max_items=MAX_SENSES)] = Field(default_factory=list,
+                                    description="other senses of the main term, as of the last add/edit")
 
 
 class TranscriptMoment(BaseModel):

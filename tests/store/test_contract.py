@@ -21,6 +21,7 @@ from earshot.models import (
     Episode,
     FeedProvenance,
     FeedState,
+    LeftOut,
     MatchedEpisode,
     Subscriber,
     TokenRecord,
@@ -194,6 +195,17 @@ def test_delete_feed_removes_its_episodes_and_matches_and_nothing_else(repo: Sto
         assert repo.count_matches(slug) == 3
     repo.save_feed_state(removed)  # a check that was in flight during the removal
     assert repo.get_feed(removed.feed_id) is None, "a removed feed is not revived"
+
+
+def test_a_topic_keeps_the_senses_it_leaves_out(repo: Store) -> None:
+    left_out = [LeftOut(term="MLP", label="layer, network, perceptron", episodes=22),
+                LeftOut(term="MLP", label="pony, year, collector", episodes=10)]
+    topic = Topic(slug="mlp", name="MLPs", query="MLP midstream", created_at=NOW, updated_at=NOW)
+    assert repo.create_topic(topic.model_copy(update={"left_out": left_out}))
+    assert repo.get_topic("mlp").left_out == left_out  # type: ignore[union-attr]
+    assert repo.save_topic(topic)
+    assert repo.get_topic("mlp").left_out == []  # type: ignore[union-attr]
+    assert [t.left_out for t in repo.list_topics()] == [[]]
 
 
 def test_topics_and_matches(repo: Store) -> None:

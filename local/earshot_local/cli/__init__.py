@@ -1,7 +1,7 @@
 """The ``earshot`` command line.
 
 Each command group lives in its own module and registers itself here:
-``ingest`` (parse, feeds, run, invoke, info), ``topics`` (topics, match, report),
+``ingest`` (parse, feeds, run, invoke, info), ``topics`` (topics, match, report), ``senses``,
 ``discover`` (discover; topics discover|candidates|approve|reject|autodiscover),
 ``digest`` (digest preview|run), ``serve`` (the local web server), ``demo``.
 
@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from earshot import __version__
 from earshot.errors import EarshotError
-from earshot_local.cli import demo, digest, discover, ingest, serve, topics
+from earshot_local.cli import demo, digest, discover, ingest, senses, serve, topics
 from earshot_local.cli.common import CliError, add_global_options, check_backend
 from earshot_local.sqlite_store import SchemaTooNew
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print Earshot's version and exit")
     add_global_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (ingest, topics, discover, digest, serve, demo):
+    for module in (ingest, topics, senses, discover, digest, serve, demo):
         module.register(sub)
     for child in _subparsers(parser):
         add_global_options(child, top=False)

@@ -26,6 +26,7 @@ from earshot.topics.matching import Podcast, match_episodes
 from earshot.topics.pages import render_topic_page
 from earshot.topics.query import parse_query
 from earshot.topics.service import (
+    BackfillResult,
     add_topic,
     edit_topic,
     get_topic,
@@ -138,7 +139,16 @@ def cmd_add(args: argparse.Namespace) -> int:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
                            description=args.description, now=_now(args))
     print(f"added {result.topic.slug}: {result.matched} matching episode listings")
+    _warn_senses(result)
     return 0
+
+
+def _warn_senses(result: BackfillResult) -> None:
+    """Say when the query's main term has senses here that the query leaves out."""
+    if result.coverage is not None and result.coverage.warning:
+        print(f"warning: {result.coverage.warning}", file=sys.stderr)
+        for other in result.topic.left_out:
+            print(f"  not included: {other.episodes} episodes about {other.label}", file=sys.stderr)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
@@ -149,6 +159,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
                             description=args.description, now=_now(args))
     print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
           + (f", {result.removed} no longer match" if result.removed else ""))
+    _warn_senses(result)
     return 0
 
 

@@ -8,16 +8,17 @@ its current query over the whole archive. New episodes are matched at ingest
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import ValidationError
 
 from earshot.errors import InvalidTopic, NotFound
-from earshot.models import Episode, MatchedEpisode, Topic
+from earshot.models import Episode, LeftOut, MatchedEpisode, Topic
 from earshot.store import Store
 from earshot.topics.matching import Podcast, clear_topic_cache, match_episodes
 from earshot.topics.query import Query, parse_query
+from earshot.topics.senses import Coverage, SenseDoc, coverage
 from earshot.topics.stats import TopicReport, build_report
 
 
@@ -26,6 +27,7 @@ class BackfillResult:
     topic: Topic
     matched: int
     removed: int
+    coverage: Coverage | None = None  # the senses of the query's main term (add and a new query)
 
 
 def _validated(**fields: object) -> Topic:
@@ -57,7 +59,7 @@ def add_topic(
     if not repo.create_topic(topic):
         raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
     clear_topic_cache()
-    return backfill(repo, topic, parsed)
+    return record_senses(repo, backfill(repo, topic, parsed), parsed)
 
 
 def edit_topic(
@@ -74,7 +76,7 @@ def edit_topic(
     clear_topic_cache()
     if parsed is None or query == current.query:
         return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
-    return backfill(repo, topic, parsed)
+    return record_senses(repo, backfill(repo, topic, parsed), parsed)
 
 
 def remove_topic(repo: Store, slug: str) -> None:
@@ -117,3 +119,26 @@ def topic_report(
     _, matches = topic_matches(repo, slug)
     return build_report(matches, now=now, window=window, latest_limit=latest_limit)
 
+
+
+def stored_sense_docs(repo: Store) -> list[SenseDoc]:
+    """Every stored episode as senses read it (one Scan, as a backfill; feeds of one
+    podcast by its ``<podcast:guid>`` or, without one, by title)."""
+    podcasts = {feed.feed_id: feed.podcast_guid or feed.title or feed.feed_id for feed in repo.list_feeds()}
+    return [SenseDoc(id=e.id, podcast=podcasts[e.feed_id], title=e.title, description=e.summary,
+                     published=e.published, duration_seconds=e.duration_seconds)
+            for e in repo.iter_all_episodes() if e.feed_id in podcasts]
+
+
+def record_senses(repo: Store, result: BackfillResult, query: Query) -> BackfillResult:
+    """Find the senses of the query's main term in the store and keep, on the topic, the
+    ones the query leaves out (its page says so). A second read of the archive, like the
+    backfill it follows: adding or editing a topic is rare, never on the ingest path."""
+    found = coverage(query, stored_sense_docs(repo))
+    left_out = [LeftOut(term=found.term, label=sense.label, episodes=missed)
+                for sense, missed in found.left_out] if found else []
+    topic = result.topic
+    if left_out != topic.left_out:
+        topic = topic.model_copy(update={"left_out": left_out})
+        repo.save_topic(topic)
+    return replace(result, topic=topic, coverage=found)
