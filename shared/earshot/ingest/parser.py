@@ -47,15 +47,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
-from feedparser.urls import RelativeURIResolver
+from feedparser.datetimes import _parse_date as feedparser_date
 
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
+from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import UNTITLED_EPISODE, clean_text, clip, parse_duration, strip_html, to_utc
 
@@ -96,8 +98,17 @@ MAX_SUMMARY_CHARS = 20_000
 MAX_SUMMARY_HTML_CHARS = 60_000
 
 
-def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
+ParserChoice = Literal["auto", "feedparser"]
+"""``auto``: the fast path, feedparser for what it declines; ``feedparser``: always feedparser."""
+PARSER_CHOICES: tuple[ParserChoice, ...] = ("auto", "feedparser")
+
+
+def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "auto") -> ParsedFeed:
     """Parse one feed document. ``url`` (where it was fetched) resolves relative URLs.
+
+    ``parser="auto"`` reads well-formed RSS 2.0 with the fast path
+    (``earshot.ingest.fastparse``) and everything it declines with feedparser, which
+    ``parser="feedparser"`` forces. Both give the same episodes.
 
     Raises :class:`NotAFeed`, :class:`MalformedFeed` or :class:`UnsafeXml`, nothing else.
 
@@ -114,6 +125,35 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
     """
     if not body.strip():
         raise NotAFeed("empty body")
+    if parser == "auto":
+        try:
+            return _from_fast(read_feed(body), url)
+        except Declined:
+            pass  # feedparser settles it (and the expat pass refuses entity declarations)
+    return _parse_with_feedparser(body, url)
+
+
+def parse_fast(body: bytes, *, url: str | None = None) -> ParsedFeed:
+    """The fast path alone (for benchmarks and tests): raises :class:`Declined` where
+    :func:`parse_feed` would run feedparser."""
+    return _from_fast(read_feed(body), url)
+
+
+def _from_fast(fast: FastFeed, url: str | None) -> ParsedFeed:
+    # The channel's own elements, a few kilobytes, go to feedparser: its rules for the
+    # feed's title, author and image are many and stateful, and copying them would buy
+    # nothing measurable. The items, which are the bulk of every feed, do not.
+    channel = _run_feedparser(fast.channel_xml)
+    if channel.get("bozo") or channel.get("version") != fast.version:
+        raise Declined("feedparser did not read the channel alone as the whole document")
+    scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=fast.tags, has_channel=True)
+    info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
+    warnings = [] if info.title else ["the channel has no title"]
+    episodes, choices, episode_warnings = _episodes(fast.entries, fast.tags, url)
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
+
+
+def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
     scan = _scan(body)
     result = _run_feedparser(body)
     version = result.get("version") or ""
@@ -155,14 +195,8 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
 # ------------------------------------------------------------------ the expat pass
 
 
-@dataclass
-class _ItemTags:
-    """The Podcasting 2.0 and Media RSS tags of one item, as attribute maps in document
-    order (Media RSS attribute names lowercased, as feedparser gives them)."""
-
-    transcripts: list[dict[str, str]] = field(default_factory=list)
-    chapters: list[dict[str, str]] = field(default_factory=list)
-    media: list[dict[str, str]] = field(default_factory=list)  # <media:content>, in or out of <media:group>
+# One item's Podcasting 2.0 and Media RSS tags; the fast path reads the same.
+_ItemTags = ItemTags
 
 
 @dataclass
@@ -298,9 +332,9 @@ def _mentions_entity_declaration(data: bytes) -> bool:
 def _run_feedparser(body: bytes) -> Any:
     try:
         # BytesIO, never bare bytes (feedparser would try them as a file name). No base
-        # URL, so guids stay as written; relative URIs in HTML are resolved against any
-        # xml:base here and against the feed URL later.
-        return feedparser.parse(io.BytesIO(body), resolve_relative_uris=True, sanitize_html=True)
+        # URL, so guids stay as written. Its sanitizer and URI resolution are off: HTML
+        # is cleaned and its links resolved by earshot.ingest.sanitize, on every path.
+        return feedparser.parse(io.BytesIO(body), resolve_relative_uris=False, sanitize_html=False)
     except Exception as exc:  # a crash in feedparser's loose parser is this feed's problem
         raise MalformedFeed(f"feedparser failed: {type(exc).__name__}: {exc}") from exc
 
@@ -354,6 +388,7 @@ def _episodes(
     entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
 ) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     now = datetime.now(UTC)
+    sanitizer = Sanitizer(base)
     drafts: list[_Draft] = []
     bad_dates: list[str] = []
     empty = 0
@@ -363,7 +398,7 @@ def _episodes(
         published = to_utc(parsed_date or raw_date, now=now)
         if raw_date and published is None:
             bad_dates.append(raw_date)
-        draft = _draft(entry, tags, base, published, raw_date)
+        draft = _draft(entry, tags, base, published, raw_date, sanitizer)
         if draft is None:
             empty += 1  # nothing to identify, show or play
             continue
@@ -411,7 +446,8 @@ def _episodes(
 
 
 def _draft(
-    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None
+    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None,
+    sanitizer: Sanitizer,
 ) -> _Draft | None:
     """The item as an Episode whose id is still its natural id; None for an empty item."""
     guid = _stripped(entry.get("id"))
@@ -427,7 +463,7 @@ def _draft(
     from_guid = entry.get("guidislink") and link == entry.get("id")
     link = _absolute_url(link, None if from_guid else base)
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
-    summary_html = _summary_html(entry, base)
+    summary_html = _summary_html(entry, sanitizer)
     summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
@@ -532,8 +568,19 @@ def _entry_date(entry: Any) -> tuple[str | None, Any]:
     """
     for key in ("published", "updated"):
         if key in entry:
-            return _stripped(entry[key]), entry.get(f"{key}_parsed")
+            raw = entry[key]
+            # The fast path leaves dates as written: feedparser's date parser reads them
+            # here, so both paths read every date alike.
+            parsed = entry.get(f"{key}_parsed") if f"{key}_parsed" in entry else _feedparser_date(raw)
+            return _stripped(raw), parsed
     return None, None
+
+
+def _feedparser_date(value: object) -> Any:
+    try:
+        return feedparser_date(value) if isinstance(value, str) and value else None
+    except Exception:  # a crash in one of its date handlers is one unreadable date  # noqa: BLE001
+        return None
 
 
 def _feedparser_tags(entry: Any) -> _ItemTags:
@@ -621,7 +668,7 @@ def media_rss_audio(
     return min(ranked)[1] if ranked else None
 
 
-def _summary_html(entry: Any, base: str | None) -> str:
+def _summary_html(entry: Any, sanitizer: Sanitizer) -> str:
     """Show notes as sanitized HTML: content:encoded (or Atom content), else description."""
     detail = next((c for c in entry.get("content") or () if c.get("value")), None)
     detail = detail or entry.get("summary_detail")
@@ -630,20 +677,7 @@ def _summary_html(entry: Any, base: str | None) -> str:
     value = str(detail["value"]).strip()
     if detail.get("type") not in _HTML_TYPES:
         return html.escape(value, quote=False)
-    if base:
-        resolver = _LinkResolver(base, "utf-8", "text/html")
-        resolver.feed(value)
-        value = str(resolver.output())
-    return value
-
-
-class _LinkResolver(RelativeURIResolver):  # type: ignore[misc]  # feedparser ships no types
-    """feedparser's resolver for href/src in HTML, applied after sanitizing (feedparser
-    never saw the feed URL). An empty href -- what the sanitizer leaves of a
-    ``javascript:`` URL -- stays empty rather than becoming a link to the feed itself."""
-
-    def resolve_uri(self, uri: str) -> str:
-        return super().resolve_uri(uri) if uri.strip() else uri
+    return sanitizer.clean(value, xml_base=detail.get("base") or None)
 
 
 # -------------------------------------------------------------------------- values
