@@ -104,6 +104,7 @@ _TAG_NAMES = re.compile(r"</?(\w+)")
 _ENTITY_NAMES = re.compile(r"&(\w+);")
 # C1 controls read as Windows-1252 (feedparser's table: the five undefined bytes stay).
 _CP1252 = {c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+_C1_CONTROL = re.compile("[\x80-\x9f]")
 _URI_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _LINK_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")
 _XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
@@ -473,7 +474,8 @@ def _text(element: Any) -> str:
             value = value.encode("iso-8859-1").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
             pass
-        value = value.translate(_CP1252)
+        if _C1_CONTROL.search(value):
+            value = value.translate(_CP1252)
     return value
 
 

@@ -41,6 +41,7 @@ Earshot does not depend on any of that: step 2 refuses every entity declaration 
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -59,7 +60,15 @@ from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stabl
 from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
-from earshot.textutil import UNTITLED_EPISODE, clean_text, clip, parse_duration, strip_html, to_utc
+from earshot.textutil import (
+    UNTITLED_EPISODE,
+    clean_text,
+    clip,
+    parse_duration,
+    strip_html,
+    strip_serialized_html,
+    to_utc,
+)
 
 # Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
 # before it settled use the GitHub URL of the spec document.
@@ -464,7 +473,7 @@ def _draft(
     link = _absolute_url(link, None if from_guid else base)
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
     summary_html = _summary_html(entry, sanitizer)
-    summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
+    summary = clip(strip_serialized_html(summary_html), MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
@@ -695,6 +704,12 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
     """``href`` as an absolute http(s) URL, relative ones joined to ``base``; else None."""
     if not href or not href.strip():
         return None
+    return _joined_url(href, base)
+
+
+# Feeds repeat URLs (one show image on every item, one base): join each pair once.
+@functools.lru_cache(maxsize=4096)
+def _joined_url(href: str, base: str | None) -> str | None:
     try:
         joined = urljoin(base, href.strip()) if base else href.strip()
         parts = urlsplit(joined)
