@@ -130,7 +130,7 @@ def refresh_feed(
             return _outcome(feed, feed.last_result)
 
         # 3. parse and normalize
-        parsed = parse_feed(result.body or b"", url=result.url)
+        parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
     except NotStarted:
         raise  # nothing was fetched or recorded: the caller hands the check back
     except FeedGone as exc:
