@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import html.entities
 import re
+from collections.abc import Callable
 from xml.sax.saxutils import quoteattr
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,23 +137,28 @@ class FastFeed:
     # The channel's own elements (items left out) as a small RSS document: feedparser
     # reads the feed-level fields from it, so they are feedparser's by construction.
     channel_xml: bytes
-    entries: list[dict[str, Any]]
-    tags: list[ItemTags]
+    items: int  # each handed to the reader's ``on_item`` as it was read
     podcast_guid: str | None
 
 
-def read_feed(body: bytes) -> FastFeed:
+def read_feed(body: bytes, on_item: ItemSink) -> FastFeed:
     """Read a whole body, fed in slices as if it were arriving; raises :class:`Declined`."""
-    reader = FastReader()
+    reader = FastReader(on_item)
     for start in range(0, len(body), _CHUNK_BYTES):
         reader.feed(body[start:start + _CHUNK_BYTES])
     return reader.close()
 
 
+ItemSink = Callable[[dict[str, Any], ItemTags], None]
+"""Receives each item, in document order, as soon as it has been read."""
+
+
 class FastReader:
     """Incremental reader: ``feed`` chunks in order, then ``close`` for the result."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_item: ItemSink) -> None:
+        self._on_item = on_item
+        self._items = 0
         self._parser = etree.XMLPullParser(
             events=("start", "end"), resolve_entities=False, load_dtd=False, no_network=True,
             huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False,
@@ -165,8 +171,6 @@ class FastReader:
         self._channel_parts: list[str] = []
         self._channel_bytes = 0
         self._channel_state = _ItemState()
-        self._entries: list[dict[str, Any]] = []
-        self._tags: list[ItemTags] = []
         self._podcast_guid: str | None = None
         self._in_channel = False
         self._seen_channel = False
@@ -198,11 +202,11 @@ class FastReader:
         self._drain()
         if not self._seen_channel:
             raise Declined("no RSS channel")
-        if not self._entries:
+        if not self._items:
             raise Declined("no items")  # feedparser settles what an empty document is
         channel_xml = f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>"
-        return FastFeed(version=self._version, channel_xml=channel_xml.encode("utf-8"), entries=self._entries,
-                        tags=self._tags, podcast_guid=self._podcast_guid)
+        return FastFeed(version=self._version, channel_xml=channel_xml.encode("utf-8"), items=self._items,
+                        podcast_guid=self._podcast_guid)
 
     # ----------------------------------------------------------------- events
 
@@ -239,8 +243,7 @@ class FastReader:
                     raise Declined("a second channel")
                 self._in_channel = self._seen_channel = True
         elif depth == 3 and self._in_channel and _name(element) == "item":
-            self._entries.append({})
-            self._tags.append(ItemTags())
+            self._items += 1
         elif depth > 3 and element.tag in _ITEM_TAGS:
             raise Declined("an item inside another element")
 
@@ -256,7 +259,10 @@ class FastReader:
         elif depth == 3 and self._in_channel:
             name = _name(element)
             if name == "item":
-                self._read_item(element, self._entries[-1], self._tags[-1])
+                entry: dict[str, Any] = {}
+                tags = ItemTags()
+                self._read_item(element, entry, tags)
+                self._on_item(entry, tags)
             else:
                 self._read_channel_child(name, element)
             _forget(element)

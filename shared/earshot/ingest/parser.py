@@ -136,7 +136,7 @@ def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "a
         raise NotAFeed("empty body")
     if parser == "auto":
         try:
-            return _from_fast(read_feed(body), url)
+            return parse_fast(body, url=url)
         except Declined:
             pass  # feedparser settles it (and the expat pass refuses entity declarations)
     return _parse_with_feedparser(body, url)
@@ -145,20 +145,21 @@ def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "a
 def parse_fast(body: bytes, *, url: str | None = None) -> ParsedFeed:
     """The fast path alone (for benchmarks and tests): raises :class:`Declined` where
     :func:`parse_feed` would run feedparser."""
-    return _from_fast(read_feed(body), url)
+    builder = _EpisodeBuilder(url)
+    return _from_fast(read_feed(body, builder.add), builder, url)
 
 
-def _from_fast(fast: FastFeed, url: str | None) -> ParsedFeed:
+def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> ParsedFeed:
     # The channel's own elements, a few kilobytes, go to feedparser: its rules for the
     # feed's title, author and image are many and stateful, and copying them would buy
     # nothing measurable. The items, which are the bulk of every feed, do not.
     channel = _run_feedparser(fast.channel_xml)
     if channel.get("bozo") or channel.get("version") != fast.version:
         raise Declined("feedparser did not read the channel alone as the whole document")
-    scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=fast.tags, has_channel=True)
+    scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
     info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
     warnings = [] if info.title else ["the channel has no title"]
-    episodes, choices, episode_warnings = _episodes(fast.entries, fast.tags, url)
+    episodes, choices, episode_warnings = builder.finish()
     return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
 
 
@@ -396,33 +397,55 @@ class _Draft:
 def _episodes(
     entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
 ) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
-    now = datetime.now(UTC)
-    sanitizer = Sanitizer(base)
-    drafts: list[_Draft] = []
-    bad_dates: list[str] = []
-    empty = 0
+    builder = _EpisodeBuilder(base)
     for index, entry in enumerate(entries):
-        tags = item_tags[index] if item_tags is not None else _feedparser_tags(entry)
-        raw_date, parsed_date = _entry_date(entry)
-        published = to_utc(parsed_date or raw_date, now=now)
-        if raw_date and published is None:
-            bad_dates.append(raw_date)
-        draft = _draft(entry, tags, base, published, raw_date, sanitizer)
-        if draft is None:
-            empty += 1  # nothing to identify, show or play
-            continue
-        drafts.append(draft)
+        builder.add(entry, item_tags[index] if item_tags is not None else _feedparser_tags(entry))
+    return builder.finish()
 
+
+class _EpisodeBuilder:
+    """Maps items to drafts one at a time (the fast path hands each over as soon as it is
+    read, so no list of raw items is ever held), then gives ids to them all at once."""
+
+    def __init__(self, base: str | None) -> None:
+        self.base = base
+        self.now = datetime.now(UTC)
+        self.sanitizer = Sanitizer(base)
+        self.drafts: list[_Draft] = []
+        self.bad_dates: list[str] = []
+        self.empty = 0
+
+    def add(self, entry: Any, tags: _ItemTags) -> None:
+        raw_date, parsed_date = _entry_date(entry)
+        published = to_utc(parsed_date or raw_date, now=self.now)
+        if raw_date and published is None:
+            self.bad_dates.append(raw_date)
+        draft = _draft(entry, tags, self.base, published, raw_date, self.sanitizer)
+        if draft is None:
+            self.empty += 1  # nothing to identify, show or play
+        else:
+            self.drafts.append(draft)
+
+    def finish(self) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
+        return _identified(self.drafts, self.bad_dates, self.empty)
+
+
+def _identified(
+    drafts: list[_Draft], bad_dates: list[str], empty: int
+) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     # One identity rule for every parser path: earshot.identity.
     assignment = assign_ids([d.candidate for d in drafts])
     episodes: list[Episode] = []
     repeated: list[str] = []
     titled_from: Counter[str] = Counter()
-    for draft, episode_id in zip(drafts, assignment.ids, strict=True):
+    for index, episode_id in enumerate(assignment.ids):
+        draft = drafts[index]
+        drafts[index] = None  # type: ignore[call-overload]  # each draft is let go once its episode exists
         if episode_id is None:
             repeated.append(draft.candidate.natural_id)
             continue
-        episodes.append(draft.episode.model_copy(update={"id": episode_id}))
+        episodes.append(draft.episode if episode_id == draft.episode.id
+                        else draft.episode.model_copy(update={"id": episode_id}))
         if draft.title_source:
             titled_from[draft.title_source] += 1
 
