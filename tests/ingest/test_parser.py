@@ -127,7 +127,6 @@ FAST_PATH_DECLINES = {
     "new-show-undeclared-prefixes": "not well-formed",
     "not-well-formed": "not well-formed",
     "truncated": "not well-formed",
-    "windows-1252": "encoding windows-1252",
 }
 
 

@@ -82,8 +82,7 @@ _UPDATED = frozenset({"updated", "modified", "dc:date", "dcterms:modified"})
 _ITEM_TEXT = frozenset({"itunes:title", "itunes:duration", "itunes:episode", "itunes:season"})
 # Elements whose feedparser handling touches a field Earshot reads in ways not copied here.
 _DECLINED = frozenset({
-    "media:title", "media:description", "dc:title", "dc:description", "abstract", "content", "body",
-    "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item", "channel", "feed", "info",
+    "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item", "channel", "feed", "info",
 })
 # In the channel, what would change how feedparser files the first item's summaries.
 _CHANNEL_DECLINED = frozenset({"content", "body", "xhtml:body", "fullitem", "content:encoded", "source", "entry",
@@ -112,6 +111,10 @@ _XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHUNK_BYTES = 64 * 1024
+# Declared encodings read here (as the Python codec feedparser would decode with): the
+# single-byte ones decode every byte the same way in libxml2 and in Python.
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
+              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252"}
 _MAX_CHANNEL_CHARS = 1_000_000
 
 
@@ -168,6 +171,7 @@ class FastReader:
         self._depth = 0
         self._version = ""
         self._root_attributes = ""
+        self._codec = "utf-8"
         self._channel_parts: list[str] = []
         self._channel_bytes = 0
         self._channel_state = _ItemState()
@@ -181,7 +185,7 @@ class FastReader:
             match = _FIRST_ELEMENT.search(self._head)
             if match is None and len(self._head) < 1024 * 1024:
                 return  # the root element has not started yet
-            _check_prolog(self._head[: match.start() if match else len(self._head)])
+            self._set_encoding(_check_prolog(self._head[: match.start() if match else len(self._head)]))
             self._checked_prolog = True
             chunk, self._head = self._head, b""
         try:
@@ -192,7 +196,7 @@ class FastReader:
 
     def close(self) -> FastFeed:
         if not self._checked_prolog:
-            _check_prolog(self._head)
+            self._set_encoding(_check_prolog(self._head))
             self._checked_prolog = True
             self.feed(b"")
         try:
@@ -204,9 +208,16 @@ class FastReader:
             raise Declined("no RSS channel")
         if not self._items:
             raise Declined("no items")  # feedparser settles what an empty document is
-        channel_xml = f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>"
-        return FastFeed(version=self._version, channel_xml=channel_xml.encode("utf-8"), items=self._items,
+        # In the document's own encoding, so that feedparser treats its text alike.
+        channel_xml = (f'<?xml version="1.0" encoding="{self._codec}"?>'
+                       f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
+        return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
+                        items=self._items,
                         podcast_guid=self._podcast_guid)
+
+    def _set_encoding(self, codec: str) -> None:
+        self._codec = codec
+        self._channel_state.utf8 = codec == "utf-8"
 
     # ----------------------------------------------------------------- events
 
@@ -294,7 +305,7 @@ class FastReader:
                 raise Declined("item attributes")
         # feedparser's "has content" flag is one for the document, reset when an item
         # ends: a channel description filed as content carries it into the next item.
-        state = _ItemState(has_content=self._channel_state.has_content)
+        state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
         self._channel_state.has_content = False
         links: list[dict[str, str]] = []
         for child in item:
@@ -313,28 +324,35 @@ class FastReader:
                     tags.media.append({key.lower(): value for key, value in child.attrib.items()})
                 elif name == "media:group":
                     for grandchild in child:
-                        if _name(grandchild) == "media:content":
+                        inner = _name(grandchild)
+                        if inner == "media:content":
                             tags.media.append({key.lower(): value for key, value in grandchild.attrib.items()})
-                        elif _name(grandchild) in _DECLINED:
-                            raise Declined(f"<{_name(grandchild)}> in media:group")
+                        elif inner in _DECLINED or (len(grandchild) and inner in _TEXT_CHILDREN):
+                            raise Declined(f"<{inner}> in media:group")
+                        elif inner == "media:title":
+                            _media_title(state, entry, grandchild)
+                        elif inner == "media:description":
+                            _description(state, entry, grandchild, feed_level=False)
                 continue
             if len(child) and (name in _TEXT_CHILDREN or name in _AUTHORS):
                 raise Declined(f"markup inside <{name}>")
-            if name == "title":
+            if name in ("title", "dc:title"):
                 _title(state, entry, child)
+            elif name == "media:title":
+                _media_title(state, entry, child)
             elif name == "link":
-                link = _link(entry, child, in_item=True)
+                link = _link(entry, child, state.utf8)
                 if link is not None:
                     links.append(link)
             elif name in ("guid", "id"):
-                _guid(entry, child)
-            elif name == "description":
+                _guid(entry, child, state.utf8)
+            elif name in ("description", "dc:description", "media:description"):
                 _description(state, entry, child, feed_level=False)
             elif name in ("itunes:summary", "summary"):
                 _summary(state, entry, child, feed_level=False)
             elif name == "content:encoded":
                 state.has_content = True
-                entry.setdefault("content", []).append(_detail(child, "text/html"))
+                entry.setdefault("content", []).append(_detail(child, "text/html", state.utf8))
                 state.saw_summary_key = True
                 if "summary" not in entry:
                     entry["summary"] = entry["content"][-1]["value"]
@@ -349,18 +367,18 @@ class FastReader:
                 if href:
                     entry["image"] = {"href": href}
             elif name in _PUBLISHED:
-                entry["published"] = _text(child)
+                entry["published"] = _text(child, state.utf8)
             elif name in _UPDATED:
-                entry["updated"] = _text(child)
+                entry["updated"] = _text(child, state.utf8)
             elif name in _ITEM_TEXT:
-                entry[name.replace(":", "_")] = _text(child)
+                entry[name.replace(":", "_")] = _text(child, state.utf8)
         entry["enclosures"] = [
             {"href": link["href"], "type": link.get("type", ""), "length": link.get("length", "")}
             for link in links if link.get("rel") == "enclosure"
         ]
 
 
-_TEXT_CHILDREN = frozenset({"title", "link", "guid", "id", "description", "itunes:summary", "content:encoded",
+_TEXT_CHILDREN = frozenset({"title", "dc:title", "media:title", "dc:description", "media:description", "link", "guid", "id", "description", "itunes:summary", "content:encoded",
                             "itunes:title", "itunes:duration", "itunes:episode", "itunes:season"}
                            | _PUBLISHED | _UPDATED)
 
@@ -369,6 +387,7 @@ _TEXT_CHILDREN = frozenset({"title", "link", "guid", "id", "description", "itune
 class _ItemState:
     """feedparser's per-item bookkeeping that decides where a value lands."""
 
+    utf8: bool = True  # the document is UTF-8: feedparser then repairs mis-decoded text
     title_locked: bool = False
     has_content: bool = False
     saw_summary_key: bool = False  # 'summary' in the context
@@ -377,18 +396,24 @@ class _ItemState:
 def _title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
     if state.title_locked:
         return
-    detail = _detail(element, "text/plain")
+    detail = _detail(element, "text/plain", state.utf8)
     context["title"] = detail["value"]
     context["title_detail"] = detail
     if detail["value"]:
         state.title_locked = True
 
 
+def _media_title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
+    """feedparser reads ``media:title`` as a title that never locks the title in."""
+    if not state.title_locked:
+        context["title_detail"] = _detail(element, "text/plain", state.utf8)
+
+
 def _description(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
     if state.saw_summary_key and not state.has_content:
         _as_content(state, context, element, feed_level=feed_level)
         return
-    detail = _detail(element, "text/html")
+    detail = _detail(element, "text/html", state.utf8)
     key = "subtitle" if feed_level else "summary"
     context[key] = detail["value"]
     context[f"{key}_detail"] = detail
@@ -400,7 +425,7 @@ def _summary(state: _ItemState, context: dict[str, Any], element: Any, *, feed_l
     if state.saw_summary_key and not state.has_content:
         _as_content(state, context, element, feed_level=feed_level)
         return
-    detail = _detail(element, "text/plain")
+    detail = _detail(element, "text/plain", state.utf8)
     context["summary"] = detail["value"]
     context["summary_detail"] = detail
     state.saw_summary_key = True
@@ -411,12 +436,12 @@ def _as_content(state: _ItemState, context: dict[str, Any], element: Any, *, fee
     state.has_content = True
     if feed_level:
         return  # a channel's content is not read
-    detail = _detail(element, "text/plain")
+    detail = _detail(element, "text/plain", state.utf8)
     context.setdefault("content", []).append(detail)
 
 
-def _link(context: dict[str, Any], element: Any, *, in_item: bool) -> dict[str, str] | None:
-    """An RSS ``<link>`` (text) or an Atom-style ``<link href rel type>``; returns the
+def _link(context: dict[str, Any], element: Any, utf8: bool) -> dict[str, str] | None:
+    """An item's RSS ``<link>`` (text) or Atom-style ``<link href rel type>``; returns the
     link's attributes (enclosure links count as enclosures)."""
     attrs = _attributes(element)
     rel = attrs.setdefault("rel", "alternate")
@@ -428,18 +453,15 @@ def _link(context: dict[str, Any], element: Any, *, in_item: bool) -> dict[str, 
         if rel == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
             context["link"] = href
         return attrs
-    value = _resolve(_text(element)) if (element.text or "").strip() else _text(element)
-    if in_item:
-        value = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
-    else:
-        value = _LINK_ENTITY.sub(r"&\g<1>", value)
-    context["link"] = value
+    value = _resolve(_text(element, utf8))
+    # feedparser's repair of query strings it once took for entity references
+    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
     return None
 
 
-def _guid(entry: dict[str, Any], element: Any) -> None:
+def _guid(entry: dict[str, Any], element: Any, utf8: bool) -> None:
     is_link = _attributes(element).get("ispermalink", "true") == "true"
-    value = _text(element)
+    value = _text(element, utf8)
     if is_link and value:
         value = _resolve(value)
     entry["id"] = value
@@ -448,38 +470,30 @@ def _guid(entry: dict[str, Any], element: Any) -> None:
         entry.setdefault("link", value)
 
 
-def _channel_image(channel: dict[str, Any], element: Any) -> None:
-    image = channel.setdefault("image", {})
-    for child in element:
-        if len(child):
-            raise Declined("markup inside <image>")
-        if _name(child) == "url":
-            image["href"] = _resolve(_text(child)) if _text(child) else ""
-
-
-def _detail(element: Any, default_type: str) -> dict[str, str]:
+def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
     """A feedparser ``*_detail``: the value and its MIME type (an RSS "plain text"
     value that looks like HTML is HTML)."""
     attrs = _attributes(element) if element.attrib else {}
     mime = _content_type(attrs.get("type", default_type))
     if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
         raise Declined("base64 content")  # feedparser decodes it
-    value = _text(element)
+    value = _text(element, utf8)
     if mime == "text/plain" and _looks_like_html(value):
         mime = "text/html"
     return {"type": mime, "value": value}
 
 
-def _text(element: Any) -> str:
+def _text(element: Any, utf8: bool) -> str:
     """The element's text as feedparser stores it."""
     value = (element.text or "").strip()
     if not value:
         return ""
     if not value.isascii():
-        try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
-            value = value.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
+        if utf8:
+            try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
+                value = value.encode("iso-8859-1").decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                pass
         if _C1_CONTROL.search(value):
             value = value.translate(_CP1252)
     return value
@@ -550,14 +564,17 @@ def _forget(element: Any) -> None:
             del parent[0]
 
 
-def _check_prolog(prolog: bytes) -> None:
+def _check_prolog(prolog: bytes) -> str:
     """Decline what only feedparser settles: other encodings, a DOCTYPE (and with it
     any entity declaration, which the expat pass then refuses)."""
     if prolog.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in prolog[:4]:
         raise Declined("UTF-16 or UTF-32")
     data = prolog.removeprefix(b"\xef\xbb\xbf")
-    match = _XML_DECLARATION.match(data)
-    if match and match.group(1).lower() not in (b"utf-8", b"utf8"):
-        raise Declined(f"encoding {match.group(1).decode('ascii', 'replace')}")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data or b"<!doctype" in data:
         raise Declined("DOCTYPE")
+    match = _XML_DECLARATION.match(data)
+    declared = match.group(1).decode("ascii").lower() if match else "utf-8"
+    codec = _ENCODINGS.get(declared)
+    if codec is None or (codec != "utf-8" and data is not prolog):
+        raise Declined(f"encoding {declared}")
+    return codec
