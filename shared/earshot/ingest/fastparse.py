@@ -37,9 +37,9 @@ from __future__ import annotations
 import html.entities
 import re
 from collections.abc import Callable
-from xml.sax.saxutils import quoteattr
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
@@ -82,7 +82,8 @@ _UPDATED = frozenset({"updated", "modified", "dc:date", "dcterms:modified"})
 _ITEM_TEXT = frozenset({"itunes:title", "itunes:duration", "itunes:episode", "itunes:season"})
 # Elements whose feedparser handling touches a field Earshot reads in ways not copied here.
 _DECLINED = frozenset({
-    "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item", "channel", "feed", "info",
+    "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item",
+    "channel", "feed", "info",
 })
 # In the channel, what would change how feedparser files the first item's summaries.
 _CHANNEL_DECLINED = frozenset({"content", "body", "xhtml:body", "fullitem", "content:encoded", "source", "entry",
@@ -378,9 +379,11 @@ class FastReader:
         ]
 
 
-_TEXT_CHILDREN = frozenset({"title", "dc:title", "media:title", "dc:description", "media:description", "link", "guid", "id", "description", "itunes:summary", "content:encoded",
-                            "itunes:title", "itunes:duration", "itunes:episode", "itunes:season"}
-                           | _PUBLISHED | _UPDATED)
+_TEXT_CHILDREN = frozenset({
+    "title", "dc:title", "media:title", "description", "dc:description", "media:description", "itunes:summary",
+    "summary", "content:encoded", "link", "guid", "id", "itunes:title", "itunes:duration", "itunes:episode",
+    "itunes:season",
+}) | _PUBLISHED | _UPDATED
 
 
 @dataclass
