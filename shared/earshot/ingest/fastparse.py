@@ -232,7 +232,7 @@ class FastReader:
                 self._depth -= 1
 
     def _start(self, element: Any) -> None:
-        if _XML_BASE in element.attrib:
+        if element.get(_XML_BASE) is not None:
             raise Declined("xml:base")
         depth = self._depth
         if depth == 1:
@@ -526,6 +526,19 @@ def _name(element: Any) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         return ""
+    key = (tag, element.prefix)
+    name = _NAMES.get(key)
+    if name is None:
+        name = _feedparser_name(tag, element.prefix)
+        if len(_NAMES) < 4096:  # a hostile feed's endless invented names are not kept
+            _NAMES[key] = name
+    return name
+
+
+_NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
+
+
+def _feedparser_name(tag: str, given_prefix: str | None) -> str:
     if tag[0] != "{":
         return tag.lower()
     namespace, _, local = tag[1:].partition("}")
@@ -534,7 +547,7 @@ def _name(element: Any) -> str:
         if namespace in PODCAST_NAMESPACES or namespace.lower() in PODCAST_NAMESPACES:
             prefix = "podcast"
         else:
-            prefix = element.prefix or ""
+            prefix = given_prefix or ""
     return f"{prefix}:{local.lower()}" if prefix else local.lower()
 
 
