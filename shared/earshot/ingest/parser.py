@@ -1,11 +1,16 @@
 """The feed parser: the bytes of an RSS or Atom document -> :class:`ParsedFeed`. No I/O.
 
-    parse_feed(body, url=...)
+    parse_feed(body, url=..., parser="auto")
       1. refuse an empty body (NotAFeed)
+      *. ``auto``: the fast path (``earshot.ingest.fastparse``, lxml, streaming) reads a
+         well-formed RSS 2.0 document, each item mapped as in step 5 as soon as it is
+         read, the channel's own elements read by feedparser; whatever it declines, or
+         ``parser="feedparser"``, takes the steps below
       2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
          note the root element, whether there is a channel, channel ``podcast:guid``
          and every item's ``podcast:transcript`` / ``podcast:chapters`` / ``media:content``
-      3. feedparser on the same bytes (a BytesIO, HTML sanitizing on)
+      3. feedparser on the same bytes (a BytesIO; its sanitizer and URI resolution off:
+         show notes are sanitized on both paths by ``earshot.ingest.sanitize``)
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
          MalformedFeed; no channel and no items -> NotAFeed; a channel with no items
          yet (a new show) -> ParsedFeed with 0 episodes; broken but recovered ->
