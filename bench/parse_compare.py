@@ -133,7 +133,7 @@ def main() -> None:
         for name, fn in runs.items():
             seconds, result, error = _timed(fn, rounds)
             if name == "fast path" and isinstance(result, Declined):
-                declines[str(result).split(":")[0]] += 1
+                declines[str(result).split(": ")[0]] += 1
                 continue
             totals[name]["seconds"] += seconds
             totals[name]["errors"] += error is not None
