@@ -73,8 +73,8 @@ def machine_facts() -> dict:
     except OSError:
         pass
     packages = {}
-    for name in ("earshot", "feedparser", "httpx", "pydantic", "boto3", "moto", "rss2email", "podcastparser",
-                 "feedparser-rs", "fastfeedparser", "lxml", "psutil", "jinja2"):
+    for name in ("earshot", "feedparser", "lxml", "nh3", "httpx", "pydantic", "boto3", "moto", "rss2email",
+                 "psutil", "jinja2"):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -354,7 +354,7 @@ def main() -> int:
         if "parse" in sections:
             results["parse"] = run_child_json(
                 "parse_compare.py", ["--corpus", str(corpus)] + (["--quick"] if args.quick else []),
-                "parse table: earshot.ingest.parser.parse_feed vs lxml floor vs feedparser-rs, fastfeedparser, podcastparser")
+                "parse table: parse_feed (fast path + feedparser) vs the feedparser path vs the former parse_feed")
         if "digest" in sections:
             results["digest"] = run_child_json(
                 "digest_bench.py", ["--subscribers", "2000" if args.quick else "10000"],

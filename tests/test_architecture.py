@@ -90,6 +90,8 @@ ONLY_IN: dict[str, set[str]] = {
     "botocore": {"store/dynamodb/", "mail/mailer.py"},
     "httpx": {"ingest/fetcher.py", "runtime.py"},
     "feedparser": {"ingest/parser.py"},
+    "lxml": {"ingest/fastparse.py"},
+    "nh3": {"ingest/sanitize.py"},
     "sqlite3": set(),
     "smtplib": set(),
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from email.utils import parseaddr
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -46,6 +46,11 @@ class Settings(BaseModel):
     # Feeds given as file paths (file:// URLs) are read only where this allows it: the
     # local CLI on the user's own machine, never a deployed function.
     allow_local_files: bool = Field(False, alias="EARSHOT_ALLOW_LOCAL_FILES")
+
+    # --- parsing (ingest/parser.py) ---
+    # "auto": the fast path for well-formed RSS 2.0, feedparser for whatever it declines;
+    # "feedparser": feedparser for every feed (to compare the two on one's own feeds).
+    parser: Literal["auto", "feedparser"] = Field("auto", alias="EARSHOT_PARSER")
 
     # --- worker concurrency ---
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)

@@ -11,6 +11,7 @@ import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from html import unescape
 from html.parser import HTMLParser
 
 # --------------------------------------------------------------------------- durations
@@ -183,7 +184,57 @@ def strip_html(html: str | None) -> str:
     extractor = _TextExtractor()
     extractor.feed(html)
     extractor.close()
-    text = neutralize("".join(extractor.parts).replace("\xa0", " "))
+    return _tidy("".join(extractor.parts))
+
+
+# A start or end tag as an HTML serializer writes it: a name, then attributes whose
+# values are in double quotes (so a ">" inside one does not end the tag).
+_SERIALIZED_TAG = re.compile(r'<(/?)([A-Za-z][^\s/>]*)((?:\s+[^\s"\'=/>]+(?:\s*=\s*"[^"]*")?)*)\s*(/?)>')
+
+
+def strip_serialized_html(html: str | None) -> str:
+    """:func:`strip_html` for HTML as a serializer writes it (every ``<`` in text
+    escaped, attribute values double-quoted, no comments): what the sanitizer gives.
+    Tags are found by one regular expression instead of a general HTML parser, about
+    ten times faster on show notes; any other input goes to :func:`strip_html`.
+
+    >>> strip_serialized_html('<p title="a>b">Tom &amp; Jerry<br>are <b>back</b></p><td>1</td><td>2</td>')
+    'Tom & Jerry\\nare back\\n1 2'
+    >>> strip_serialized_html("5 < 6 <!-- not serialized -->")  # a raw "<": the parser decides
+    '5 < 6'
+    """
+    if not html or not html.strip():
+        return ""
+    parts: list[str] = []
+    hidden_depth = 0
+    position = 0
+    for match in _SERIALIZED_TAG.finditer(html):
+        text = html[position:match.start()]
+        if "<" in text:
+            return strip_html(html)
+        if text and not hidden_depth:
+            parts.append(unescape(text).replace("\n", " "))
+        position = match.end()
+        closing, tag, self_closing = match.group(1), match.group(2).lower(), match.group(4)
+        if self_closing and not closing and tag not in _BLOCK_TAGS and tag not in _CELL_TAGS:
+            continue  # <x/>: only a void break counts (as handle_startendtag does)
+        opening = not closing and not self_closing
+        if tag in _HIDDEN_TAGS:
+            hidden_depth = max(0, hidden_depth + (1 if opening else -1))
+        elif tag in _BLOCK_TAGS:
+            parts.append("\n")
+        elif tag in _CELL_TAGS:
+            parts.append(" ")
+    text = html[position:]
+    if "<" in text:
+        return strip_html(html)
+    if text and not hidden_depth:
+        parts.append(unescape(text).replace("\n", " "))
+    return _tidy("".join(parts))
+
+
+def _tidy(text: str) -> str:
+    text = neutralize(text.replace("\xa0", " "))
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -204,13 +255,19 @@ _DECEPTIVE = dict.fromkeys(map(ord, "\u200b\u200e\u200f\u202a\u202b\u202c\u202d\
                                     "\u2066\u2067\u2068\u2069\ufeff"))
 
 
+_DECEPTIVE_FOUND = re.compile("[" + "".join(map(chr, _DECEPTIVE)) + "]")
+# Unicode category Cc: exactly the C0 and C1 controls and DEL.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def neutralize(text: str) -> str:
     """Drop the invisible characters that could make displayed text lie.
 
     >>> neutralize("invoice \u202efdp.exe\u202c"), neutralize("\u200b\ufeff")
     ('invoice fdp.exe', '')
     """
-    return text.translate(_DECEPTIVE) if not text.isascii() else text
+    # The search first: translating a long text through a dict is slow.
+    return text.translate(_DECEPTIVE) if not text.isascii() and _DECEPTIVE_FOUND.search(text) else text
 
 
 def clean_text(value: str | None) -> str:
@@ -224,7 +281,7 @@ def clean_text(value: str | None) -> str:
     if not value:
         return ""
     text = _WHITESPACE.sub(" ", unicodedata.normalize("NFC", value))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+    text = _CONTROLS.sub("", text)
     return _WHITESPACE.sub(" ", neutralize(text)).strip()
 
 

@@ -1,5 +1,7 @@
 """What feedparser (6.0.x, on Python's expat) does with DTDs and entities, written down as
-tests, and proof that Earshot's guard refuses every entity declaration before feedparser.
+tests, and proof that Earshot's guard refuses every entity declaration before feedparser,
+on both parser paths; and that the fast path's lxml parser, even with its own DOCTYPE
+check taken away, reads no file, fetches nothing and expands no entity.
 
 The probe runs feedparser *without* Earshot in front, on documents whose external
 references point at a canary file and at the loopback feed server, so "nothing was read"
@@ -17,7 +19,8 @@ import feedparser
 import pytest
 
 from earshot.errors import UnsafeXml
-from earshot.ingest.parser import parse_feed
+from earshot.ingest import fastparse
+from earshot.ingest.parser import PARSER_CHOICES, ParserChoice, parse_feed
 from tests.support.feedserver import FeedServer, Serve
 
 CANARY = "CANARY-7f3a-never-store-me"
@@ -105,27 +108,51 @@ def test_what_feedparser_does_on_its_own(probe: Probe, canary_url: str, feed_ser
     assert bool(result.bozo) is probe.feedparser_bozo
 
 
+@pytest.mark.parametrize("parser", PARSER_CHOICES)
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.earshot_refuses], ids=[p.id for p in PROBES if p.earshot_refuses])
 def test_earshot_refuses_every_entity_declaration_before_feedparser(
-    probe: Probe, canary_url: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+    probe: Probe, parser: ParserChoice, canary_url: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[object] = []
     real_parse = feedparser.parse
     monkeypatch.setattr(feedparser, "parse", lambda *a, **k: calls.append(a) or real_parse(*a, **k))
     with pytest.raises(UnsafeXml):
-        parse_feed(probe.body(canary_url, feed_server.url("")), url="https://feeds.example/feed.xml")
+        parse_feed(probe.body(canary_url, feed_server.url("")), url="https://feeds.example/feed.xml", parser=parser)
     assert calls == [], "refused before any expansion: feedparser never saw the document"
     assert feed_server.requests == []
 
 
+@pytest.mark.parametrize("parser", PARSER_CHOICES)
 @pytest.mark.parametrize("probe", [p for p in PROBES if not p.earshot_refuses],
                          ids=[p.id for p in PROBES if not p.earshot_refuses])
 def test_a_doctype_without_entity_declarations_still_parses(
-    probe: Probe, canary_url: str, feed_server: FeedServer
+    probe: Probe, parser: ParserChoice, canary_url: str, feed_server: FeedServer
 ) -> None:
     # Real feeds carry the RSS 0.91 DOCTYPE; a DOCTYPE alone declares nothing and loads nothing
-    parsed = parse_feed(probe.body(canary_url, feed_server.url("")))
+    parsed = parse_feed(probe.body(canary_url, feed_server.url("")), parser=parser)
     assert parsed.feed.title == "T" and CANARY not in parsed.model_dump_json()
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p.id for p in PROBES])
+def test_the_fast_paths_xml_parser_reads_fetches_and_expands_nothing(
+    probe: Probe, canary_url: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the fast path without its own DOCTYPE check (the bytes before the root)
+    feed_server.route("/entity.txt", Serve(CANARY.encode(), headers={"Content-Type": "text/plain"}))
+    feed_server.route("/evil.dtd", Serve(f"<!ENTITY leak '{CANARY}'>".encode(),
+                                         headers={"Content-Type": "application/xml-dtd"}))
+    monkeypatch.setattr(fastparse, "_check_prolog", lambda prolog: "utf-8")
+    # When lxml reads each hostile document
+    items: list[object] = []
+    try:
+        result = repr((fastparse.read_feed(probe.body(canary_url, feed_server.url("")),
+                                           lambda entry, tags: items.append(entry)), items))
+    except fastparse.Declined as exc:
+        result = str(exc)
+    # Then it declines it or reads it unexpanded, and never touches the file or the network
+    assert CANARY not in result
+    assert "lollol" not in result and "Inner" not in result
     assert feed_server.requests == []
 
 

@@ -4,9 +4,11 @@ Each ``tests/fixtures/feeds/<name>.xml`` states its expectation in a header comm
 ``<name>.expected.json`` is the reviewed output of ``parse_feed`` for it: the
 ``ParsedFeed`` as ``model_dump(mode="json")``, or ``{"error": ...}`` for a ParseError.
 
-Every golden file must hold on every parser path (``PARSER_PATHS``): today the expat
-pass's item tags, and feedparser's own (what is used when the two disagree on the items).
-A new path (a fast parser) adds an entry there and runs the same fixtures.
+The whole module runs once per parser (``PARSERS``): ``auto`` (the lxml fast path, and
+feedparser for what it declines) and ``feedparser`` (forced, as ``EARSHOT_PARSER``
+allows), so every golden file and every behaviour below holds on both. Golden files
+also hold on feedparser with its own item tags (``PARSER_PATHS``: what is used when the
+expat pass and feedparser disagree on the items).
 
 After a deliberate change in behaviour, regenerate and review every diff by hand:
 
@@ -16,9 +18,11 @@ After a deliberate change in behaviour, regenerate and review every diff by hand
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +35,8 @@ from hypothesis import strategies as st
 
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
 from earshot.ingest import parser as parser_module
-from earshot.ingest.parser import fallback_title, media_rss_audio, parse_feed
+from earshot.ingest.fastparse import Declined
+from earshot.ingest.parser import PARSER_CHOICES, fallback_title, media_rss_audio, parse_fast, parse_feed
 from earshot.models import ParsedFeed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
@@ -39,10 +44,19 @@ FEED_URL = "https://feeds.example.com/show/feed.xml"
 REGENERATE = os.environ.get("EARSHOT_REGEN_GOLDEN") == "1"
 
 
-def outcome(body: bytes) -> dict[str, Any]:
+@pytest.fixture(autouse=True, params=PARSER_CHOICES)
+def parser_choice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here calls ``parse_feed`` through this module's name for it: one run
+    of the module per parser."""
+    monkeypatch.setattr(sys.modules[__name__], "parse_feed",
+                        functools.partial(parser_module.parse_feed, parser=request.param))
+    return str(request.param)
+
+
+def outcome(body: bytes, **options: Any) -> dict[str, Any]:
     """What parse_feed made of ``body``, as JSON-ready data."""
     try:
-        parsed = parse_feed(body, url=FEED_URL)
+        parsed = parse_feed(body, url=FEED_URL, **options)
     except ParseError as exc:
         return {"error": {"type": type(exc).__name__, "kind": exc.kind, "message": str(exc)}}
     return parsed.model_dump(mode="json")
@@ -93,11 +107,39 @@ def parser_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.xml")), ids=lambda path: path.stem)
 def test_golden_files_hold_on_every_parser_path(fixture: Path, parser_path: str) -> None:
     golden = json.loads(fixture.with_suffix(".expected.json").read_text(encoding="utf-8"))
-    actual = outcome(fixture.read_bytes())
+    actual = outcome(fixture.read_bytes(), parser="feedparser")
     if (parser_path, fixture.stem) in PATH_DIFFERENCES:
         assert actual != golden, "no longer differs: drop it from PATH_DIFFERENCES"
     else:
         assert actual == golden
+
+
+# The fixtures the fast path leaves to feedparser, and why; it reads all the others.
+FAST_PATH_DECLINES = {
+    "atom-podcast": "root <feed>",
+    "atom-shared-id": "root <feed>",
+    "billion-laughs": "DOCTYPE",
+    "xxe": "DOCTYPE",
+    "plain-doctype": "DOCTYPE",
+    "html-page": "DOCTYPE",
+    "empty-channel": "no items",
+    "new-show": "no items",
+    "new-show-undeclared-prefixes": "not well-formed",
+    "not-well-formed": "not well-formed",
+    "truncated": "not well-formed",
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.xml")), ids=lambda path: path.stem)
+def test_the_fast_path_reads_every_fixture_it_can(fixture: Path, parser_choice: str) -> None:
+    if parser_choice != "auto":
+        pytest.skip("about the fast path itself")
+    reason = FAST_PATH_DECLINES.get(fixture.stem)
+    if reason is None:
+        assert parse_fast(fixture.read_bytes(), url=FEED_URL).model_dump(mode="json") == outcome(fixture.read_bytes())
+    else:
+        with pytest.raises(Declined, match=reason):
+            parse_fast(fixture.read_bytes(), url=FEED_URL)
 
 
 def test_every_golden_file_has_its_fixture() -> None:

@@ -35,6 +35,29 @@ def test_parse_prints_normalized_json(capsys: pytest.CaptureFixture[str]) -> Non
     assert all(e["published"] is None or e["published"].endswith("Z") for e in out["episodes"])
 
 
+def test_parse_gives_the_same_episodes_on_either_parser(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the sample feed, which the fast path reads
+    # When it is parsed by default, with --parser feedparser, and with EARSHOT_PARSER=feedparser
+    outputs = []
+    for argv, env in ((["parse", str(SAMPLE)], None), (["parse", "--parser", "feedparser", str(SAMPLE)], None),
+                      (["parse", str(SAMPLE)], "feedparser")):
+        if env:
+            monkeypatch.setenv("EARSHOT_PARSER", env)
+        assert main(argv) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    # Then all three print the same feed, episodes and warnings
+    assert outputs[0]["episodes"] and outputs[0] == outputs[1] == outputs[2]
+
+
+def test_parse_refuses_an_unknown_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["parse", "--parser", "regex", str(SAMPLE)])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'regex'" in capsys.readouterr().err
+
+
 def test_parse_fetches_urls_over_http(capsys: pytest.CaptureFixture[str], feed_server: FeedServer) -> None:
     url = feed_server.route("/feed.xml", Serve(SAMPLE.read_bytes()))
     assert main(["parse", url]) == 0

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from earshot import runtime
 from earshot.errors import EarshotError, InvalidUrl, ParseError
-from earshot.ingest.parser import parse_feed
+from earshot.ingest.parser import PARSER_CHOICES, parse_feed
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
 from earshot.models import FeedState
@@ -36,6 +36,9 @@ from earshot_local.settings import domain_settings
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("parse", help="parse a feed (file or URL) and print normalized JSON")
     p.add_argument("source", help="feed file path or http(s) URL")
+    p.add_argument("--parser", choices=PARSER_CHOICES, default=None,
+                   help="auto: the fast path, feedparser for what it declines (default: EARSHOT_PARSER, else auto); "
+                        "feedparser: feedparser only, to compare")
     p.set_defaults(func=cmd_parse, backends=None)
 
     feeds = sub.add_parser("feeds", help="manage the feeds Earshot polls")
@@ -85,7 +88,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     settings = domain_settings()
     try:
         result = read_source(args.source, settings=settings)
-        parsed = parse_feed(result.body or b"", url=result.url)
+        parsed = parse_feed(result.body or b"", url=result.url, parser=args.parser or settings.parser)
     except EarshotError as exc:
         raise CliError(problem_with(args.source, exc)) from None
     out = {
@@ -246,7 +249,7 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
         if test_fetch:
             try:
                 result = read_source(url, settings=settings)
-                parsed = parse_feed(result.body or b"", url=result.url)
+                parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
             except EarshotError as exc:
                 summary.refused.append((url, problem_with(url, exc)))
                 print(f"error: {problem_with(url, exc)}", file=sys.stderr)

@@ -254,7 +254,7 @@ def _match_sources(query_text: str, sources: list[str]) -> list[MatchedEpisode]:
     for source in sources:
         try:
             result = read_source(source, settings=settings)
-            parsed = parse_feed(result.body or b"", url=result.url)
+            parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
         except EarshotError as exc:
             failures.append(problem_with(source, exc))
             continue

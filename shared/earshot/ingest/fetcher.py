@@ -50,6 +50,7 @@ that was not built by :func:`make_client` has no guard; that is the seam for
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import re
 import socket
@@ -478,16 +479,17 @@ def _read_answer(
     declared_bytes = _content_length(response)
     if declared_bytes is not None and declared_bytes > max_body_bytes:
         raise BodyTooLarge(f"Content-Length {declared_bytes} is over the {max_body_bytes}-byte cap")
-    body = bytearray()
+    # A BytesIO hands its buffer over as the bytes (getvalue() shrinks it in place): a
+    # bytearray would be copied once more at the end, doubling the peak for a big feed.
+    body = io.BytesIO()
     with _transport_errors(url):
         for chunk in _decoded_chunks(response):
-            body += chunk
-            if len(body) > max_body_bytes:
+            if body.write(chunk) and body.tell() > max_body_bytes:
                 raise BodyTooLarge(f"body passed the {max_body_bytes}-byte cap (after decoding)")
             # A drip feed never trips a read timeout; the deadline must be checked here.
             if time.monotonic() > deadline_s:
                 raise FetchTimeout(f"total deadline passed while reading the body of {url}")
-    return bytes(body)
+    return body.getvalue()
 
 
 def _content_length(response: httpx.Response) -> int | None:

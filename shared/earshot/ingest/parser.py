@@ -1,11 +1,16 @@
 """The feed parser: the bytes of an RSS or Atom document -> :class:`ParsedFeed`. No I/O.
 
-    parse_feed(body, url=...)
+    parse_feed(body, url=..., parser="auto")
       1. refuse an empty body (NotAFeed)
+      *. ``auto``: the fast path (``earshot.ingest.fastparse``, lxml, streaming) reads a
+         well-formed RSS 2.0 document, each item mapped as in step 5 as soon as it is
+         read, the channel's own elements read by feedparser; whatever it declines, or
+         ``parser="feedparser"``, takes the steps below
       2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
          note the root element, whether there is a channel, channel ``podcast:guid``
          and every item's ``podcast:transcript`` / ``podcast:chapters`` / ``media:content``
-      3. feedparser on the same bytes (a BytesIO, HTML sanitizing on)
+      3. feedparser on the same bytes (a BytesIO; its sanitizer and URI resolution off:
+         show notes are sanitized on both paths by ``earshot.ingest.sanitize``)
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
          MalformedFeed; no channel and no items -> NotAFeed; a channel with no items
          yet (a new show) -> ParsedFeed with 0 episodes; broken but recovered ->
@@ -41,26 +46,37 @@ Earshot does not depend on any of that: step 2 refuses every entity declaration 
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
-from feedparser.urls import RelativeURIResolver
+from feedparser.datetimes import _parse_date as feedparser_date
 
 # Text caps live with every other stored bound (earshot.bounds); the models apply them
 # too, so a parser path that forgets one is still bounded.
 from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
+from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
-from earshot.textutil import UNTITLED_EPISODE, clean_text, clip, parse_duration, strip_html, to_utc
+from earshot.textutil import (
+    UNTITLED_EPISODE,
+    clean_text,
+    clip,
+    parse_duration,
+    strip_html,
+    strip_serialized_html,
+    to_utc,
+)
 
 # Podcasting 2.0: the namespace is https://podcastindex.org/namespace/1.0; feeds written
 # before it settled use the GitHub URL of the spec document.
@@ -93,8 +109,17 @@ _EXAMPLES_SHOWN = 3
 
 
 
-def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
+ParserChoice = Literal["auto", "feedparser"]
+"""``auto``: the fast path, feedparser for what it declines; ``feedparser``: always feedparser."""
+PARSER_CHOICES: tuple[ParserChoice, ...] = ("auto", "feedparser")
+
+
+def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "auto") -> ParsedFeed:
     """Parse one feed document. ``url`` (where it was fetched) resolves relative URLs.
+
+    ``parser="auto"`` reads well-formed RSS 2.0 with the fast path
+    (``earshot.ingest.fastparse``) and everything it declines with feedparser, which
+    ``parser="feedparser"`` forces. Both give the same episodes.
 
     Raises :class:`NotAFeed`, :class:`MalformedFeed` or :class:`UnsafeXml`, nothing else.
 
@@ -111,6 +136,36 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
     """
     if not body.strip():
         raise NotAFeed("empty body")
+    if parser == "auto":
+        try:
+            return parse_fast(body, url=url)
+        except Declined:
+            pass  # feedparser settles it (and the expat pass refuses entity declarations)
+    return _parse_with_feedparser(body, url)
+
+
+def parse_fast(body: bytes, *, url: str | None = None) -> ParsedFeed:
+    """The fast path alone (for benchmarks and tests): raises :class:`Declined` where
+    :func:`parse_feed` would run feedparser."""
+    builder = _EpisodeBuilder(url)
+    return _from_fast(read_feed(body, builder.add), builder, url)
+
+
+def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> ParsedFeed:
+    # The channel's own elements, a few kilobytes, go to feedparser: its rules for the
+    # feed's title, author and image are many and stateful, and copying them would buy
+    # nothing measurable. The items, which are the bulk of every feed, do not.
+    channel = _run_feedparser(fast.channel_xml)
+    if channel.get("bozo") or channel.get("version") != fast.version:
+        raise Declined("feedparser did not read the channel alone as the whole document")
+    scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
+    info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
+    warnings = [] if info.title else ["the channel has no title"]
+    episodes, choices, episode_warnings = builder.finish()
+    return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
+
+
+def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
     scan = _scan(body)
     result = _run_feedparser(body)
     version = result.get("version") or ""
@@ -152,14 +207,8 @@ def parse_feed(body: bytes, *, url: str | None = None) -> ParsedFeed:
 # ------------------------------------------------------------------ the expat pass
 
 
-@dataclass
-class _ItemTags:
-    """The Podcasting 2.0 and Media RSS tags of one item, as attribute maps in document
-    order (Media RSS attribute names lowercased, as feedparser gives them)."""
-
-    transcripts: list[dict[str, str]] = field(default_factory=list)
-    chapters: list[dict[str, str]] = field(default_factory=list)
-    media: list[dict[str, str]] = field(default_factory=list)  # <media:content>, in or out of <media:group>
+# One item's Podcasting 2.0 and Media RSS tags; the fast path reads the same.
+_ItemTags = ItemTags
 
 
 @dataclass
@@ -295,9 +344,9 @@ def _mentions_entity_declaration(data: bytes) -> bool:
 def _run_feedparser(body: bytes) -> Any:
     try:
         # BytesIO, never bare bytes (feedparser would try them as a file name). No base
-        # URL, so guids stay as written; relative URIs in HTML are resolved against any
-        # xml:base here and against the feed URL later.
-        return feedparser.parse(io.BytesIO(body), resolve_relative_uris=True, sanitize_html=True)
+        # URL, so guids stay as written. Its sanitizer and URI resolution are off: HTML
+        # is cleaned and its links resolved by earshot.ingest.sanitize, on every path.
+        return feedparser.parse(io.BytesIO(body), resolve_relative_uris=False, sanitize_html=False)
     except Exception as exc:  # a crash in feedparser's loose parser is this feed's problem
         raise MalformedFeed(f"feedparser failed: {type(exc).__name__}: {exc}") from exc
 
@@ -350,32 +399,55 @@ class _Draft:
 def _episodes(
     entries: list[Any], item_tags: list[_ItemTags] | None, base: str | None
 ) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
-    now = datetime.now(UTC)
-    drafts: list[_Draft] = []
-    bad_dates: list[str] = []
-    empty = 0
+    builder = _EpisodeBuilder(base)
     for index, entry in enumerate(entries):
-        tags = item_tags[index] if item_tags is not None else _feedparser_tags(entry)
-        raw_date, parsed_date = _entry_date(entry)
-        published = to_utc(parsed_date or raw_date, now=now)
-        if raw_date and published is None:
-            bad_dates.append(raw_date)
-        draft = _draft(entry, tags, base, published, raw_date)
-        if draft is None:
-            empty += 1  # nothing to identify, show or play
-            continue
-        drafts.append(draft)
+        builder.add(entry, item_tags[index] if item_tags is not None else _feedparser_tags(entry))
+    return builder.finish()
 
+
+class _EpisodeBuilder:
+    """Maps items to drafts one at a time (the fast path hands each over as soon as it is
+    read, so no list of raw items is ever held), then gives ids to them all at once."""
+
+    def __init__(self, base: str | None) -> None:
+        self.base = base
+        self.now = datetime.now(UTC)
+        self.sanitizer = Sanitizer(base)
+        self.drafts: list[_Draft] = []
+        self.bad_dates: list[str] = []
+        self.empty = 0
+
+    def add(self, entry: Any, tags: _ItemTags) -> None:
+        raw_date, parsed_date = _entry_date(entry)
+        published = to_utc(parsed_date or raw_date, now=self.now)
+        if raw_date and published is None:
+            self.bad_dates.append(raw_date)
+        draft = _draft(entry, tags, self.base, published, raw_date, self.sanitizer)
+        if draft is None:
+            self.empty += 1  # nothing to identify, show or play
+        else:
+            self.drafts.append(draft)
+
+    def finish(self) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
+        return _identified(self.drafts, self.bad_dates, self.empty)
+
+
+def _identified(
+    drafts: list[_Draft], bad_dates: list[str], empty: int
+) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     # One identity rule for every parser path: earshot.identity.
     assignment = assign_ids([d.candidate for d in drafts])
     episodes: list[Episode] = []
     repeated: list[str] = []
     titled_from: Counter[str] = Counter()
-    for draft, episode_id in zip(drafts, assignment.ids, strict=True):
+    for index, episode_id in enumerate(assignment.ids):
+        draft = drafts[index]
+        drafts[index] = None  # type: ignore[call-overload]  # each draft is let go once its episode exists
         if episode_id is None:
             repeated.append(draft.candidate.natural_id)
             continue
-        episodes.append(draft.episode.model_copy(update={"id": episode_id}))
+        episodes.append(draft.episode if episode_id == draft.episode.id
+                        else draft.episode.model_copy(update={"id": episode_id}))
         if draft.title_source:
             titled_from[draft.title_source] += 1
 
@@ -408,7 +480,8 @@ def _episodes(
 
 
 def _draft(
-    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None
+    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None,
+    sanitizer: Sanitizer,
 ) -> _Draft | None:
     """The item as an Episode whose id is still its natural id; None for an empty item."""
     guid = _stripped(entry.get("id"))
@@ -424,8 +497,8 @@ def _draft(
     from_guid = entry.get("guidislink") and link == entry.get("id")
     link = _absolute_url(link, None if from_guid else base)
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
-    summary_html = _summary_html(entry, base)
-    summary = clip(strip_html(summary_html), MAX_SUMMARY_CHARS)
+    summary_html = _summary_html(entry, sanitizer)
+    summary = clip(strip_serialized_html(summary_html), MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
@@ -529,8 +602,19 @@ def _entry_date(entry: Any) -> tuple[str | None, Any]:
     """
     for key in ("published", "updated"):
         if key in entry:
-            return _stripped(entry[key]), entry.get(f"{key}_parsed")
+            raw = entry[key]
+            # The fast path leaves dates as written: feedparser's date parser reads them
+            # here, so both paths read every date alike.
+            parsed = entry.get(f"{key}_parsed") if f"{key}_parsed" in entry else _feedparser_date(raw)
+            return _stripped(raw), parsed
     return None, None
+
+
+def _feedparser_date(value: object) -> Any:
+    try:
+        return feedparser_date(value) if isinstance(value, str) and value else None
+    except Exception:  # a crash in one of its date handlers is one unreadable date  # noqa: BLE001
+        return None
 
 
 def _feedparser_tags(entry: Any) -> _ItemTags:
@@ -618,7 +702,7 @@ def media_rss_audio(
     return min(ranked)[1] if ranked else None
 
 
-def _summary_html(entry: Any, base: str | None) -> str:
+def _summary_html(entry: Any, sanitizer: Sanitizer) -> str:
     """Show notes as sanitized HTML: content:encoded (or Atom content), else description."""
     detail = next((c for c in entry.get("content") or () if c.get("value")), None)
     detail = detail or entry.get("summary_detail")
@@ -627,20 +711,7 @@ def _summary_html(entry: Any, base: str | None) -> str:
     value = str(detail["value"]).strip()
     if detail.get("type") not in _HTML_TYPES:
         return html.escape(value, quote=False)
-    if base:
-        resolver = _LinkResolver(base, "utf-8", "text/html")
-        resolver.feed(value)
-        value = str(resolver.output())
-    return value
-
-
-class _LinkResolver(RelativeURIResolver):  # type: ignore[misc]  # feedparser ships no types
-    """feedparser's resolver for href/src in HTML, applied after sanitizing (feedparser
-    never saw the feed URL). An empty href -- what the sanitizer leaves of a
-    ``javascript:`` URL -- stays empty rather than becoming a link to the feed itself."""
-
-    def resolve_uri(self, uri: str) -> str:
-        return super().resolve_uri(uri) if uri.strip() else uri
+    return sanitizer.clean(value, xml_base=detail.get("base") or None)
 
 
 # -------------------------------------------------------------------------- values
@@ -658,6 +729,12 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
     """``href`` as an absolute http(s) URL, relative ones joined to ``base``; else None."""
     if not href or not href.strip():
         return None
+    return _joined_url(href, base)
+
+
+# Feeds repeat URLs (one show image on every item, one base): join each pair once.
+@functools.lru_cache(maxsize=4096)
+def _joined_url(href: str, base: str | None) -> str | None:
     try:
         joined = urljoin(base, href.strip()) if base else href.strip()
         parts = urlsplit(joined)

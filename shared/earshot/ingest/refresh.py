@@ -133,7 +133,7 @@ def refresh_feed(
         # 3. parse and normalize; every stored value meets its bound (earshot.bounds), and
         # what a bound had to cut becomes one typed warning on the feed
         with bounds.recording() as cuts:
-            parsed = parse_feed(result.body or b"", url=result.url)
+            parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
     except NotStarted:
         raise  # nothing was fetched or recorded: the caller hands the check back
     except FeedGone as exc:

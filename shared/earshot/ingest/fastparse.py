@@ -1,0 +1,596 @@
+"""The fast path: one streaming lxml pass over a well-formed RSS 2.0 document. No I/O.
+
+:class:`FastReader` is fed the body in chunks (as it arrives, or slices of it) and
+reads the channel and its items into the same raw fields that feedparser gives the
+mapping in ``parser`` (feedparser-shaped dicts: ``title_detail``, ``summary_detail``,
+``content``, ``enclosures``...), plus each item's Podcasting 2.0 and Media RSS tags.
+HTML is not touched here: both paths hand it to ``sanitize`` later, so what an
+episode says does not depend on which parser read it.
+
+Safety: the parser loads no DTD, makes no network access and expands no entity
+(``resolve_entities=False, load_dtd=False, no_network=True``, libxml2's size guards on:
+no ``huge_tree``), and the reader declines any document with a DOCTYPE before the
+root element is read, so an entity declaration is refused by the same code on both
+paths (``parser``'s expat pass). Each item is cleared once read and earlier siblings
+are dropped, so memory holds one item's tree at a time, not the document's.
+
+What it reads the way feedparser 6 does, because the output must be the same
+Episodes: element and attribute names are case-insensitive; namespaces map to
+feedparser's prefixes (an unknown namespace keeps the prefix the document gave it, and
+Atom elements inside RSS act as their RSS namesakes); the first non-empty title wins; a
+description or ``itunes:summary`` that follows another summary of the item, before any
+``content:encoded``, is filed as content; RSS titles and summaries are HTML when they
+look like it (a closing tag or an entity, only known tags and entities); text is
+stripped, mis-decoded UTF-8 repaired and C1 controls read as Windows-1252; a guid
+without ``isPermaLink="false"`` is the link when there is no ``<link>`` before it.
+
+It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
+cannot read exactly so: XML that is not well-formed, any encoding but UTF-8, a DOCTYPE,
+a root other than ``<rss>``, ``xml:base``, markup inside a text element, and the
+elements whose feedparser handling depends on more state than is worth copying
+(``media:title``, ``media:description``, ``dc:title``, ``dc:description``, an item
+``<image>``, Atom content). Declining is never wrong, only slower.
+"""
+
+from __future__ import annotations
+
+import html.entities
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from lxml import etree
+
+# Podcasting 2.0 (see parser.PODCAST_NAMESPACES): the settled namespace and the spec URL.
+PODCAST_NAMESPACES = frozenset({
+    "https://podcastindex.org/namespace/1.0",
+    "https://github.com/podcastindex-org/podcast-namespace/blob/main/docs/1.0.md",
+})
+# feedparser 6's prefixes for the namespaces whose elements change a field Earshot reads;
+# keys lowercased, as feedparser matches them. Any other namespace keeps its prefix.
+_PREFIXES = {
+    "": "",
+    "http://backend.userland.com/rss": "",
+    "http://backend.userland.com/rss2": "",
+    "http://blogs.law.harvard.edu/tech/rss": "",
+    "http://purl.org/rss/1.0/modules/rss091#": "",
+    "http://www.w3.org/2005/atom": "",
+    "http://purl.org/atom/ns#": "",
+    "http://purl.org/rss/1.0/": "",
+    "http://my.netscape.com/rdf/simple/0.9/": "",
+    "http://www.itunes.com/dtds/podcast-1.0.dtd": "itunes",
+    "http://example.com/dtds/podcast-1.0.dtd": "itunes",
+    "http://purl.org/rss/1.0/modules/content/": "content",
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://purl.org/dc/terms/": "dcterms",
+    "http://search.yahoo.com/mrss/": "media",
+    "http://search.yahoo.com/mrss": "media",
+    "http://www.w3.org/1999/xhtml": "xhtml",
+    "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
+}
+_VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+_ITEM_TAGS = frozenset({"item", "{http://purl.org/rss/1.0/}item", "{http://backend.userland.com/rss2}item",
+                        "entry", "{http://www.w3.org/2005/Atom}entry"})
+_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+# Item children read here, by feedparser name.
+_PUBLISHED = frozenset({"pubdate", "published", "issued", "dcterms:issued"})
+_UPDATED = frozenset({"updated", "modified", "dc:date", "dcterms:modified"})
+_ITEM_TEXT = frozenset({"itunes:title", "itunes:duration", "itunes:episode", "itunes:season"})
+# Elements whose feedparser handling touches a field Earshot reads in ways not copied here.
+_DECLINED = frozenset({
+    "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item",
+    "channel", "feed", "info",
+})
+# In the channel, what would change how feedparser files the first item's summaries.
+_CHANNEL_DECLINED = frozenset({"content", "body", "xhtml:body", "fullitem", "content:encoded", "source", "entry",
+                               "feed", "channel"})
+_AUTHORS = frozenset({"author", "dc:creator", "dc:author", "managingeditor", "itunes:author"})
+
+# feedparser's looks_like_html: its sanitizer's acceptable elements and HTML's entities.
+_HTML_ELEMENTS = frozenset(
+    "a abbr acronym address area article aside audio b big blockquote br button canvas caption center cite "
+    "code col colgroup command datagrid datalist dd del details dfn dialog dir div dl dt em event-source "
+    "fieldset figcaption figure font footer form h1 h2 h3 h4 h5 h6 header hr i img input ins kbd keygen "
+    "label legend li m map menu meter multicol nav nextid noscript ol optgroup option output p pre progress "
+    "q s samp section select small sound source spacer span strike strong sub sup table tbody td textarea "
+    "tfoot th thead time tr tt u ul var video".split()
+)
+_CLOSE_TAG = re.compile(r"</(\w+)>")
+_ENTITY_REF = re.compile(r"&#?\w+;")
+_TAG_NAMES = re.compile(r"</?(\w+)")
+_ENTITY_NAMES = re.compile(r"&(\w+);")
+# C1 controls read as Windows-1252 (feedparser's table: the five undefined bytes stay).
+_CP1252 = {c: bytes([c]).decode("cp1252") for c in range(0x80, 0xA0) if c not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+_C1_CONTROL = re.compile("[\x80-\x9f]")
+_URI_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+_LINK_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")
+_XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_CHUNK_BYTES = 64 * 1024
+# Declared encodings read here (as the Python codec feedparser would decode with): the
+# single-byte ones decode every byte the same way in libxml2 and in Python.
+_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
+              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252"}
+_MAX_CHANNEL_CHARS = 1_000_000
+
+
+class Declined(Exception):
+    """The fast path will not read this document; the reason says why (for benchmarks)."""
+
+
+@dataclass
+class ItemTags:
+    """The Podcasting 2.0 and Media RSS tags of one item, as attribute maps in document
+    order (Media RSS attribute names lowercased, as feedparser gives them)."""
+
+    transcripts: list[dict[str, str]] = field(default_factory=list)
+    chapters: list[dict[str, str]] = field(default_factory=list)
+    media: list[dict[str, str]] = field(default_factory=list)  # <media:content>, in or out of <media:group>
+
+
+@dataclass
+class FastFeed:
+    """What the fast path read: feedparser-shaped channel and entries, and item tags."""
+
+    version: str
+    # The channel's own elements (items left out) as a small RSS document: feedparser
+    # reads the feed-level fields from it, so they are feedparser's by construction.
+    channel_xml: bytes
+    items: int  # each handed to the reader's ``on_item`` as it was read
+    podcast_guid: str | None
+
+
+def read_feed(body: bytes, on_item: ItemSink) -> FastFeed:
+    """Read a whole body, fed in slices as if it were arriving; raises :class:`Declined`."""
+    reader = FastReader(on_item)
+    for start in range(0, len(body), _CHUNK_BYTES):
+        reader.feed(body[start:start + _CHUNK_BYTES])
+    return reader.close()
+
+
+ItemSink = Callable[[dict[str, Any], ItemTags], None]
+"""Receives each item, in document order, as soon as it has been read."""
+
+
+class FastReader:
+    """Incremental reader: ``feed`` chunks in order, then ``close`` for the result."""
+
+    def __init__(self, on_item: ItemSink) -> None:
+        self._on_item = on_item
+        self._items = 0
+        self._parser = etree.XMLPullParser(
+            events=("start", "end"), resolve_entities=False, load_dtd=False, no_network=True,
+            huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False,
+        )
+        self._head = b""
+        self._checked_prolog = False
+        self._depth = 0
+        self._version = ""
+        self._root_attributes = ""
+        self._codec = "utf-8"
+        self._channel_parts: list[str] = []
+        self._channel_bytes = 0
+        self._channel_state = _ItemState()
+        self._podcast_guid: str | None = None
+        self._in_channel = False
+        self._seen_channel = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._checked_prolog:
+            self._head += chunk
+            match = _FIRST_ELEMENT.search(self._head)
+            if match is None and len(self._head) < 1024 * 1024:
+                return  # the root element has not started yet
+            self._set_encoding(_check_prolog(self._head[: match.start() if match else len(self._head)]))
+            self._checked_prolog = True
+            chunk, self._head = self._head, b""
+        try:
+            self._parser.feed(chunk)
+        except etree.XMLSyntaxError as exc:
+            raise Declined(f"not well-formed: {exc}") from None
+        self._drain()
+
+    def close(self) -> FastFeed:
+        if not self._checked_prolog:
+            self._set_encoding(_check_prolog(self._head))
+            self._checked_prolog = True
+            self.feed(b"")
+        try:
+            self._parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise Declined(f"not well-formed: {exc}") from None
+        self._drain()
+        if not self._seen_channel:
+            raise Declined("no RSS channel")
+        if not self._items:
+            raise Declined("no items")  # feedparser settles what an empty document is
+        # In the document's own encoding, so that feedparser treats its text alike.
+        channel_xml = (f'<?xml version="1.0" encoding="{self._codec}"?>'
+                       f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
+        return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
+                        items=self._items,
+                        podcast_guid=self._podcast_guid)
+
+    def _set_encoding(self, codec: str) -> None:
+        self._codec = codec
+        self._channel_state.utf8 = codec == "utf-8"
+
+    # ----------------------------------------------------------------- events
+
+    def _drain(self) -> None:
+        for event, element in self._parser.read_events():
+            if event == "start":
+                self._depth += 1
+                self._start(element)
+            else:
+                self._end(element)
+                self._depth -= 1
+
+    def _start(self, element: Any) -> None:
+        if element.get(_XML_BASE) is not None:
+            raise Declined("xml:base")
+        depth = self._depth
+        if depth == 1:
+            name = _name(element)
+            if name != "rss":
+                raise Declined(f"root <{name}>")
+            if element.getroottree().docinfo.doctype:
+                raise Declined("DOCTYPE")
+            version = _attributes(element).get("version", "")
+            self._version = _VERSIONS.get(version) or ("rss20" if version.startswith("2.") else "rss")
+            self._root_attributes = "".join(
+                f" {'xml:' if key.startswith('{http://www.w3.org/XML/1998/namespace}') else ''}"
+                f"{key.rpartition('}')[2]}={quoteattr(value)}"
+                for key, value in element.attrib.items()
+                if not key.startswith("{") or key.startswith("{http://www.w3.org/XML/1998/namespace}")
+            )
+        elif depth == 2:
+            if _name(element) == "channel":
+                if self._seen_channel:
+                    raise Declined("a second channel")
+                self._in_channel = self._seen_channel = True
+        elif depth == 3 and self._in_channel and _name(element) == "item":
+            self._items += 1
+        elif depth > 3 and element.tag in _ITEM_TAGS:
+            raise Declined("an item inside another element")
+
+    def _end(self, element: Any) -> None:
+        depth = self._depth
+        if depth == 2:
+            name = _name(element)
+            if name == "channel":
+                self._in_channel = False
+            elif name == "item":
+                raise Declined("an item outside the channel")
+            _forget(element)
+        elif depth == 3 and self._in_channel:
+            name = _name(element)
+            if name == "item":
+                entry: dict[str, Any] = {}
+                tags = ItemTags()
+                self._read_item(element, entry, tags)
+                self._on_item(entry, tags)
+            else:
+                self._read_channel_child(name, element)
+            _forget(element)
+
+    # ---------------------------------------------------------------- channel
+
+    def _read_channel_child(self, name: str, element: Any) -> None:
+        """Keep the channel's own element for feedparser (see :attr:`FastFeed.channel_xml`);
+        track the one piece of feedparser state that reaches into items."""
+        if name in _CHANNEL_DECLINED:
+            raise Declined(f"channel <{name}>")
+        self._channel_parts.append(etree.tostring(element, encoding="unicode", with_tail=False))
+        self._channel_bytes += len(self._channel_parts[-1])
+        if self._channel_bytes > _MAX_CHANNEL_CHARS:
+            raise Declined("a channel of more than 1 MB besides its items")
+        if name in ("description", "dc:description", "media:description", "abstract"):
+            _description(self._channel_state, {}, element, feed_level=True)
+        elif name in ("itunes:summary", "summary"):
+            _summary(self._channel_state, {}, element, feed_level=True)
+        elif name == "podcast:guid" and self._podcast_guid is None and _namespace(element) in PODCAST_NAMESPACES:
+            self._podcast_guid = (element.text or "").strip() or None
+
+    # ------------------------------------------------------------------- item
+
+    def _read_item(self, item: Any, entry: dict[str, Any], tags: ItemTags) -> None:
+        if item.attrib:
+            attrs = _attributes(item)
+            if attrs.get("rdf:about") or attrs.get("about") or attrs.get("href") or attrs.get("lastmod"):
+                raise Declined("item attributes")
+        # feedparser's "has content" flag is one for the document, reset when an item
+        # ends: a channel description filed as content carries it into the next item.
+        state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
+        self._channel_state.has_content = False
+        links: list[dict[str, str]] = []
+        for child in item:
+            name = _name(child)
+            if name in _DECLINED:
+                raise Declined(f"item <{name}>")
+            if name.startswith("podcast:") and _namespace(child) in PODCAST_NAMESPACES:
+                local = name.partition(":")[2]
+                if local == "transcript":
+                    tags.transcripts.append(dict(child.attrib))
+                elif local == "chapters":
+                    tags.chapters.append(dict(child.attrib))
+                continue
+            if _namespace(child) in PODCAST_NAMESPACES or (name == "media:content" or name == "media:group"):
+                if name == "media:content":
+                    tags.media.append({key.lower(): value for key, value in child.attrib.items()})
+                elif name == "media:group":
+                    for grandchild in child:
+                        inner = _name(grandchild)
+                        if inner == "media:content":
+                            tags.media.append({key.lower(): value for key, value in grandchild.attrib.items()})
+                        elif inner in _DECLINED or (len(grandchild) and inner in _TEXT_CHILDREN):
+                            raise Declined(f"<{inner}> in media:group")
+                        elif inner == "media:title":
+                            _media_title(state, entry, grandchild)
+                        elif inner == "media:description":
+                            _description(state, entry, grandchild, feed_level=False)
+                continue
+            if len(child) and (name in _TEXT_CHILDREN or name in _AUTHORS):
+                raise Declined(f"markup inside <{name}>")
+            if name in ("title", "dc:title"):
+                _title(state, entry, child)
+            elif name == "media:title":
+                _media_title(state, entry, child)
+            elif name == "link":
+                link = _link(entry, child, state.utf8)
+                if link is not None:
+                    links.append(link)
+            elif name in ("guid", "id"):
+                _guid(entry, child, state.utf8)
+            elif name in ("description", "dc:description", "media:description"):
+                _description(state, entry, child, feed_level=False)
+            elif name in ("itunes:summary", "summary"):
+                _summary(state, entry, child, feed_level=False)
+            elif name == "content:encoded":
+                state.has_content = True
+                entry.setdefault("content", []).append(_detail(child, "text/html", state.utf8))
+                state.saw_summary_key = True
+                if "summary" not in entry:
+                    entry["summary"] = entry["content"][-1]["value"]
+            elif name == "enclosure":
+                attrs = _attributes(child)
+                href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+                links.append({"rel": "enclosure", "href": href or "", "type": attrs.get("type", ""),
+                              "length": attrs.get("length", "")})
+            elif name == "itunes:image":
+                attrs = _attributes(child)
+                href = attrs.get("href") or attrs.get("url")
+                if href:
+                    entry["image"] = {"href": href}
+            elif name in _PUBLISHED:
+                entry["published"] = _text(child, state.utf8)
+            elif name in _UPDATED:
+                entry["updated"] = _text(child, state.utf8)
+            elif name in _ITEM_TEXT:
+                entry[name.replace(":", "_")] = _text(child, state.utf8)
+        entry["enclosures"] = [
+            {"href": link["href"], "type": link.get("type", ""), "length": link.get("length", "")}
+            for link in links if link.get("rel") == "enclosure"
+        ]
+
+
+_TEXT_CHILDREN = frozenset({
+    "title", "dc:title", "media:title", "description", "dc:description", "media:description", "itunes:summary",
+    "summary", "content:encoded", "link", "guid", "id", "itunes:title", "itunes:duration", "itunes:episode",
+    "itunes:season",
+}) | _PUBLISHED | _UPDATED
+
+
+@dataclass
+class _ItemState:
+    """feedparser's per-item bookkeeping that decides where a value lands."""
+
+    utf8: bool = True  # the document is UTF-8: feedparser then repairs mis-decoded text
+    title_locked: bool = False
+    has_content: bool = False
+    saw_summary_key: bool = False  # 'summary' in the context
+
+
+def _title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
+    if state.title_locked:
+        return
+    detail = _detail(element, "text/plain", state.utf8)
+    context["title"] = detail["value"]
+    context["title_detail"] = detail
+    if detail["value"]:
+        state.title_locked = True
+
+
+def _media_title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
+    """feedparser reads ``media:title`` as a title that never locks the title in."""
+    if not state.title_locked:
+        context["title_detail"] = _detail(element, "text/plain", state.utf8)
+
+
+def _description(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+    if state.saw_summary_key and not state.has_content:
+        _as_content(state, context, element, feed_level=feed_level)
+        return
+    detail = _detail(element, "text/html", state.utf8)
+    key = "subtitle" if feed_level else "summary"
+    context[key] = detail["value"]
+    context[f"{key}_detail"] = detail
+    if not feed_level:
+        state.saw_summary_key = True
+
+
+def _summary(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+    if state.saw_summary_key and not state.has_content:
+        _as_content(state, context, element, feed_level=feed_level)
+        return
+    detail = _detail(element, "text/plain", state.utf8)
+    context["summary"] = detail["value"]
+    context["summary_detail"] = detail
+    state.saw_summary_key = True
+
+
+def _as_content(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+    """feedparser files a second summary of an item, before any content, as content."""
+    state.has_content = True
+    if feed_level:
+        return  # a channel's content is not read
+    detail = _detail(element, "text/plain", state.utf8)
+    context.setdefault("content", []).append(detail)
+
+
+def _link(context: dict[str, Any], element: Any, utf8: bool) -> dict[str, str] | None:
+    """An item's RSS ``<link>`` (text) or Atom-style ``<link href rel type>``; returns the
+    link's attributes (enclosure links count as enclosures)."""
+    attrs = _attributes(element)
+    rel = attrs.setdefault("rel", "alternate")
+    attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
+    href = attrs.get("url", attrs.get("uri", attrs.get("href")))
+    if href:
+        href = _resolve(href)
+        attrs["href"] = href
+        if rel == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
+            context["link"] = href
+        return attrs
+    value = _resolve(_text(element, utf8))
+    # feedparser's repair of query strings it once took for entity references
+    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+    return None
+
+
+def _guid(entry: dict[str, Any], element: Any, utf8: bool) -> None:
+    is_link = _attributes(element).get("ispermalink", "true") == "true"
+    value = _text(element, utf8)
+    if is_link and value:
+        value = _resolve(value)
+    entry["id"] = value
+    entry.setdefault("guidislink", is_link and "link" not in entry)
+    if is_link:
+        entry.setdefault("link", value)
+
+
+def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
+    """A feedparser ``*_detail``: the value and its MIME type (an RSS "plain text"
+    value that looks like HTML is HTML)."""
+    attrs = _attributes(element) if element.attrib else {}
+    mime = _content_type(attrs.get("type", default_type))
+    if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
+        raise Declined("base64 content")  # feedparser decodes it
+    value = _text(element, utf8)
+    if mime == "text/plain" and _looks_like_html(value):
+        mime = "text/html"
+    return {"type": mime, "value": value}
+
+
+def _text(element: Any, utf8: bool) -> str:
+    """The element's text as feedparser stores it."""
+    value = (element.text or "").strip()
+    if not value:
+        return ""
+    if not value.isascii():
+        if utf8:
+            try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
+                value = value.encode("iso-8859-1").decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                pass
+        if _C1_CONTROL.search(value):
+            value = value.translate(_CP1252)
+    return value
+
+
+def _looks_like_html(text: str) -> bool:
+    if not (_CLOSE_TAG.search(text) or _ENTITY_REF.search(text)):
+        return False
+    if any(tag.lower() not in _HTML_ELEMENTS for tag in _TAG_NAMES.findall(text)):
+        return False
+    return all(name in html.entities.entitydefs for name in _ENTITY_NAMES.findall(text))
+
+
+def _content_type(value: str) -> str:
+    value = value.lower()
+    return {"text": "text/plain", "plain": "text/plain", "html": "text/html",
+            "xhtml": "application/xhtml+xml"}.get(value, value)
+
+
+def _resolve(uri: str) -> str:
+    """feedparser's URI fix-up with no base URL: extra slashes after the scheme go."""
+    return _URI_SLASHES.sub(r"\1\3", uri)
+
+
+def _name(element: Any) -> str:
+    """The element's name as feedparser sees it: ``prefix:local``, lowercased."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    key = (tag, element.prefix)
+    name = _NAMES.get(key)
+    if name is None:
+        name = _feedparser_name(tag, element.prefix)
+        if len(_NAMES) < 4096:  # a hostile feed's endless invented names are not kept
+            _NAMES[key] = name
+    return name
+
+
+_NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
+
+
+def _feedparser_name(tag: str, given_prefix: str | None) -> str:
+    if tag[0] != "{":
+        return tag.lower()
+    namespace, _, local = tag[1:].partition("}")
+    prefix = _PREFIXES.get(namespace.lower())
+    if prefix is None:
+        if namespace in PODCAST_NAMESPACES or namespace.lower() in PODCAST_NAMESPACES:
+            prefix = "podcast"
+        else:
+            prefix = given_prefix or ""
+    return f"{prefix}:{local.lower()}" if prefix else local.lower()
+
+
+def _namespace(element: Any) -> str:
+    tag = element.tag
+    return tag[1:].partition("}")[0].lower() if isinstance(tag, str) and tag[:1] == "{" else ""
+
+
+def _attributes(element: Any) -> dict[str, str]:
+    """Attribute names lowercased, as feedparser gives them (``rel`` and ``type`` values
+    too); namespaced ones as ``prefix:name`` for the namespaces feedparser knows."""
+    out: dict[str, str] = {}
+    for key, value in element.attrib.items():
+        if key[:1] == "{":
+            namespace, _, local = key[1:].partition("}")
+            namespace = namespace.lower()
+            prefix = "xml" if namespace == "http://www.w3.org/xml/1998/namespace" else _PREFIXES.get(namespace, "")
+            key = f"{prefix}:{local}" if prefix else local
+        key = key.lower()
+        out[key] = value.lower() if key in ("rel", "type") else value
+    return out
+
+
+def _forget(element: Any) -> None:
+    """Free what has been read: the element's subtree and its earlier siblings."""
+    element.clear(keep_tail=False)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+def _check_prolog(prolog: bytes) -> str:
+    """Decline what only feedparser settles: other encodings, a DOCTYPE (and with it
+    any entity declaration, which the expat pass then refuses)."""
+    if prolog.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in prolog[:4]:
+        raise Declined("UTF-16 or UTF-32")
+    data = prolog.removeprefix(b"\xef\xbb\xbf")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data or b"<!doctype" in data:
+        raise Declined("DOCTYPE")
+    match = _XML_DECLARATION.match(data)
+    declared = match.group(1).decode("ascii").lower() if match else "utf-8"
+    codec = _ENCODINGS.get(declared)
+    if codec is None or (codec != "utf-8" and data is not prolog):
+        raise Declined(f"encoding {declared}")
+    return codec
