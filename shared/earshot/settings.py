@@ -51,6 +51,12 @@ class Settings(BaseModel):
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)
     max_requests_per_host: int = Field(2, alias="EARSHOT_MAX_REQUESTS_PER_HOST", ge=1)
 
+    # --- observability (observability.py) ---
+    # Share of feeds whose routine checks (parsed, not modified, unchanged) write the
+    # "feed refreshed" log line; failed checks always do. Log ingestion is billed by the
+    # byte and this line is written per check (template CheckLogSampleRate).
+    check_log_sample_rate: float = Field(1.0, alias="EARSHOT_CHECK_LOG_SAMPLE_RATE", ge=0, le=1)
+
     # --- scheduling policy (schedule.py) ---
     due_shards: int = Field(4, alias="EARSHOT_DUE_SHARDS", ge=1, le=64)
     min_interval_s: int = Field(3600, alias="EARSHOT_MIN_INTERVAL_S", ge=60)

@@ -4,9 +4,17 @@
     GET /topics/<slug>/feed.xml  application/rss+xml   the latest 100 episodes as a podcast
 
 Unknown slugs raise NotFound, which ``earshot.web.api`` maps to 404.
+
+Both carry validators (RFC 9110 §8.8.3): a strong ``ETag``, the SHA-256 of the exact
+bytes, and ``Cache-Control``. A request whose ``If-None-Match`` names the current tag gets
+``304 Not Modified`` with no body (RFC 9110 §13.1.2, §15.4.5): a podcast app that polls a
+topic's feed every hour downloads it only when an episode was added. The body is still
+rendered to know its tag; what a 304 saves is the bytes sent, which AWS bills as data
+transfer out, and the app's own work.
 """
 
 
+import hashlib
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.event_handler import Response
@@ -35,6 +43,43 @@ def _urls(slug: str) -> tuple[str, str]:
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
+def entity_tag(body: bytes) -> str:
+    """A strong entity tag for these exact bytes (RFC 9110 §8.8.3: a quoted string).
+
+    >>> entity_tag(b"hello")
+    '"2cf24dba5fb0a30e26e83b2ac5b9e29e"'
+    """
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """Does an ``If-None-Match`` field value match ``etag``? RFC 9110 §13.1.2: ``*``
+    matches any current representation; otherwise a comma-separated list of entity tags,
+    compared weakly (``W/"x"`` matches ``"x"``: a proxy that compressed the body may have
+    weakened the tag).
+
+    >>> tag = '"abc"'
+    >>> [none_match(v, tag) for v in (None, "", '"abc"', 'W/"abc"', '"x", "abc"', "*", '"abcd"', "abc")]
+    [False, False, True, True, True, True, False, False]
+    """
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(candidate.strip().removeprefix("W/") == opaque for candidate in if_none_match.split(","))
+
+
+def _validated(body: str, content_type: str, headers: dict[str, str]) -> Response[str]:
+    """200 with the body and its validators, or 304 when the client holds this version.
+    A 304 carries the same ETag and Cache-Control a 200 would (RFC 9110 §15.4.5)."""
+    etag = entity_tag(body.encode("utf-8"))
+    headers = {**headers, "ETag": etag}
+    if none_match(router.current_event.headers.get("if-none-match"), etag):
+        return Response(304, None, "", headers={k: v for k, v in headers.items() if k in ("ETag", "Cache-Control")})
+    return Response(200, content_type, body, headers=headers)
+
+
 @router.get("/topics/<slug>")
 def topic_page(slug: str) -> Response[str]:
     now = datetime.now(UTC)
@@ -43,9 +88,9 @@ def topic_page(slug: str) -> Response[str]:
     html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
                              subscribe_url=f"{_base()}/subscriptions")
     # The page's policy (earshot.topics.pages): its own script by hash, audio from any http(s) host.
-    return Response(200, "text/html; charset=utf-8", html,
-                    headers={"Cache-Control": CACHE_CONTROL, "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                             "X-Content-Type-Options": "nosniff"})
+    return _validated(html, "text/html; charset=utf-8",
+                      {"Cache-Control": CACHE_CONTROL, "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                       "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/topics/<slug>/feed.xml")
@@ -54,5 +99,4 @@ def topic_feed(slug: str) -> Response[str]:
     topic, matches = topic_matches(runtime.store(), slug)
     page_url, feed_url = _urls(slug)
     body = render_topic_feed(topic, matches, now=now, page_url=page_url, feed_url=feed_url)
-    return Response(200, "application/rss+xml; charset=utf-8", body.decode("utf-8"),
-                    headers={"Cache-Control": CACHE_CONTROL})
+    return _validated(body.decode("utf-8"), "application/rss+xml; charset=utf-8", {"Cache-Control": CACHE_CONTROL})
