@@ -90,18 +90,20 @@ def count(name: str, value: float = 1) -> None:
 
 
 def feed_error_kinds() -> frozenset[str]:
-    """Every ``kind`` of the FeedError tree (errors.py), read from the classes themselves;
-    HttpStatusError's per-status kinds stand as :data:`HTTP_FAMILIES`."""
-    kinds: set[str] = set()
+    """The ``kind`` of every concrete error of the FeedError tree (errors.py: the leaves,
+    read from the classes themselves), HttpStatusError's per-status kinds as
+    :data:`HTTP_FAMILIES`, and ``other`` for any kind outside the tree."""
+    kinds: set[str] = {"other"}
     pending: list[type[FeedError]] = [FeedError]
     while pending:
         cls = pending.pop()
-        pending.extend(cls.__subclasses__())
+        subclasses = cls.__subclasses__()
+        pending.extend(subclasses)
         if issubclass(cls, HttpStatusError):
             kinds.update(HTTP_FAMILIES)
-        else:
+        elif not subclasses:
             kinds.add(cls.kind)
-    return frozenset(kinds | {"other"})
+    return frozenset(kinds)
 
 
 def feed_error_family(kind: str) -> str:
