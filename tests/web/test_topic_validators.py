@@ -5,7 +5,9 @@ downloads nothing."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,3 +121,22 @@ def test_a_podcast_app_polling_earshot_serve_gets_304s(served: LocalServer, path
         assert "content-length" not in again.headers  # not the 200's length, so none (RFC 9110 §8.6)
         # The connection is still usable after the bodiless answer.
         assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+@pytest.mark.parametrize("kind", sorted(EVENTS))
+def test_a_client_that_accepts_gzip_gets_it_under_its_own_tag(stack: EmbeddedBackend, kind: str) -> None:
+    plain = _request(stack, kind)
+    packed = _request(stack, kind, **{"accept-encoding": "gzip, deflate, br"})
+    assert packed["statusCode"] == 200 and packed["isBase64Encoded"]
+    assert packed["headers"]["Content-Encoding"] == "gzip"
+    assert plain["headers"]["Vary"] == packed["headers"]["Vary"] == "Accept-Encoding"
+    data = gzip.decompress(base64.b64decode(packed["body"]))
+    assert data == plain["body"].encode("utf-8")
+    assert len(base64.b64decode(packed["body"])) < len(data) / 2
+    assert packed["headers"]["ETag"] == plain["headers"]["ETag"][:-1] + '-gzip"'
+    # Either tag of the current content answers 304, whichever coding is asked for now.
+    for tag in (plain["headers"]["ETag"], packed["headers"]["ETag"]):
+        again = _request(stack, kind, **{"accept-encoding": "gzip", "if-none-match": tag})
+        assert again["statusCode"] == 304 and again["body"] == ""
+        assert again["headers"]["ETag"] == packed["headers"]["ETag"]
+    assert _request(stack, kind, **{"accept-encoding": "gzip;q=0"})["headers"].get("Content-Encoding") is None

@@ -10,7 +10,10 @@ bytes, and ``Cache-Control``. A request whose ``If-None-Match`` names the curren
 ``304 Not Modified`` with no body (RFC 9110 §13.1.2, §15.4.5): a podcast app that polls a
 topic's feed every hour downloads it only when an episode was added. The body is still
 rendered to know its tag; what a 304 saves is the bytes sent, which AWS bills as data
-transfer out, and the app's own work.
+transfer out, and the app's own work. A client that accepts gzip gets the body gzipped
+(``Content-Encoding: gzip``, ``Vary: Accept-Encoding``; the HTTP API does not compress),
+under its own tag (``"<hash>-gzip"``: a strong tag names one representation), and either
+tag of the current content answers 304.
 """
 
 
@@ -70,14 +73,41 @@ def none_match(if_none_match: str | None, etag: str) -> bool:
     return any(candidate.strip().removeprefix("W/") == opaque for candidate in if_none_match.split(","))
 
 
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Does an ``Accept-Encoding`` field value name gzip with a q-value above 0 (RFC 9110
+    §12.5.3)? A bare ``*`` is not taken as gzip: clients that want it say so.
+
+    >>> [accepts_gzip(v) for v in (None, "", "gzip", "br, gzip;q=0.5", "gzip;q=0", "*", "identity", "x-gzip")]
+    [False, False, True, True, False, False, False, True]
+    """
+    for item in (accept_encoding or "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip"):
+            continue
+        q = params.strip().lower().removeprefix("q=")
+        try:
+            return float(q) > 0 if params.strip() else True
+        except ValueError:
+            return True
+    return False
+
+
 def _validated(body: str, content_type: str, headers: dict[str, str]) -> Response[str]:
     """200 with the body and its validators, or 304 when the client holds this version.
-    A 304 carries the same ETag and Cache-Control a 200 would (RFC 9110 §15.4.5)."""
-    etag = entity_tag(body.encode("utf-8"))
-    headers = {**headers, "ETag": etag}
-    if none_match(router.current_event.headers.get("if-none-match"), etag):
-        return Response(304, None, "", headers={k: v for k, v in headers.items() if k in ("ETag", "Cache-Control")})
-    return Response(200, content_type, body, headers=headers)
+    A 304 carries the same ETag, Cache-Control and Vary a 200 would (RFC 9110 §15.4.5)."""
+    event_headers = router.current_event.headers
+    data = body.encode("utf-8")
+    etag = entity_tag(data)
+    gzipped = accepts_gzip(event_headers.get("accept-encoding"))
+    # Powertools gzips the body as the response is built (after the route's validation);
+    # its gzip header carries no time, so the same content gives the same bytes.
+    sent_tag = etag[:-1] + '-gzip"' if gzipped else etag
+    headers = {**headers, "ETag": sent_tag, "Vary": "Accept-Encoding"}
+    if_none_match = event_headers.get("if-none-match")
+    if none_match(if_none_match, etag) or none_match(if_none_match, etag[:-1] + '-gzip"'):
+        kept = ("ETag", "Cache-Control", "Vary")
+        return Response(304, None, "", headers={k: v for k, v in headers.items() if k in kept})
+    return Response(200, content_type, body, headers=headers, compress=gzipped)
 
 
 @router.get("/topics/<slug>")
