@@ -17,7 +17,7 @@ moto in-process), as ``deployed_counts.py`` runs them:
    handler: body and header bytes of the 200, then of the 304 answering its ETag.
 
 The metric names are the handlers' own declarations (``earshot.observability``), read
-after importing every function, not a list typed here. Prints one JSON object.
+after importing every function, not a list typed here. Writes one JSON object to ``--out``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import io
 import json
 import statistics
 import sys
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -174,7 +175,9 @@ def measure_api(captured: Captured, feeds: list[Path]) -> dict:
         for kind, event_name in (("page", "api_topic_page"), ("feed", "api_topic_feed")):
             event = sample_event(event_name)
             with captured.invocation() as got:
+                started = time.perf_counter()
                 first = api.handler(copy.deepcopy(event), _context("ApiFunction", 512))
+                first_s = time.perf_counter() - started
             packed_event = copy.deepcopy(event)
             packed_event["headers"]["accept-encoding"] = "gzip, deflate"  # what browsers and podcast apps send
             packed = api.handler(packed_event, _context("ApiFunction", 512))
@@ -190,8 +193,29 @@ def measure_api(captured: Captured, feeds: list[Path]) -> dict:
                 "not_modified_header_bytes": _header_bytes(second),
                 "log_bytes_per_request": sum(line["_bytes"] for line in got["log_lines"]),
                 "log_bytes_per_304": sum(line["_bytes"] for line in got304["log_lines"]),
+                "handler_ms": round(first_s * 1000, 1),
             }
+        out["match_items"] = _match_item_sizes(repo, slug)
     return out
+
+
+def _match_item_sizes(repo, slug: str) -> dict:  # noqa: ANN001
+    """The topic's match items in the table (count, mean bytes by AWS's rule: names +
+    values): a page view and a feed poll read them all (one Query, every page)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from deployed_counts import item_size  # noqa: PLC0415
+
+    sizes = []
+    kwargs: dict = {"TableName": repo.table_name, "KeyConditionExpression": "pk = :p AND begins_with(sk, :m)",
+                    "ExpressionAttributeValues": {":p": {"S": f"TOPIC#{slug}"}, ":m": {"S": "MATCH#"}}}
+    while True:
+        resp = repo.client.query(**kwargs)
+        sizes += [item_size(item) for item in resp.get("Items", [])]
+        if "LastEvaluatedKey" not in resp:
+            break
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+    return {"count": len(sizes), "mean_bytes": round(statistics.mean(sizes), 1) if sizes else 0,
+            "total_bytes": sum(sizes)}
 
 
 def _header_bytes(response: dict) -> int:
@@ -218,11 +242,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus" / "feeds")
     parser.add_argument("--feeds", type=int, default=60, help="corpus feeds to serve (default 60)")
+    parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     files = sorted(args.corpus.glob("*.xml"))[: args.feeds] if args.corpus.is_dir() else []
     if not files:
-        print(json.dumps({"error": f"no corpus at {args.corpus}"}))
+        args.out.write_text(json.dumps({"error": f"no corpus at {args.corpus}"}))
         return
     captured = Captured()
     result = {"worker": measure_worker(files, captured), "api": measure_api(captured, files),
@@ -233,7 +258,7 @@ def main() -> None:
     for name in function_names():
         load_function_module(name)
     result["metric_names"] = sorted(declared_metrics())
-    print(json.dumps(result))
+    args.out.write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from earshot import runtime
-from earshot.topics.feed import render_topic_feed
+from earshot.topics.feed import FEED_LIMIT, render_topic_feed
 from earshot.topics.pages import CONTENT_SECURITY_POLICY, render_topic_page
-from earshot.topics.service import topic_matches
+from earshot.topics.service import latest_matches, topic_matches
 from earshot.topics.stats import build_report
 from earshot.web.links import public_base_url
 
@@ -34,6 +34,8 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 
 # Pages are public and change at most hourly (ingest cadence): let caches help.
 CACHE_CONTROL = "public, max-age=300"
+# Listings the feed reads: FEED_LIMIT episodes, each listed in up to three feeds.
+FEED_READ_LIMIT = 3 * FEED_LIMIT
 
 
 def _base() -> str:
@@ -126,7 +128,10 @@ def topic_page(slug: str) -> Response[str]:
 @router.get("/topics/<slug>/feed.xml")
 def topic_feed(slug: str) -> Response[str]:
     now = datetime.now(UTC)
-    topic, matches = topic_matches(runtime.store(), slug)
+    # The feed lists the newest FEED_LIMIT episodes, duplicates folded: it reads the newest
+    # listings only (a few per episode), not the topic's whole archive, since every podcast
+    # app following the topic polls it and DynamoDB bills each poll by what it reads.
+    topic, matches = latest_matches(runtime.store(), slug, limit=FEED_READ_LIMIT)
     page_url, feed_url = _urls(slug)
     body = render_topic_feed(topic, matches, now=now, page_url=page_url, feed_url=feed_url)
     return _validated(body.decode("utf-8"), "application/rss+xml; charset=utf-8", {"Cache-Control": CACHE_CONTROL})
