@@ -249,36 +249,130 @@ def _memory_section(m: dict | None) -> list[str]:
     return out
 
 
-def _cost_section(c: dict | None) -> list[str]:
-    out = ["## 5. Cost: 10,000 feeds hourly + 10,000 weekly subscribers", ""]
+CORE_LINES = 11  # the first lines of a cost table: the fetch path and the digest (the rest: observability, serving)
+
+
+def _cost_section(c: dict | None, obs: dict | None = None) -> list[str]:
+    out = ["## 5. Cost: 10,000 feeds + 10,000 weekly subscribers + 1,000 followers of a topic feed", ""]
     if not c or "error" in c:
         return out + [f"Not computed: {(c or {}).get('error', 'no cycle results')}.", ""]
 
     def table(cc: dict) -> list[str]:
         rows = ["| item | USD/month | basis |", "|---|---:|---|"]
-        rows += [f"| {line['item']} | {line['usd']:.2f} | {line['basis']} |" for line in cc["lines"]]
+        for i, line in enumerate(cc["lines"]):
+            if i == CORE_LINES and len(cc["lines"]) > CORE_LINES:
+                core = sum(x["usd"] for x in cc["lines"][:CORE_LINES])
+                rows.append(f"| *fetch path and digest* | *{core:.2f}* | the lines above |")
+            rows.append(f"| {line['item']} | {line['usd']:.2f} | {line['basis']} |")
         rows.append(f"| **total** | **{cc['total_usd']:.2f}** | {cc['checks_per_month']:,.0f} feed checks |")
         return rows
 
     out.append(f"Prices: {c['prices_as_of']}; free tiers not subtracted. " + ", ".join(
         f"{k} ${v:.10g}" for k, v in c["prices"].items()) + ".")
     out.append("")
-    out += table(c)
-    out.append("")
-    top = max(c["lines"], key=lambda x: x["usd"])
-    out.append(f"Checked every hour, the total is **${c['total_usd']:.2f}/month** (target ≤ $10). The biggest "
-               f"line is *{top['item']}* (${top['usd']:.2f}); per check that is {c['wru_per_check']} write units: "
-               "the feed-state UpdateItem, plus the `due` index entry being moved (its sort key `next_check_at` "
-               "changes on every check: a delete and a put) and, counted conservatively, the `type` index entry (a check "
-               "rewrites the feed's `status`, which that index projects). So the "
-               "knob that moves the total most is **how often feeds are checked**, then write units per check.")
-    if "adaptive" in c:
-        a = c["adaptive"]
+    a = c.get("adaptive")
+    if a:
+        out.append(f"On Earshot's adaptive schedule (the `interval_s` it chose for this workload's feeds: "
+                   f"{a['checks_per_hour']} checks per feed-hour on average), with the default knobs:")
         out.append("")
-        out.append(f"With Earshot's own adaptive schedule (the `interval_s` it chose for this workload's feeds: "
-                   f"{a['checks_per_hour']} checks per feed-hour on average) the same month costs "
-                   f"**${a['total_usd']:.2f}**.")
+        out += table(a)
+        out.append("")
+    out.append(f"Every feed checked every hour, the same knobs: **${c['total_usd']:.2f}/month**"
+               + (f" (adaptive: **${a['total_usd']:.2f}**)." if a else "."))
+    out.append("")
+    core_lines = c["lines"][:CORE_LINES]
+    top = max(core_lines, key=lambda x: x["usd"])
+    out.append(f"On the fetch path the biggest line is *{top['item']}* (${top['usd']:.2f} hourly); per check that is "
+               f"{c['wru_per_check']} write units: the feed-state UpdateItem, plus the `due` index entry being moved "
+               "(its sort key `next_check_at` changes on every check: a delete and a put) and, counted "
+               "conservatively, the `type` index entry (a check rewrites the feed's `status`, which that index "
+               "projects). So the knob that moves the fetch path most is **how often feeds are checked**, then "
+               "write units per check.")
+    if obs and "worker" in obs:
+        out += _observability_bases(obs)
+    if c.get("knobs") and a:
+        out += ["", f"### The knobs, priced (adaptive month, default total ${a['total_usd']:.2f})", "",
+                "| knob | moved to | total USD/month | change |", "|---|---|---:|---:|"]
+        out += [f"| `{k['knob']}` | {k['setting']} | {k['total_usd']:.2f} | {k['delta_usd']:+.2f} |" for k in c["knobs"]]
+        out.append("")
+        out += _budget_paragraph(a)
+    if c.get("scale"):
+        rows = c["scale"]
+        groups = list(rows[0]["groups"])
+        out += ["", "### Larger rows (adaptive schedule, default knobs)", "",
+                "Subscribers grow with feeds (one per feed) and topic-feed followers too (1,000 per 10,000 feeds); "
+                "per-check and per-request counts are the measured ones above. What else changes at these sizes "
+                "(Lambda concurrency, DynamoDB partitions, SQS throughput, what breaks first) is the scale "
+                "model's, [scale.md](scale.md).", "",
+                "| feeds | subscribers | followers | checks/month | " + " | ".join(groups) + " | total USD/month |",
+                "|---:|---:|---:|---:|" + "---:|" * len(groups) + "---:|"]
+        for r in rows:
+            out.append(f"| {r['feeds']:,} | {r['subscribers']:,} | {r['followers']:,} | {r['checks']:,.0f} | "
+                       + " | ".join(f"{r['groups'][g]:,.2f}" for g in groups) + f" | **{r['total_usd']:,.2f}** |")
     return out
+
+
+def _observability_bases(obs: dict) -> list[str]:
+    w, api = obs["worker"], obs["api"]
+    by = w["check_line_bytes"]
+    when = f" on {obs['measured_at']}" if obs.get("measured_at") else ""
+    out = ["", "### Measured bases of the observability and serving lines", "",
+           f"Measured{when} by `bench/observability_counts.py` (run by `make bench`; alone: "
+           "`.venv/bin/python bench/observability_counts.py --out obs.json`): the real `fetch_worker` handler on the "
+           f"moto test double over {w['corpus_feeds']} corpus feeds and {w['feeds'] - w['corpus_feeds']} failing ones "
+           f"(404, 403, 429, 500, an HTML page), two cycles, {w['invocations']} invocations, {w['checks']} checks, "
+           "Powertools' log lines at INFO and the EMF lines captured as the function prints them (a deployed "
+           "function's name, ARN and X-Ray trace id in each); then the `api` handler fed "
+           "`events/api_topic_page.json` and `events/api_topic_feed.json` on a topic over those feeds' episodes "
+           f"(`{api['topic']['query']}`, {api['topic']['matches']} matches).", "",
+           "| basis | measured |", "|---|---:|"]
+    for result in ("parsed", "not_modified", "unchanged", "error"):
+        if result in by:
+            out.append(f"| `feed refreshed` line, {result.replace('_', ' ')} check | {by[result]['mean']:.0f} B "
+                       f"(max {by[result]['max']}) |")
+    out += [f"| EMF line per worker invocation (batch of 10) | {w['emf_bytes_per_invocation']:.0f} B |",
+            f"| other worker log lines per invocation | {w['other_log_bytes_per_invocation']:.0f} B |",
+            "| traces per invocation | 1 (the AWS calls are subsegments of it) |",
+            f"| metric names (the handlers' declarations; docs/observability.md) | {len(obs.get('metric_names', []))} |",
+            f"| metric names the worker emitted in these two cycles | {len(w['metric_names_emitted'])} |"]
+    for kind, label in (("page", "topic page"), ("feed", "topic feed.xml")):
+        r = api[kind]
+        out.append(f"| {label}: body / gzip / headers / 304 | {r['body_bytes']:,} B / "
+                   f"{(r.get('gzip_body_bytes') or 0):,} B / {r['header_bytes']} B / "
+                   f"{r['not_modified_header_bytes']} B ({r['not_modified_status']}) |")
+        if "handler_ms" in r:
+            out.append(f"| {label}: handler wall time on the test double (an estimate of its Lambda duration) | "
+                       f"{r['handler_ms']:.0f} ms |")
+    if api.get("match_items"):
+        m = api["match_items"]
+        out.append(f"| match items: count / mean size | {m['count']} / {m['mean_bytes']:.0f} B |")
+    out.append(f"| API access log line | {obs['access_log_line_bytes']} B |")
+    out += ["", "Assumptions (constants at the top of `bench/cost.py`, each stated in its line's basis): readers "
+            "open a topic page twice a month per subscriber; each follower's podcast app polls the feed every 4 "
+            "hours and the feed changes 3 times a day; 95 % of requests accept gzip; 6 % of checks fail; "
+            "CloudWatch counts 26 bytes an event and stores logs at 15 % of their ingested size; Lambda's own "
+            "START/END/REPORT lines are 380 bytes an invocation; 6 metric names get data every hour; "
+            "transcripts: 20 % of new episodes, 60 KB each, a year kept; one Secrets Manager secret for the "
+            "directory keys."]
+    return out
+
+
+def _budget_paragraph(a: dict) -> list[str]:
+    core = sum(x["usd"] for x in a["lines"][:CORE_LINES])
+    rest = a["total_usd"] - core
+    fixed = sum(x["usd"] for x in a["lines"] if x["item"] in ("CloudWatch alarms", "KMS: alarm topic key",
+                                                             "Secrets Manager: directory keys"))
+    if a["total_usd"] <= 10:
+        return [f"With the default knobs the adaptive month is **${a['total_usd']:.2f}**, inside $10: the fetch path "
+                f"and digest ${core:.2f}, what the issue's list adds ${rest:.2f}."]
+    return [f"With the default knobs the adaptive month is **${a['total_usd']:.2f}**, over $10: the fetch path and "
+            f"digest ${core:.2f}, observability and serving ${rest:.2f}, of which ${fixed:.2f} is fixed whatever "
+            "the traffic (alarms, the alarm key, the secret). The knobs above say which to move: "
+            "`TracingMode` `PassThrough` is the largest single step (traces are kept for debugging, not "
+            "needed to run); the error-family metrics are already off, the 304s and gzip already on. "
+            "AWS's always-free tiers (10 custom metrics, 10 alarms, 5 GB of logs, 100,000 traces, 1 M Lambda "
+            "requests and 400,000 GB-s a month) are not subtracted here; they cover most of these lines at "
+            "this size."]
 
 
 STORE_TARGETS = (("topics list", 1.5), ("topics show", 1.5), ("feeds list", 1.5), ("info", 1.5),
@@ -413,7 +507,7 @@ def render(r: dict) -> str:
     lines.append("")
     lines += _memory_section(r.get("memory"))
     lines.append("")
-    lines += _cost_section(r.get("cost"))
+    lines += _cost_section(r.get("cost"), r.get("observability"))
     lines.append("")
     if "store" in r:
         lines += _store_section(r["store"])

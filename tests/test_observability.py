@@ -109,7 +109,7 @@ def _rss(*guids: str) -> bytes:
 
 
 def _checks(feed_server: FeedServer, *, sample_rate: str, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], list[dict[str, Any]]]:
+            monkeypatch: pytest.MonkeyPatch, error_metrics: str = "true") -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Two cycles of the deployed worker over feeds that end every usual way; returns each
     feed's id by route and the EMF records flushed."""
     routes = {
@@ -124,7 +124,7 @@ def _checks(feed_server: FeedServer, *, sample_rate: str, capsys: pytest.Capture
     monkeypatch.setattr(observability.metrics, "namespace", "Earshot")
     monkeypatch.setattr(observability.metrics, "service", "earshot")
     env = {"EARSHOT_ALLOWED_HOSTS": allowed, "EARSHOT_CHECK_LOG_SAMPLE_RATE": sample_rate,
-           "POWERTOOLS_METRICS_DISABLED": "false"}
+           "EARSHOT_FEED_ERROR_METRICS": error_metrics, "POWERTOOLS_METRICS_DISABLED": "false"}
     with EmbeddedBackend(extra_env=env) as stack:
         ids = {}
         for path, behaviour in routes.items():
@@ -152,6 +152,14 @@ def test_the_worker_emits_declared_names_with_the_one_fixed_dimension(
             assert directive["Namespace"] == "Earshot"
             assert directive["Dimensions"] == [["service"]]
         assert record["service"] == "earshot"
+
+
+def test_error_families_are_counted_only_when_asked(
+        feed_server: FeedServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, records = _checks(feed_server, sample_rate="0", capsys=capsys, monkeypatch=monkeypatch, error_metrics="false")
+    emitted = {m["Name"] for r in records for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert "Feeds_error" in emitted
+    assert not {name for name in emitted if name.startswith("FeedError_")}
 
 
 def test_an_undeclared_name_is_logged_not_emitted(monkeypatch: pytest.MonkeyPatch,

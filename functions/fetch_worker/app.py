@@ -83,7 +83,7 @@ def handler(event: dict, context) -> dict:
             return "not_started"
         counts[f"Feeds_{outcome.result}"] += 1
         counts["NewEpisodes"] += outcome.new_episodes
-        if outcome.error_kind:
+        if outcome.error_kind and settings.feed_error_metrics:
             counts[f"FeedError_{feed_error_family(outcome.error_kind)}"] += 1
         if is_check_logged(outcome.feed_id, outcome.result, settings.check_log_sample_rate):
             logger.info("feed refreshed", extra=outcome.model_dump(mode="json", exclude={"new_episode_ids"}))
