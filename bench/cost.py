@@ -2,7 +2,12 @@
 
 The counts are the deployed path's (``deployed_counts.py``: the dispatcher and
 fetch_worker handlers on the moto test double, on a sample of the cycle workload); the
-adaptive schedule uses the check intervals Earshot chose for the whole workload.
+adaptive schedule uses the check intervals Earshot chose for the whole workload. What the
+stack writes to CloudWatch and X-Ray and sends to readers is priced from
+``observability_counts.py``'s measurements (log and EMF bytes, response sizes, match
+items) and the stated assumptions below (traffic, failure share, compression); each knob
+that bounds it is priced by moving it (:func:`knob_table`), and the larger rows of the
+scale model by :func:`scale_table`.
 
 Prices: on-demand list prices for us-east-1 (N. Virginia) as published by AWS in 2025,
 after the November 2024 DynamoDB on-demand reduction; free tiers are NOT subtracted.
@@ -392,3 +397,29 @@ def knob_table(deployed: dict, digest: dict | None, obs: dict, *, checks_per_hou
         rows.append({"knob": knob, "setting": setting, "total_usd": moved["total_usd"],
                      "delta_usd": round(moved["total_usd"] - base["total_usd"], 2)})
     return rows
+
+
+# AWS's always-free monthly allowances (not the 12-month trial ones), in USD at the prices
+# above, by the lines they apply to (matched by the line's name).
+ALWAYS_FREE = (
+    (("Lambda",), 1e6 * 0.20 / 1e6 + 400_000 * 0.0000133334, "Lambda: 1 M requests and 400,000 GB-s"),
+    (("SQS", "DynamoDB + SQS"), 0.40, "SQS: 1 M requests"),
+    (("EventBridge Scheduler",), 14.0, "Scheduler: 14 M invocations"),
+    (("CloudWatch custom metrics",), 10 * 0.30, "CloudWatch: 10 custom metrics"),
+    (("CloudWatch alarms",), 10 * 0.10, "10 alarms"),
+    (("CloudWatch Logs",), 5 * 0.50, "5 GB of logs"),
+    (("X-Ray",), 100_000 * 5.00 / 1e6, "X-Ray: 100,000 traces"),
+    (("Data transfer out",), 100 * 0.09, "100 GB out to the internet"),
+    (("KMS",), 20_000 * 0.03 / 10_000, "KMS: 20,000 requests"),
+)
+
+
+def always_free_usd(lines: list[dict]) -> tuple[float, list[str]]:
+    """How much of a month's lines AWS's always-free allowances cover, and which apply."""
+    covered, used = 0.0, []
+    for prefixes, allowance, label in ALWAYS_FREE:
+        usd = sum(line["usd"] for line in lines if line["item"].startswith(prefixes))
+        if usd:
+            covered += min(usd, allowance)
+            used.append(label)
+    return round(covered, 2), used

@@ -295,7 +295,7 @@ def _cost_section(c: dict | None, obs: dict | None = None) -> list[str]:
                 "| knob | moved to | total USD/month | change |", "|---|---|---:|---:|"]
         out += [f"| `{k['knob']}` | {k['setting']} | {k['total_usd']:.2f} | {k['delta_usd']:+.2f} |" for k in c["knobs"]]
         out.append("")
-        out += _budget_paragraph(a)
+        out += _budget_paragraph(a, c["knobs"])
     if c.get("scale"):
         rows = c["scale"]
         groups = list(rows[0]["groups"])
@@ -357,22 +357,27 @@ def _observability_bases(obs: dict) -> list[str]:
     return out
 
 
-def _budget_paragraph(a: dict) -> list[str]:
+def _budget_paragraph(a: dict, knobs: list[dict]) -> list[str]:
+    import cost  # noqa: PLC0415 - bench/ is on the path wherever the report is rendered
+
+    free, allowances = cost.always_free_usd(a["lines"])
+    after_free = a["total_usd"] - free
+    free_text = (f" AWS's always-free monthly allowances ({', '.join(allowances)}), not subtracted above, cover "
+                 f"${free:.2f} of it: **${after_free:.2f}** after them.")
     core = sum(x["usd"] for x in a["lines"][:CORE_LINES])
     rest = a["total_usd"] - core
+    best = min(knobs, key=lambda k: k["delta_usd"])
     fixed = sum(x["usd"] for x in a["lines"] if x["item"] in ("CloudWatch alarms", "KMS: alarm topic key",
                                                              "Secrets Manager: directory keys"))
     if a["total_usd"] <= 10:
         return [f"With the default knobs the adaptive month is **${a['total_usd']:.2f}**, inside $10: the fetch path "
-                f"and digest ${core:.2f}, what the issue's list adds ${rest:.2f}."]
+                f"and digest ${core:.2f}, observability and serving ${rest:.2f}." + free_text]
     return [f"With the default knobs the adaptive month is **${a['total_usd']:.2f}**, over $10: the fetch path and "
             f"digest ${core:.2f}, observability and serving ${rest:.2f}, of which ${fixed:.2f} is fixed whatever "
             "the traffic (alarms, the alarm key, the secret). The knobs above say which to move: "
-            "`TracingMode` `PassThrough` is the largest single step (traces are kept for debugging, not "
-            "needed to run); the error-family metrics are already off, the 304s and gzip already on. "
-            "AWS's always-free tiers (10 custom metrics, 10 alarms, 5 GB of logs, 100,000 traces, 1 M Lambda "
-            "requests and 400,000 GB-s a month) are not subtracted here; they cover most of these lines at "
-            "this size."]
+            f"`{best['knob']}` {best['setting']} is the largest single step down ({best['delta_usd']:+.2f}); the "
+            "error-family metrics are already off, the 304s and gzip already on, and the rest is fixed (alarms, the "
+            "key) or traffic (each follower's polls: the page and feed lines)." + free_text]
 
 
 STORE_TARGETS = (("topics list", 1.5), ("topics show", 1.5), ("feeds list", 1.5), ("info", 1.5),
@@ -450,7 +455,13 @@ def render(r: dict) -> str:
                  "the run, which slows CPU-bound work such as Earshot's cycles and the parse table more than "
                  "rss2email's network waits)" if max((f.get("load_start") or [0])[:1] + (f.get("load_end") or [0])[:1]
                                                      + [f.get("load_max") or 0]) > (f.get("cores") or 1) else ""),
-             f"- **Command**: `make bench` = `pip install -r bench/requirements.txt` then `{r['argv']}`", ""]
+             f"- **Command**: `make bench` = `pip install -r bench/requirements.txt` then `{r['argv']}`"]
+    obs = r.get("observability") or {}
+    if obs.get("measured_at"):
+        lines.append(f"- **Cost section**: its observability and serving bases measured again on {obs['measured_at']} "
+                     "(`python bench/run.py --render-from bench/last-results.json --measure observability`), the "
+                     "rest of this run's results as they were")
+    lines.append("")
     if "earshot" in r:
         lines += ["### Summary", ""]
         ec, rc = r["earshot"]["cycles"], r["r2e"]["cycles"]
@@ -493,7 +504,8 @@ def render(r: dict) -> str:
             lines.append(f"| 50 MB feed, cap 100 MB: peak RSS ≤ 200 MB | {peak} MB | {'met' if peak <= 200 else 'missed'} |")
         if r.get("cost") and "total_usd" in r["cost"]:
             c = r["cost"]
-            lines.append(f"| ≤ $10/month (10k feeds hourly, 10k subscribers) | ${c['total_usd']:.2f} hourly"
+            lines.append(f"| ≤ $10/month (10k feeds, 10k subscribers, 1,000 feed followers; every line of the bill) | "
+                         f"${c['total_usd']:.2f} hourly"
                          + (f"; ${c['adaptive']['total_usd']:.2f} on the adaptive schedule" if "adaptive" in c else "")
                          + f" | {'met' if c['total_usd'] <= 10 else 'missed hourly'} |")
         lines += _store_summary_rows(r.get("store"))
