@@ -78,6 +78,8 @@ FEED_POLLS_PER_FOLLOWER_DAY = 6
 FEED_CHANGES_PER_DAY = 3
 GZIP_SHARE = 0.95  # requests that accept gzip (browsers, podcast apps)
 API_MEMORY_GB = 0.5
+LAMBDA_VCPU_SHARE = 512 / 1769  # Lambda gives a full vCPU at 1,769 MB: 512 MB runs CPU-bound work at ~29 %
+DDB_ROUND_TRIP_S = 0.015  # one Query page (up to 1 MB) from inside the region
 # Transcripts (S3) and directory keys: priced from assumptions, ahead of the code.
 TRANSCRIPT_SHARE = 0.2  # new episodes that carry a publisher transcript
 TRANSCRIPT_BYTES = 60_000  # a one-hour episode's transcript (VTT/SRT/JSON)
@@ -215,6 +217,13 @@ def _traces(invocations_per_hour: float, burst_s: float) -> float:
     return reservoir + TRACE_FIXED_RATE * (invocations_per_hour - reservoir)
 
 
+def _api_duration_s(r: dict, read_bytes: float) -> float:
+    """An API invocation's duration: the route's measured CPU at Lambda's CPU share for
+    512 MB, plus a GetItem and the Query's pages (1 MB each) as round trips."""
+    cpu_s = r.get("route_cpu_ms", 200) / 1000
+    return cpu_s / LAMBDA_VCPU_SHARE + DDB_ROUND_TRIP_S * (1 + math.ceil(read_bytes / 1e6))
+
+
 def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
     """Requests, bytes out and DynamoDB reads a month for the topic pages and feeds."""
     api = obs["api"]
@@ -234,7 +243,8 @@ def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
     return {"views": views, "polls": polls, "full_feeds": full, "requests": views + polls, "out_gb": out_bytes / 1e9,
             "rru": views * (rru(read_items["page"]) + 0.5) + polls * (rru(read_items["feed"]) + 0.5),
             "rru_per_view": rru(read_items["page"]) + 0.5, "rru_per_poll": rru(read_items["feed"]) + 0.5,
-            "handler_s": {"page": page.get("handler_ms", 200) / 1000, "feed": feed.get("handler_ms", 200) / 1000},
+            "handler_s": {kind: _api_duration_s(r, n * item_bytes) for kind, r, n in
+                          (("page", page, read_items["page"]), ("feed", feed, read_items["feed"]))},
             "feed_bytes": feed["body_bytes"], "feed_gzip_bytes": feed.get("gzip_body_bytes"),
             "page_bytes": page["body_bytes"], "page_gzip_bytes": page.get("gzip_body_bytes"),
             "not_modified_bytes": feed["not_modified_header_bytes"], "matches": items.get("count", 0),
@@ -296,8 +306,9 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
          f"{s['views']:,.0f} page views ({PAGE_VIEWS_PER_SUBSCRIBER_MONTH} per subscriber) + {s['polls']:,.0f} feed polls "
          f"({followers:,} followers, every {24 // FEED_POLLS_PER_FOLLOWER_DAY} h)"),
         ("Lambda api", s["requests"] * PRICES["lambda_request"] + api_gb_s * PRICES["lambda_gb_s_arm64"],
-         f"{s['handler_s']['page'] * 1000:.0f} ms a page, {s['handler_s']['feed'] * 1000:.0f} ms a feed "
-         f"(handler wall time on the test double) x 512 MB"),
+         f"{s['handler_s']['page'] * 1000:.0f} ms a page, {s['handler_s']['feed'] * 1000:.0f} ms a feed: the route's "
+         f"CPU (measured) at 512 MB's {LAMBDA_VCPU_SHARE:.0%} of a vCPU + DynamoDB round trips "
+         f"({DDB_ROUND_TRIP_S * 1000:.0f} ms a page of 1 MB)"),
         ("DynamoDB reads: pages and feeds", s["rru"] * PRICES["ddb_rru"],
          f"{s['rru_per_view']:.0f} RRU a page view (all {s['matches']} matches, {s['match_item_bytes']:.0f} B each), "
          f"{s['rru_per_poll']:.0f} a feed poll (the newest 300)"),
@@ -395,7 +406,8 @@ def knob_table(deployed: dict, digest: dict | None, obs: dict, *, checks_per_hou
         with _assuming(**change):
             moved = monthly_cost(deployed, digest, checks_per_hour=checks_per_hour, observability=obs, alarms=alarms)
         rows.append({"knob": knob, "setting": setting, "total_usd": moved["total_usd"],
-                     "delta_usd": round(moved["total_usd"] - base["total_usd"], 2)})
+                     "delta_usd": round(moved["total_usd"] - base["total_usd"], 2),
+                     "after_free_usd": round(moved["total_usd"] - always_free_usd(moved["lines"])[0], 2)})
     return rows
 
 

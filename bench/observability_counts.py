@@ -178,10 +178,7 @@ def measure_api(captured: Captured, feeds: list[Path]) -> dict:
                 first = api.handler(copy.deepcopy(event), _context("ApiFunction", 512))
             packed_event = copy.deepcopy(event)
             packed_event["headers"]["accept-encoding"] = "gzip, deflate"  # what browsers and podcast apps send
-            # Timed warm (the first call above paid the imports and template compiles, a cold start's).
-            started = time.perf_counter()
             packed = api.handler(packed_event, _context("ApiFunction", 512))
-            first_s = time.perf_counter() - started
             conditional = copy.deepcopy(packed_event)
             conditional["headers"]["if-none-match"] = packed["headers"]["ETag"]
             with captured.invocation() as got304:
@@ -194,10 +191,31 @@ def measure_api(captured: Captured, feeds: list[Path]) -> dict:
                 "not_modified_header_bytes": _header_bytes(second),
                 "log_bytes_per_request": sum(line["_bytes"] for line in got["log_lines"]),
                 "log_bytes_per_304": sum(line["_bytes"] for line in got304["log_lines"]),
-                "handler_ms": round(first_s * 1000, 1),
+                "route_cpu_ms": _route_cpu_ms(api, packed_event, repo),
             }
         out["match_items"] = _match_item_sizes(repo, slug)
     return out
+
+
+def _route_cpu_ms(api, event: dict, repo) -> float:  # noqa: ANN001
+    """CPU time of the route's own work (reading the store's answer, the report, the
+    render, gzip), warm, best of three: the store's reads are answered from memory here,
+    since the test double's in-process DynamoDB costs far more CPU than the route itself
+    (the cost model adds DynamoDB's round trips and Lambda's CPU share separately)."""
+    topic, matches = repo.get_topic, repo.list_matches
+    cached_topic = topic(event["pathParameters"]["slug"])
+    cached = matches(event["pathParameters"]["slug"])
+    repo.get_topic = lambda slug: cached_topic
+    repo.list_matches = lambda slug, limit=None: cached[:limit] if limit else list(cached)
+    try:
+        times = []
+        for _ in range(3):
+            started = time.process_time()
+            api.handler(copy.deepcopy(event), _context("ApiFunction", 512))
+            times.append(time.process_time() - started)
+        return round(min(times) * 1000, 1)
+    finally:
+        del repo.get_topic, repo.list_matches
 
 
 def _match_item_sizes(repo, slug: str) -> dict:  # noqa: ANN001
