@@ -2,7 +2,12 @@
 
 The counts are the deployed path's (``deployed_counts.py``: the dispatcher and
 fetch_worker handlers on the moto test double, on a sample of the cycle workload); the
-adaptive schedule uses the check intervals Earshot chose for the whole workload.
+adaptive schedule uses the check intervals Earshot chose for the whole workload. What the
+stack writes to CloudWatch and X-Ray and sends to readers is priced from
+``observability_counts.py``'s measurements (log and EMF bytes, response sizes, match
+items) and the stated assumptions below (traffic, failure share, compression); each knob
+that bounds it is priced by moving it (:func:`knob_table`), and the larger rows of the
+scale model by :func:`scale_table`.
 
 Prices: on-demand list prices for us-east-1 (N. Virginia) as published by AWS in 2025,
 after the November 2024 DynamoDB on-demand reduction; free tiers are NOT subtracted.
@@ -11,7 +16,9 @@ The benchmark has no network: re-check them before quoting.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 PRICES = {
     "lambda_gb_s_arm64": 0.0000133334,  # USD per GB-second, first 7.5 billion GB-s
@@ -22,7 +29,64 @@ PRICES = {
     "ses_message": 0.10 / 1000,  # outbound email
     "scheduler_invocation": 1.00 / 1e6,  # EventBridge Scheduler (14 M/month free, not subtracted)
 }
+PRICES.update({
+    "logs_ingest_gb": 0.50,  # CloudWatch Logs, Standard class, per GB ingested
+    "logs_storage_gb_month": 0.03,  # per GB-month archived (stored compressed)
+    "xray_trace": 5.00 / 1e6,  # traces recorded (retrieval and scans not modelled: $0.50/M when used)
+    "cw_metric_month": 0.30,  # custom metric (name x dimensions), first 10,000, prorated by the hour it gets data
+    "cw_alarm_month": 0.10,  # standard-resolution alarm
+    "http_api_request": 1.00 / 1e6,  # HTTP API, first 300 M a month, per 512 KB
+    "data_out_gb": 0.09,  # data transfer out to the internet, first 10 TB
+    "s3_gb_month": 0.023,  # S3 Standard storage
+    "s3_put": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
+    "secret_month": 0.40,  # Secrets Manager, per secret
+    "secrets_call": 0.05 / 10_000,
+    "kms_key_month": 1.00,  # customer-managed key (+$1 for each of the first two yearly rotations)
+    "kms_request": 0.03 / 10_000,
+})
 PRICES_AS_OF = "AWS public on-demand prices for us-east-1 as listed in 2025 (DynamoDB after the Nov 2024 cut)"
+
+# ---------------------------------------------------------------- observability and serving
+# Stated assumptions, each a number someone can change. Measured bases come from
+# observability_counts.py (log and EMF bytes, response sizes, match items) and the
+# template (alarms, retention, sampling defaults).
+LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs counts 26 bytes per event on top of its message
+LAMBDA_PLATFORM_LOG_BYTES = 380  # START + END + REPORT (with the X-Ray segment line) per invocation, text format
+LOG_COMPRESSION = 0.15  # archived bytes / ingested bytes for JSON lines (stored compressed)
+LOG_RETENTION_DAYS = 30  # template LogRetentionInDays default
+CHECK_LOG_SAMPLE_RATE = 0.1  # template CheckLogSampleRate default
+FAILED_CHECK_SHARE = 0.06  # checks that fail (always logged): the cold corpus run failed 7 %, a warm month fewer
+TRACE_RESERVOIR_PER_S = 1  # template TraceReservoirPerSecond default = Lambda's documented rate
+TRACE_FIXED_RATE = 0.05  # template TraceFixedRate default
+WORKER_BURST_S = 600  # the hourly dispatch's checks run within ~10 min (5 workers): the reservoir's seconds
+# Metrics: names that get data in a given hour (billed by the hour): the worker's every hour
+# (Feeds_parsed/not_modified/unchanged/error, NewEpisodes, FeedsQueued; with FeedErrorMetrics
+# also the usual failure families: http_4xx, http_5xx, timeout, connect_error, not_a_feed,
+# malformed), the digest's nine in its weekly hour or two, the rest rarely.
+METRICS_EVERY_HOUR = 6  # template FeedErrorMetrics default false
+METRICS_WEEKLY = 9
+WEEKLY_RUN_HOURS = 2
+METRICS_RARE_HOURS = 40  # the other names together: hours a month with data
+# Readers. A digest subscriber opens the topic page twice a month; each follower's
+# podcast app polls the topic feed every 4 hours (device apps; a server-side app polls
+# once for all its users), and the feed changes (a new matching episode) 3 times a day.
+PAGE_VIEWS_PER_SUBSCRIBER_MONTH = 2
+FOLLOWERS_PER_TOPIC_FEED = 1_000
+FOLLOWED_TOPIC_FEEDS = 1  # topic feeds with that many followers (the row's "1,000 followers per topic RSS feed")
+FEED_POLLS_PER_FOLLOWER_DAY = 6
+FEED_CHANGES_PER_DAY = 3
+GZIP_SHARE = 0.95  # requests that accept gzip (browsers, podcast apps)
+API_MEMORY_GB = 0.5
+LAMBDA_VCPU_SHARE = 512 / 1769  # Lambda gives a full vCPU at 1,769 MB: 512 MB runs CPU-bound work at ~29 %
+DDB_ROUND_TRIP_S = 0.015  # one Query page (up to 1 MB) from inside the region
+# Transcripts (S3) and directory keys: priced from assumptions, ahead of the code.
+TRANSCRIPT_SHARE = 0.2  # new episodes that carry a publisher transcript
+TRANSCRIPT_BYTES = 60_000  # a one-hour episode's transcript (VTT/SRT/JSON)
+TRANSCRIPT_MONTHS_KEPT = 12  # storage at steady state after a year
+DIRECTORY_SECRETS = 1  # the directory API key + secret, one Secrets Manager secret
+DIRECTORY_SECRET_READS_MONTH = 5_000  # read once per cold start of the functions that call the directory
+ALARM_KEY_ROTATIONS = 0  # first year; +1 $/month after each of the first two yearly rotations
 
 FEEDS = 10_000
 SUBSCRIBERS = 10_000
@@ -46,7 +110,7 @@ def _wru(size_bytes: float) -> int:
 
 
 def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_s: list[int] | None = None,
-                 checks_per_hour: float = 1.0) -> dict:
+                 checks_per_hour: float = 1.0, observability: dict | None = None, alarms: int = 0) -> dict:
     """Monthly USD for FEEDS feeds checked ``checks_per_hour`` times an hour and
     SUBSCRIBERS weekly digests, from the deployed path's warm-cycle counts."""
     if not deployed:
@@ -124,6 +188,10 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
                                              + DIGEST_SQS_PER_MAIL * PRICES["sqs_request"]),
          f"{DIGEST_WRITES_PER_MAIL} writes + {DIGEST_READS_PER_MAIL} read + {DIGEST_SQS_PER_MAIL} SQS requests per mail"),
     ]
+    if observability and "worker" in observability:
+        lines += observability_lines(observability, invocations=invocations, checks=checks,
+                                     other_invocations=HOURS_PER_MONTH * checks_per_hour + mails / 50,
+                                     subscribers=SUBSCRIBERS, alarms=alarms)
     total = sum(cost for _, cost, _ in lines)
     result = {
         "feeds": FEEDS, "subscribers": SUBSCRIBERS, "checks_per_hour": checks_per_hour,
@@ -136,6 +204,234 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
         intervals = interval_s or []
         if intervals:
             rate = sum(3600 / i for i in intervals) / len(intervals)
-            result["adaptive"] = monthly_cost(deployed, digest, interval_s=intervals, checks_per_hour=rate)
+            result["adaptive"] = monthly_cost(deployed, digest, interval_s=intervals, checks_per_hour=rate,
+                                              observability=observability, alarms=alarms)
             result["adaptive"]["checks_per_hour"] = round(rate, 3)
     return result
+
+
+def _traces(invocations_per_hour: float, burst_s: float) -> float:
+    """Traces recorded in one hour of ``invocations_per_hour`` spread over ``burst_s``
+    seconds: the reservoir's one a second, then the fixed rate of the rest."""
+    reservoir = min(invocations_per_hour, TRACE_RESERVOIR_PER_S * burst_s)
+    return reservoir + TRACE_FIXED_RATE * (invocations_per_hour - reservoir)
+
+
+def _api_duration_s(r: dict, read_bytes: float) -> float:
+    """An API invocation's duration: the route's measured CPU at Lambda's CPU share for
+    512 MB, plus a GetItem and the Query's pages (1 MB each) as round trips."""
+    cpu_s = r.get("route_cpu_ms", 200) / 1000
+    return cpu_s / LAMBDA_VCPU_SHARE + DDB_ROUND_TRIP_S * (1 + math.ceil(read_bytes / 1e6))
+
+
+def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
+    """Requests, bytes out and DynamoDB reads a month for the topic pages and feeds."""
+    api = obs["api"]
+    page, feed, items = api["page"], api["feed"], api.get("match_items", {})
+    views = subscribers * PAGE_VIEWS_PER_SUBSCRIBER_MONTH
+    polls = followers * FEED_POLLS_PER_FOLLOWER_DAY * 30.4
+    full = followers * min(FEED_POLLS_PER_FOLLOWER_DAY, FEED_CHANGES_PER_DAY) * 30.4  # 200s; the rest are 304s
+
+    def sent(r: dict) -> float:  # body bytes of one 200, gzip for those that accept it
+        gz = r.get("gzip_body_bytes") or r["body_bytes"]
+        return GZIP_SHARE * gz + (1 - GZIP_SHARE) * r["body_bytes"] + r["header_bytes"]
+
+    out_bytes = views * sent(page) + full * sent(feed) + (polls - full) * feed["not_modified_header_bytes"]
+    item_bytes = items.get("mean_bytes", 1000) or 1000
+    read_items = {"page": items.get("count", 0), "feed": min(items.get("count", 0), 300)}
+    rru = lambda n: max(0.5, n * item_bytes / 4096 * 0.5)  # noqa: E731 - eventually consistent Query
+    return {"views": views, "polls": polls, "full_feeds": full, "requests": views + polls, "out_gb": out_bytes / 1e9,
+            "rru": views * (rru(read_items["page"]) + 0.5) + polls * (rru(read_items["feed"]) + 0.5),
+            "rru_per_view": rru(read_items["page"]) + 0.5, "rru_per_poll": rru(read_items["feed"]) + 0.5,
+            "handler_s": {kind: _api_duration_s(r, n * item_bytes) for kind, r, n in
+                          (("page", page, read_items["page"]), ("feed", feed, read_items["feed"]))},
+            "feed_bytes": feed["body_bytes"], "feed_gzip_bytes": feed.get("gzip_body_bytes"),
+            "page_bytes": page["body_bytes"], "page_gzip_bytes": page.get("gzip_body_bytes"),
+            "not_modified_bytes": feed["not_modified_header_bytes"], "matches": items.get("count", 0),
+            "match_item_bytes": item_bytes}
+
+
+def observability_lines(obs: dict, *, invocations: float, checks: float, other_invocations: float, subscribers: int,
+                        alarms: int, followers: int | None = None, new_episodes_month: float | None = None,
+                        sample_rate: float | None = None) -> list[tuple[str, float, str]]:
+    """The lines a first bill adds to the core path's: logs, traces, metrics, alarms, the
+    API's requests and bytes, transcripts in S3, the directory's secret, the alarm key."""
+    w = obs["worker"]
+    sample_rate = CHECK_LOG_SAMPLE_RATE if sample_rate is None else sample_rate
+    followers = FOLLOWERS_PER_TOPIC_FEED * FOLLOWED_TOPIC_FEEDS if followers is None else followers
+    lines_by_result = w["check_line_bytes"]
+    routine = [lines_by_result[k]["mean"] for k in ("parsed", "not_modified", "unchanged") if k in lines_by_result]
+    routine_b = sum(routine) / len(routine) if routine else w["check_line_mean_bytes"]
+    error_b = lines_by_result.get("error", {}).get("mean", routine_b)
+    logged_share = FAILED_CHECK_SHARE + (1 - FAILED_CHECK_SHARE) * sample_rate
+    check_log = checks * (FAILED_CHECK_SHARE * (error_b + LOG_EVENT_OVERHEAD_BYTES)
+                          + (1 - FAILED_CHECK_SHARE) * sample_rate * (routine_b + LOG_EVENT_OVERHEAD_BYTES))
+    per_invocation = (w["emf_bytes_per_invocation"] + w["other_log_bytes_per_invocation"] + LAMBDA_PLATFORM_LOG_BYTES
+                      + LOG_EVENT_OVERHEAD_BYTES * (3 + w["emf_lines_per_invocation"] + w["other_log_lines_per_invocation"]))
+    worker_log = invocations * per_invocation
+    other_log = other_invocations * (LAMBDA_PLATFORM_LOG_BYTES + 900 + 5 * LOG_EVENT_OVERHEAD_BYTES)
+    s = serving_counts(obs, subscribers=subscribers, followers=followers)
+    api_log = s["requests"] * (LAMBDA_PLATFORM_LOG_BYTES + obs["access_log_line_bytes"] + 4 * LOG_EVENT_OVERHEAD_BYTES)
+    log_gb = (check_log + worker_log + other_log + api_log) / 1e9
+    stored_gb = log_gb * LOG_COMPRESSION * LOG_RETENTION_DAYS / 30.4
+
+    worker_per_hour = invocations / HOURS_PER_MONTH
+    traces = (HOURS_PER_MONTH * _traces(worker_per_hour, WORKER_BURST_S)
+              + HOURS_PER_MONTH * _traces(s["requests"] / HOURS_PER_MONTH, 3600) + other_invocations)
+    metric_months = (METRICS_EVERY_HOUR * HOURS_PER_MONTH + METRICS_WEEKLY * WEEKLY_RUN_HOURS * WEEKS_PER_MONTH
+                     + METRICS_RARE_HOURS) / HOURS_PER_MONTH
+    api_gb_s = API_MEMORY_GB * (s["views"] * s["handler_s"]["page"] + s["polls"] * s["handler_s"]["feed"])
+    new_eps = new_episodes_month if new_episodes_month is not None else FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH
+    transcripts = new_eps * TRANSCRIPT_SHARE
+    stored_transcripts_gb = transcripts * TRANSCRIPT_MONTHS_KEPT * TRANSCRIPT_BYTES / 1e9
+    n_metrics = len(obs.get("metric_names", []))
+    return [
+        ("CloudWatch Logs: ingestion", log_gb * PRICES["logs_ingest_gb"],
+         f"{log_gb:,.2f} GB: per-check line {routine_b:.0f} B (failed {error_b:.0f} B, measured) on "
+         f"{logged_share:.0%} of checks (every failure + {sample_rate:.0%} of feeds' routine checks, "
+         f"CheckLogSampleRate); per worker invocation EMF {w['emf_bytes_per_invocation']:.0f} B (measured) + "
+         f"Lambda's START/END/REPORT {LAMBDA_PLATFORM_LOG_BYTES} B; per API request {LAMBDA_PLATFORM_LOG_BYTES} B + "
+         f"access log {obs['access_log_line_bytes']} B; +{LOG_EVENT_OVERHEAD_BYTES} B an event"),
+        ("CloudWatch Logs: storage", stored_gb * PRICES["logs_storage_gb_month"],
+         f"{LOG_RETENTION_DAYS}-day retention (LogRetentionInDays), stored at {LOG_COMPRESSION:.0%} of ingested"),
+        ("X-Ray traces", traces * PRICES["xray_trace"],
+         f"{traces:,.0f} traces: 1 per sampled invocation (measured: one trace, its AWS calls as subsegments); "
+         f"{TRACE_RESERVOIR_PER_S}/s then {TRACE_FIXED_RATE:.0%} (TracingMode Active, the sampling rule's defaults); "
+         f"the worker's {worker_per_hour:,.0f} invocations an hour within ~{WORKER_BURST_S // 60} min"),
+        ("CloudWatch custom metrics", metric_months * PRICES["cw_metric_month"],
+         f"{n_metrics} names declared (a fixed set, one dimension); billed by the hour with data: ~{METRICS_EVERY_HOUR} "
+         f"every hour, {METRICS_WEEKLY} in the weekly digest's hours, the rest ~{METRICS_RARE_HOURS} h a month"),
+        ("CloudWatch alarms", alarms * PRICES["cw_alarm_month"], f"{alarms} standard alarms in template.yaml"),
+        ("HTTP API requests", s["requests"] * PRICES["http_api_request"],
+         f"{s['views']:,.0f} page views ({PAGE_VIEWS_PER_SUBSCRIBER_MONTH} per subscriber) + {s['polls']:,.0f} feed polls "
+         f"({followers:,} followers, every {24 // FEED_POLLS_PER_FOLLOWER_DAY} h)"),
+        ("Lambda api", s["requests"] * PRICES["lambda_request"] + api_gb_s * PRICES["lambda_gb_s_arm64"],
+         f"{s['handler_s']['page'] * 1000:.0f} ms a page, {s['handler_s']['feed'] * 1000:.0f} ms a feed: the route's "
+         f"CPU (measured) at 512 MB's {LAMBDA_VCPU_SHARE:.0%} of a vCPU + DynamoDB round trips "
+         f"({DDB_ROUND_TRIP_S * 1000:.0f} ms a page of 1 MB)"),
+        ("DynamoDB reads: pages and feeds", s["rru"] * PRICES["ddb_rru"],
+         f"{s['rru_per_view']:.0f} RRU a page view (all {s['matches']} matches, {s['match_item_bytes']:.0f} B each), "
+         f"{s['rru_per_poll']:.0f} a feed poll (the newest 300)"),
+        ("Data transfer out", s["out_gb"] * PRICES["data_out_gb"],
+         f"{s['out_gb']:,.2f} GB: feed {s['feed_bytes'] / 1000:.0f} KB ({(s['feed_gzip_bytes'] or 0) / 1000:.0f} KB gzip) "
+         f"only when it changed ({FEED_CHANGES_PER_DAY}/day), else a {s['not_modified_bytes']} B 304; page "
+         f"{s['page_bytes'] / 1000:.0f} KB ({(s['page_gzip_bytes'] or 0) / 1000:.0f} KB gzip)"),
+        ("S3: transcripts", stored_transcripts_gb * PRICES["s3_gb_month"]
+         + transcripts * (PRICES["s3_put"] + PRICES["s3_get"]),
+         f"{TRANSCRIPT_SHARE:.0%} of {new_eps:,.0f} new episodes a month carry one, {TRANSCRIPT_BYTES // 1000} KB each, "
+         f"{TRANSCRIPT_MONTHS_KEPT} months kept ({stored_transcripts_gb:,.1f} GB); one PUT and one GET each (assumed)"),
+        ("Secrets Manager: directory keys", DIRECTORY_SECRETS * PRICES["secret_month"]
+         + DIRECTORY_SECRET_READS_MONTH * PRICES["secrets_call"],
+         f"{DIRECTORY_SECRETS} secret, ~{DIRECTORY_SECRET_READS_MONTH:,} reads (assumed; SSM standard parameters "
+         "would be free)"),
+        ("KMS: alarm topic key", (1 + ALARM_KEY_ROTATIONS) * PRICES["kms_key_month"] + 1_000 * PRICES["kms_request"],
+         "customer-managed key $1/month (+$1 after each of its first two yearly rotations); requests only when an "
+         "alarm publishes"),
+    ]
+
+
+def template_alarms(template: dict) -> int:
+    return sum(1 for r in template.get("Resources", {}).values() if r.get("Type") == "AWS::CloudWatch::Alarm")
+
+
+# The scale model's rows: feeds, with subscribers and topic-feed followers growing alike.
+SCALE_ROWS = (10_000, 100_000, 1_000_000, 4_000_000)
+
+
+def scale_table(deployed: dict, digest: dict | None, obs: dict, *, checks_per_hour: float, alarms: int) -> list[dict]:
+    """Monthly USD by service group for each row: the core path scales with checks and
+    mails, serving with followers and views (followers and subscribers in proportion to
+    feeds: 1,000 followers and 10,000 subscribers per 10,000 feeds)."""
+    global FEEDS, SUBSCRIBERS  # noqa: PLW0603 - the model's row size
+    saved = FEEDS, SUBSCRIBERS
+    rows = []
+    try:
+        for feeds in SCALE_ROWS:
+            FEEDS, SUBSCRIBERS = feeds, feeds
+            followers = FOLLOWERS_PER_TOPIC_FEED * feeds // 10_000
+            base = monthly_cost(deployed, digest, checks_per_hour=checks_per_hour)
+            checks = base["checks_per_month"]
+            batches = deployed["cycles"][-1].get("batch_seconds") or [1.0]
+            invocations = checks / (deployed["cycles"][-1]["feeds"] / len(batches))
+            mails = SUBSCRIBERS * WEEKS_PER_MONTH
+            extra = observability_lines(obs, invocations=invocations, checks=checks,
+                                        other_invocations=HOURS_PER_MONTH * checks_per_hour + mails / 50,
+                                        subscribers=SUBSCRIBERS, alarms=alarms, followers=followers)
+            groups = {"core": sum(line["usd"] for line in base["lines"])}
+            for name, usd, _ in extra:
+                key = ("logs" if name.startswith("CloudWatch Logs") else "traces" if name.startswith("X-Ray")
+                       else "metrics + alarms" if name.startswith("CloudWatch") else
+                       "serving" if name.split()[0] in ("HTTP", "Lambda", "DynamoDB", "Data") else "S3, secrets, KMS")
+                groups[key] = groups.get(key, 0) + usd
+            rows.append({"feeds": feeds, "subscribers": SUBSCRIBERS, "followers": followers,
+                         "checks": checks, "groups": {k: round(v, 2) for k, v in groups.items()},
+                         "total_usd": round(sum(groups.values()), 2)})
+    finally:
+        FEEDS, SUBSCRIBERS = saved
+    return rows
+
+
+@contextlib.contextmanager
+def _assuming(**values: object) -> Iterator[None]:
+    """The model with some of its assumptions changed (module constants), restored after."""
+    saved = {name: globals()[name] for name in values}
+    globals().update(values)
+    try:
+        yield
+    finally:
+        globals().update(saved)
+
+
+# Each knob as deployed (template parameter or code), the setting compared, and the
+# assumptions that setting changes.
+KNOBS: tuple[tuple[str, str, dict], ...] = (
+    ("CheckLogSampleRate", "1 (every check logged)", {"CHECK_LOG_SAMPLE_RATE": 1.0}),
+    ("CheckLogSampleRate", "0 (failed checks only)", {"CHECK_LOG_SAMPLE_RATE": 0.0}),
+    ("LogLevel", "WARNING (no per-check line, no INFO lines)", {"CHECK_LOG_SAMPLE_RATE": 0.0, "FAILED_CHECK_SHARE": 0.0}),
+    ("LogRetentionInDays", "365", {"LOG_RETENTION_DAYS": 365}),
+    ("TracingMode", "PassThrough (no traces)", {"TRACE_RESERVOIR_PER_S": 0, "TRACE_FIXED_RATE": 0.0}),
+    ("TraceReservoirPerSecond / TraceFixedRate", "0 / 0.01", {"TRACE_RESERVOIR_PER_S": 0, "TRACE_FIXED_RATE": 0.01}),
+    ("ETag + 304 (web/topics.py)", "off: every poll downloads the feed", {"FEED_CHANGES_PER_DAY": 24}),
+    ("gzip (web/topics.py)", "off", {"GZIP_SHARE": 0.0}),
+    ("followers' apps poll", "hourly instead of every 4 h", {"FEED_POLLS_PER_FOLLOWER_DAY": 24}),
+    ("FeedErrorMetrics", "true (six error families with data every hour)", {"METRICS_EVERY_HOUR": 12}),
+)
+
+
+def knob_table(deployed: dict, digest: dict | None, obs: dict, *, checks_per_hour: float, alarms: int) -> list[dict]:
+    """The adaptive month's total with each knob moved, against the defaults."""
+    base = monthly_cost(deployed, digest, checks_per_hour=checks_per_hour, observability=obs, alarms=alarms)
+    rows = []
+    for knob, setting, change in KNOBS:
+        with _assuming(**change):
+            moved = monthly_cost(deployed, digest, checks_per_hour=checks_per_hour, observability=obs, alarms=alarms)
+        rows.append({"knob": knob, "setting": setting, "total_usd": moved["total_usd"],
+                     "delta_usd": round(moved["total_usd"] - base["total_usd"], 2),
+                     "after_free_usd": round(moved["total_usd"] - always_free_usd(moved["lines"])[0], 2)})
+    return rows
+
+
+# AWS's always-free monthly allowances (not the 12-month trial ones), in USD at the prices
+# above, by the lines they apply to (matched by the line's name).
+ALWAYS_FREE = (
+    (("Lambda",), 1e6 * 0.20 / 1e6 + 400_000 * 0.0000133334, "Lambda: 1 M requests and 400,000 GB-s"),
+    (("SQS", "DynamoDB + SQS"), 0.40, "SQS: 1 M requests"),
+    (("EventBridge Scheduler",), 14.0, "Scheduler: 14 M invocations"),
+    (("CloudWatch custom metrics",), 10 * 0.30, "CloudWatch: 10 custom metrics"),
+    (("CloudWatch alarms",), 10 * 0.10, "10 alarms"),
+    (("CloudWatch Logs",), 5 * 0.50, "5 GB of logs"),
+    (("X-Ray",), 100_000 * 5.00 / 1e6, "X-Ray: 100,000 traces"),
+    (("Data transfer out",), 100 * 0.09, "100 GB out to the internet"),
+    (("KMS",), 20_000 * 0.03 / 10_000, "KMS: 20,000 requests"),
+)
+
+
+def always_free_usd(lines: list[dict]) -> tuple[float, list[str]]:
+    """How much of a month's lines AWS's always-free allowances cover, and which apply."""
+    covered, used = 0.0, []
+    for prefixes, allowance, label in ALWAYS_FREE:
+        usd = sum(line["usd"] for line in lines if line["item"].startswith(prefixes))
+        if usd:
+            covered += min(usd, allowance)
+            used.append(label)
+    return round(covered, 2), used

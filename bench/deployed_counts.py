@@ -90,24 +90,29 @@ def main() -> None:
     args.out.write_text(json.dumps(out))
 
 
+def item_size(item: dict) -> int:
+    """A DynamoDB item's size by AWS's rule (attribute names + values; numbers about one
+    byte per two digits; lists and maps counted as their JSON)."""
+    total = 0
+    for name, value in item.items():
+        total += len(name.encode())
+        kind, v = next(iter(value.items()))
+        if kind == "S":
+            total += len(v.encode())
+        elif kind == "N":
+            total += len(v) // 2 + 1
+        elif kind in ("BOOL", "NULL"):
+            total += 1
+        else:
+            total += len(json.dumps(v))
+    return total
+
+
 def _feed_item_sizes(repo) -> dict:  # noqa: ANN001
     """DynamoDB item sizes (bytes, by AWS's rule: names + values) of the whole feed-state
     items and episode items in the table: they turn request counts into write units."""
 
-    def size(item: dict) -> int:
-        total = 0
-        for name, value in item.items():
-            total += len(name.encode())
-            kind, v = next(iter(value.items()))
-            if kind == "S":
-                total += len(v.encode())
-            elif kind == "N":
-                total += len(v) // 2 + 1
-            elif kind in ("BOOL", "NULL"):
-                total += 1
-            else:
-                total += len(json.dumps(v))
-        return total
+    size = item_size
 
     feed_sizes, ep_sizes = [], []
     kwargs: dict = {"TableName": repo.table_name}

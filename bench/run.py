@@ -14,8 +14,16 @@ Steps (each prints progress to stderr):
 3. local store table (``local_store.py``: the corpus ingested, CLI commands timed on it
    and on an empty database), parse table (``parse_compare.py``), digest table
    (``digest_bench.py``), memory table (``memory_probe.py``), each in a child process;
-4. cost table from the deployed path's request counts (``cost.py``);
-5. write the Markdown report.
+4. what the deployed stack writes to CloudWatch and sends to readers
+   (``observability_counts.py``: the worker's log and EMF bytes, the topic page's and
+   feed's sizes), then the cost table from the deployed path's request counts and those
+   (``cost.py``);
+5. write the Markdown report, and the raw results next to it (``bench/last-results.json``).
+
+``--render-from RESULTS.json`` writes the report again from a run's raw results without
+running anything (after a wording change in report.py or cost.py); with
+``--measure observability`` it first measures that step again, recomputes the cost
+table, and keeps the rest of the run as it was.
 """
 
 from __future__ import annotations
@@ -286,14 +294,66 @@ def run_naive(server: Server, manifest: dict, workdir: Path, every: int) -> dict
     return result
 
 
-def run_child_json(script: str, args: list[str], label: str, timeout_s: float = 1800) -> dict:
+def run_child_json(script: str, args: list[str], label: str, timeout_s: float = 1800, *,
+                   out_arg: bool = False) -> dict:
+    """Run a bench script in a child process; its JSON from stdout, or from ``--out FILE``
+    (``out_arg``: for scripts whose handlers print to stdout themselves)."""
     log(label)
-    m = measured([PY, str(BENCH / script), *args], cwd=REPO, env=CHILD_ENV, timeout_s=timeout_s)
+    out_file = Path(tempfile.mkstemp(suffix=".json")[1]) if out_arg else None
+    m = measured([PY, str(BENCH / script), *args, *(["--out", str(out_file)] if out_file else [])],
+                 cwd=REPO, env=CHILD_ENV, timeout_s=timeout_s)
     if m.rc != 0:
         log(f"  {script} failed (rc {m.rc}): {m.stderr[-2000:]}")
         return {"error": f"{script} exited {m.rc}: {m.stderr.strip().splitlines()[-1] if m.stderr.strip() else ''}"}
-    sys.stderr.write(m.stderr)
+    sys.stderr.write(m.stderr[-4000:])
+    if out_file:
+        try:
+            return json.loads(out_file.read_text())
+        finally:
+            out_file.unlink(missing_ok=True)
     return json.loads(m.stdout)
+
+
+# ------------------------------------------------------------------ cost
+LAST_RESULTS = BENCH / "last-results.json"  # the raw results docs/benchmarks.md was rendered from
+
+
+def measure_observability() -> dict:
+    return run_child_json("observability_counts.py", ["--corpus", str(corpus_dir_for(REPO))],
+                          "observability: the worker's log and EMF bytes, the topic page's and feed's sizes (moto)",
+                          out_arg=True)
+
+
+def cost_results(results: dict) -> dict:
+    """The cost table (hourly and adaptive), each knob moved, and the scale rows."""
+    from earshot_local.functions import load_template  # the template's alarms are counted, not typed here
+
+    obs = results.get("observability") or {}
+    obs = obs if "worker" in obs else None
+    alarms = cost.template_alarms(load_template())
+    out = cost.monthly_cost(results["deployed"], results.get("digest"),
+                            interval_s=results.get("earshot", {}).get("interval_s"), observability=obs, alarms=alarms)
+    if obs and "adaptive" in out:
+        rate = out["adaptive"]["checks_per_hour"]
+        out["knobs"] = cost.knob_table(results["deployed"], results.get("digest"), obs, checks_per_hour=rate,
+                                       alarms=alarms)
+        out["scale"] = cost.scale_table(results["deployed"], results.get("digest"), obs, checks_per_hour=rate,
+                                        alarms=alarms)
+    return out
+
+
+def render_from(path: Path, out: Path, *, measure: set[str]) -> int:
+    results = json.loads(path.read_text())
+    if "observability" in measure:
+        results["observability"] = measure_observability()
+        results["observability"]["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if "deployed" in results:
+        results["cost"] = cost_results(results)
+    if out.resolve() == (REPO / "docs" / "benchmarks.md").resolve():
+        LAST_RESULTS.write_text(json.dumps(results, indent=1, default=str))
+    out.write_text(report.render(results))
+    log(f"wrote {out} from {path}")
+    return 0
 
 
 # ------------------------------------------------------------------ main
@@ -310,7 +370,12 @@ def main() -> int:
     parser.add_argument("--only", default="cycle,store,parse,digest,memory",
                         help="comma list of sections to run (cost always follows cycle)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (feeds, raw results)")
+    parser.add_argument("--render-from", type=Path, default=None,
+                        help="re-render the report from this results.json (no workload run)")
+    parser.add_argument("--measure", default="", help="with --render-from: steps to measure again (observability)")
     args = parser.parse_args()
+    if args.render_from:
+        return render_from(args.render_from, args.out, measure=set(filter(None, args.measure.split(","))))
     feeds = 100 if args.quick and args.feeds == 1000 else args.feeds
     naive_every = args.naive_every or (4 if feeds >= 500 else 1)
     deployed_every = args.deployed_every or (2 if args.quick else 5)
@@ -364,8 +429,8 @@ def main() -> int:
                 "memory_probe.py", ["--workdir", str(workdir)] + (["--quick"] if args.quick else []),
                 "memory table: 50 MB feed on loopback, 15 MiB cap and 100 MB cap")
         if "deployed" in results:
-            results["cost"] = cost.monthly_cost(results["deployed"], results.get("digest"),
-                                                interval_s=results["earshot"].get("interval_s"))
+            results["observability"] = measure_observability()
+            results["cost"] = cost_results(results)
         results["facts"]["load_end"] = load_average()
         sampler.stop()
         loads = [load for _, load in sampler.samples]
@@ -373,6 +438,8 @@ def main() -> int:
         results["facts"]["load_max"] = round(max(loads), 2) if loads else None
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         (workdir / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        if args.out.resolve() == (REPO / "docs" / "benchmarks.md").resolve():
+            LAST_RESULTS.write_text(json.dumps(results, indent=1, default=str))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(report.render(results))
         log(f"wrote {args.out} in {results['total_seconds']:.0f}s (raw results: {workdir / 'results.json'})")

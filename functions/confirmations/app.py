@@ -9,16 +9,18 @@ reported as a batch item failure and comes back; it counts once against the addr
 cap however often it does. Each request's outcome is counted (``Confirmation_<outcome>``).
 """
 
-from aws_lambda_powertools.metrics import MetricUnit
+from typing import get_args
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.errors import SendingUnavailable
-from earshot.mail.subscriptions import ConfirmationRequest, handle_subscription_request
-from earshot.observability import logger, metrics, observed
+from earshot.mail.subscriptions import ConfirmationRequest, Outcome, handle_subscription_request
+from earshot.observability import count, declare_metrics, logger, metric_family, observed
 
 processor = BatchProcessor(event_type=EventType.SQS)
+METRICS = declare_metrics("ConfirmationSendingUnavailable", metric_family("Confirmation_", get_args(Outcome)))
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -27,11 +29,11 @@ def record_handler(record: SQSRecord) -> str:
         outcome = handle_subscription_request(runtime.store(), runtime.mailer(), runtime.settings(), request,
                                               now=runtime.now())
     except SendingUnavailable as exc:
-        metrics.add_metric(name="ConfirmationSendingUnavailable", unit=MetricUnit.Count, value=1)
+        count("ConfirmationSendingUnavailable")
         logger.error("SES cannot send; the confirmation will be retried", extra={"topic": request.topic,
                                                                                 "error": str(exc)})
         raise
-    metrics.add_metric(name=f"Confirmation_{outcome}", unit=MetricUnit.Count, value=1)
+    count(f"Confirmation_{outcome}")
     logger.info("subscribe request handled", extra={"topic": request.topic, "outcome": outcome})
     return outcome
 

@@ -7,12 +7,13 @@ queued: the DigestErrorsAlarm pages, and a re-run with ``{"week": ...}`` after t
 mails the same week.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
 from earshot.mail.delivery import DigestRequest, plan_week
-from earshot.observability import logger, metrics, observed
+from earshot.observability import count, declare_metrics, logger, observed
+
+METRICS = declare_metrics("DigestTopicsQueued", "DigestRecipientsQueued")
 
 
 @observed
@@ -21,7 +22,7 @@ def handler(request: DigestRequest, context) -> dict:
     settings = runtime.settings()
     result = plan_week(runtime.store(), runtime.digest_queue(), settings,
                        now=runtime.now(), week=request.week, mailer=runtime.mailer())
-    metrics.add_metric(name="DigestTopicsQueued", unit=MetricUnit.Count, value=len(result.topics_queued))
-    metrics.add_metric(name="DigestRecipientsQueued", unit=MetricUnit.Count, value=result.recipients)
+    count("DigestTopicsQueued", len(result.topics_queued))
+    count("DigestRecipientsQueued", result.recipients)
     logger.info("digests planned", extra=vars(result))
     return vars(result)

@@ -9,16 +9,18 @@ Every recipient's outcome is counted (``Digest_<outcome>``: sent, rejected,
 outcome_unknown, skipped_*), also for a batch that fails half-way.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit
+from dataclasses import fields
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.errors import SendingUnavailable
 from earshot.mail.delivery import DigestBatch, SendResult, send_batch
-from earshot.observability import logger, metrics, observed
+from earshot.observability import count, declare_metrics, logger, metric_family, observed
 
 processor = BatchProcessor(event_type=EventType.SQS)
+METRICS = declare_metrics("DigestSendingUnavailable", metric_family("Digest_", (f.name for f in fields(SendResult))))
 
 
 def record_handler(record: SQSRecord) -> dict:
@@ -28,14 +30,14 @@ def record_handler(record: SQSRecord) -> dict:
         send_batch(runtime.store(), runtime.paced_mailer(), runtime.settings(), batch, now=runtime.now(),
                    result=result)
     except SendingUnavailable as exc:
-        metrics.add_metric(name="DigestSendingUnavailable", unit=MetricUnit.Count, value=1)
+        count("DigestSendingUnavailable")
         logger.error("SES cannot send; the batch will be retried", extra={"topic": batch.topic, "week": batch.week,
                                                                          "error": str(exc)})
         raise
     finally:
         # Counted as done, even when the batch fails half-way: the retry skips those.
         for name, value in vars(result).items():
-            metrics.add_metric(name=f"Digest_{name}", unit=MetricUnit.Count, value=value)
+            count(f"Digest_{name}", value)
     logger.info("digest batch sent", extra={"topic": batch.topic, "week": batch.week, **vars(result)})
     return vars(result)
 

@@ -8,15 +8,15 @@ EARSHOT_PODCASTINDEX_PARAMETER (never from the template); without it only Apple
 Podcasts search is used.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 
 from earshot import runtime
 from earshot.directory.discovery import DiscoveryRequest, discover_topics
-from earshot.observability import logger, metrics, observed
+from earshot.observability import count, declare_metrics, logger, observed
 
 # Leave this long for the topic in progress when deciding whether to start another.
 TOPIC_BUDGET_MS = 180_000
+METRICS = declare_metrics("DiscoveryCandidatesProposed", "DiscoveryFeedsAdded")
 
 
 @observed
@@ -25,9 +25,7 @@ def handler(request: DiscoveryRequest, context) -> dict:
     result = discover_topics(
         runtime.store(), settings=runtime.directory_settings(), client=runtime.http_client(), only=request.topic,
         now=runtime.now(), should_start=lambda: context.get_remaining_time_in_millis() > TOPIC_BUDGET_MS)
-    metrics.add_metric(name="DiscoveryCandidatesProposed", unit=MetricUnit.Count,
-                       value=sum(t.proposed for t in result.topics))
-    metrics.add_metric(name="DiscoveryFeedsAdded", unit=MetricUnit.Count,
-                       value=sum(len(t.added) for t in result.topics))
+    count("DiscoveryCandidatesProposed", sum(t.proposed for t in result.topics))
+    count("DiscoveryFeedsAdded", sum(len(t.added) for t in result.topics))
     logger.info("discovery run", extra=result.model_dump())
     return result.model_dump()

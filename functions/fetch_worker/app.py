@@ -13,18 +13,33 @@ after the visibility timeout. They are not errors: the invocation still succeeds
 """
 
 from collections import Counter
+from typing import get_args
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
 from earshot.ingest.refresh import FeedCheck, NotStarted, refresh_feeds
-from earshot.observability import logger, metrics, observed
+from earshot.models import RefreshResult
+from earshot.observability import (
+    count,
+    declare_metrics,
+    feed_error_family,
+    feed_error_kinds,
+    is_check_logged,
+    logger,
+    metric_family,
+    observed,
+)
 from earshot.topics.matching import match_new_episodes
 
 # Beyond one check's total deadline: time to parse, store and answer after the last fetch.
 START_MARGIN_S = 10.0
+
+# Per batch: checks by result, failed checks by error family (a fixed set: an HTTP status
+# is counted as its family, see earshot.observability), new episodes, checks handed back.
+METRICS = declare_metrics(metric_family("Feeds_", get_args(RefreshResult)),
+                          metric_family("FeedError_", feed_error_kinds()), "NewEpisodes", "FeedsNotStarted")
 
 
 def _deadline_gate(context, total_timeout_s: float):
@@ -68,9 +83,10 @@ def handler(event: dict, context) -> dict:
             return "not_started"
         counts[f"Feeds_{outcome.result}"] += 1
         counts["NewEpisodes"] += outcome.new_episodes
-        if outcome.error_kind:
-            counts[f"FeedError_{outcome.error_kind}"] += 1
-        logger.info("feed refreshed", extra=outcome.model_dump(mode="json", exclude={"new_episode_ids"}))
+        if outcome.error_kind and settings.feed_error_metrics:
+            counts[f"FeedError_{feed_error_family(outcome.error_kind)}"] += 1
+        if is_check_logged(outcome.feed_id, outcome.result, settings.check_log_sample_rate):
+            logger.info("feed refreshed", extra=outcome.model_dump(mode="json", exclude={"new_episode_ids"}))
         return outcome.result
 
     # A processor per invocation: its state is per batch (and invocations may overlap locally).
@@ -78,7 +94,7 @@ def handler(event: dict, context) -> dict:
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                         context=context)
     for name, value in counts.items():  # one value per metric per batch
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        count(name, value)
     if not_started:
         logger.warning("deadline near: checks handed back to the queue", extra={"not_started": len(not_started)})
         response["batchItemFailures"] += [{"itemIdentifier": message_id} for message_id in not_started]

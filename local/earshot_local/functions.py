@@ -119,8 +119,9 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
     finally:
         # Lambda flushes metrics after each invocation; locally they are disabled, and
         # Powertools never clears a disabled set (it prints it once 100 values pile up).
-        if hasattr(module, "metrics"):
-            module.metrics.clear_metrics()
+        from earshot.observability import metrics
+
+        metrics.clear_metrics()
 
 
 # ------------------------------------------------------------------ event shapes

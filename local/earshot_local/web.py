@@ -115,6 +115,11 @@ def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable
     for key, values in (response.get("multiValueHeaders") or {}).items():
         headers += [(key, str(v)) for v in values]
     headers += [("Set-Cookie", c) for c in response.get("cookies") or []]
+    if status in (204, 304):
+        # No content, and no Content-Length: on a 304 it would have to give the length of
+        # the 200 it stands for (RFC 9110 §8.6), which the client already holds.
+        start_response(f"{status} {_reason(status)}", [(k, v) for k, v in headers if k.lower() != "content-length"])
+        return []
     if not any(k.lower() == "content-length" for k, _ in headers):
         headers.append(("Content-Length", str(len(payload))))
     start_response(f"{status} {_reason(status)}", headers)

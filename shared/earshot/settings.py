@@ -56,6 +56,16 @@ class Settings(BaseModel):
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)
     max_requests_per_host: int = Field(2, alias="EARSHOT_MAX_REQUESTS_PER_HOST", ge=1)
 
+    # --- observability (observability.py) ---
+    # Share of feeds whose routine checks (parsed, not modified, unchanged) write the
+    # "feed refreshed" log line; failed checks always do. Log ingestion is billed by the
+    # byte and this line is written per check (template CheckLogSampleRate).
+    check_log_sample_rate: float = Field(1.0, alias="EARSHOT_CHECK_LOG_SAMPLE_RATE", ge=0, le=1)
+    # Count failed checks by error family too (FeedError_<family> metrics). Each family
+    # with a failure in an hour is a custom metric billed for that hour; off, failures are
+    # counted in Feeds_error and broken down from their log lines (always written).
+    feed_error_metrics: bool = Field(True, alias="EARSHOT_FEED_ERROR_METRICS")
+
     # --- scheduling policy (schedule.py) ---
     due_shards: int = Field(4, alias="EARSHOT_DUE_SHARDS", ge=1, le=64)
     min_interval_s: int = Field(3600, alias="EARSHOT_MIN_INTERVAL_S", ge=60)

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from earshot import runtime
+from earshot import observability, runtime
 from earshot.errors import SendingUnavailable
 from earshot.mail.delivery import plan_week
 from earshot.mail.digest import previous_week, week_window
@@ -96,15 +96,15 @@ def test_a_send_refused_for_the_sender_releases_every_claim_and_retries_the_batc
 
     # When SES answers MessageRejected "not verified" (an unverified sender, or the sandbox)
     faults.add("sesv2.SendEmail", refused("MessageRejected", UNVERIFIED), times=None)
-    sender.metrics.clear_metrics()
+    observability.metrics.clear_metrics()
     try:
         # the batch fails as a whole (one record, so the invocation errors: retried by SQS)
         with pytest.raises(BatchProcessingError):
             sender.handler(event, LambdaContext(function_name="earshot-digest_sender"))
         # and counts the metric DigestSendingUnavailableAlarm watches
-        assert sender.metrics.metric_set["DigestSendingUnavailable"]["Value"] == [1.0]
+        assert observability.metrics.metric_set["DigestSendingUnavailable"]["Value"] == [1.0]
     finally:
-        sender.metrics.clear_metrics()
+        observability.metrics.clear_metrics()
     # Then no recipient is marked rejected: no claim is left at all
     assert claims() == {}
     # And when SES sends again, the redelivered batch mails everyone once

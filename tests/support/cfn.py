@@ -145,5 +145,5 @@ def depends_on(graph: dict[str, set[str]], node: str, target: str) -> bool:
 MOTO_UNMODELLED = {
     "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::CloudWatch::Alarm",
     "AWS::SES::ConfigurationSet", "AWS::SES::ConfigurationSetEventDestination", "AWS::SNS::Subscription",
-    "AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup",
+    "AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup", "AWS::XRay::SamplingRule",
 }

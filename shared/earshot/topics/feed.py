@@ -53,11 +53,36 @@ def _text(parent: ET.Element, tag: str, text: str | None, **attrs: str) -> ET.El
     return el
 
 
+def last_change(topic: Topic, episodes: list[MatchedEpisode], *, now: datetime) -> datetime | None:
+    """The channel's ``lastBuildDate`` (RSS 2.0: "the last time the content of the channel
+    changed"): the newest of the topic's own dates and its listed episodes' dates, leaving
+    out dates after ``now`` (a publisher's future-dated episode). None if there is none.
+
+    >>> from datetime import UTC
+    >>> t = Topic(slug="t", name="T", query="t", updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> ep = MatchedEpisode(feed_id="f", episode_id="e", published=datetime(2026, 3, 1, tzinfo=UTC))
+    >>> last_change(t, [ep], now=datetime(2026, 6, 1, tzinfo=UTC)).date().isoformat()
+    '2026-03-01'
+    >>> last_change(t, [ep], now=datetime(2026, 2, 1, tzinfo=UTC)).date().isoformat()
+    '2026-01-01'
+    """
+    dates = [topic.created_at, topic.updated_at, *(ep.published for ep in episodes)]
+    past = [d for d in dates if d is not None and d <= now]
+    return max(past, default=None)
+
+
 def render_topic_feed(
     topic: Topic, matches: list[MatchedEpisode], *, now: datetime, page_url: str, feed_url: str,
     limit: int = FEED_LIMIT,
 ) -> bytes:
-    """The RSS document (UTF-8 bytes, with XML declaration)."""
+    """The RSS document (UTF-8 bytes, with XML declaration).
+
+    The same topic and matches give the same bytes whatever ``now`` is, as long as no
+    episode's date passes ``now`` in between: the body is what its ETag is computed from
+    (``earshot.web.topics``), so a podcast app polling an unchanged topic gets a 304."""
+    # Feed-supplied URLs pass the same http(s)-only check as on the page and in the mail:
+    # a podcast app may make <link> clickable, and a javascript: enclosure is no audio.
+    clusters = [c for c in cluster_episodes(matches) if safe_link(c.representative.audio_url)][:limit]
     rss = ET.Element("rss", {"version": "2.0"})
     channel = ET.SubElement(rss, "channel")
     _text(channel, "title", f"{topic.name} · Earshot")
@@ -66,16 +91,14 @@ def render_topic_feed(
           topic.description or f"Podcast episodes about {topic.name}, matched by the query: {topic.query}")
     _text(channel, "language", "en")
     _text(channel, "generator", f"Earshot {__version__}")
-    _text(channel, "lastBuildDate", format_datetime(now))
+    if built := last_change(topic, [c.representative for c in clusters], now=now):
+        _text(channel, "lastBuildDate", format_datetime(built))
     ET.SubElement(channel, f"{{{ATOM_NS}}}link", {"href": feed_url, "rel": "self", "type": "application/rss+xml"})
     _text(channel, f"{{{ITUNES_NS}}}author", "Earshot")
     _text(channel, f"{{{ITUNES_NS}}}summary", topic.description or topic.name)
     _text(channel, f"{{{ITUNES_NS}}}explicit", "false")
     _text(channel, f"{{{ITUNES_NS}}}block", "yes")  # a personal aggregate, not for directories
 
-    # Feed-supplied URLs pass the same http(s)-only check as on the page and in the mail:
-    # a podcast app may make <link> clickable, and a javascript: enclosure is no audio.
-    clusters = [c for c in cluster_episodes(matches) if safe_link(c.representative.audio_url)][:limit]
     for cluster in clusters:
         ep = cluster.representative
         item = ET.SubElement(channel, "item")

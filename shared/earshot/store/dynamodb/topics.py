@@ -81,6 +81,8 @@ class TopicItems(DynamoTable):
     def list_matches(self, slug: str, *, limit: int | None = None) -> list[MatchedEpisode]:
         """A topic's matches, newest first."""
         kwargs: dict[str, Any] = {"ScanIndexForward": False}
+        if limit is not None:
+            kwargs["Limit"] = limit  # a Query bills what it reads: stop reading at the limit, not the page
         out: list[MatchedEpisode] = []
         for item in self._query_all(
             KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
