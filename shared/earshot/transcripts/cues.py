@@ -115,8 +115,8 @@ _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 def decode_text(body: bytes, content_type: str | None = None) -> tuple[str, list[str]]:
     """The body as text, and a warning when its encoding had to be guessed.
 
-    A byte-order mark decides; then the Content-Type's charset; then UTF-8; then
-    UTF-16 without a BOM (NULs between ASCII letters); then Windows-1252 (what a
+    A byte-order mark decides; then the Content-Type's charset; then UTF-16 without a
+    BOM (NULs between ASCII letters); then UTF-8; then Windows-1252 (what a
     mislabelled "UTF-8" transcript usually is). Binary data raises TranscriptUnreadable.
 
     >>> decode_text("café".encode("cp1252"))
@@ -136,12 +136,8 @@ def decode_text(body: bytes, content_type: str | None = None) -> tuple[str, list
             text = body.decode(m.group(1))
         except (LookupError, UnicodeDecodeError):
             warnings.append(f"not {m.group(1)} as its Content-Type says")
-    if text is None:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if text is None and body[:200].count(b"\x00") * 3 >= min(len(body), 200):
+    # UTF-16 without a BOM before UTF-8: its NULs are valid UTF-8 too.
+    if text is None and body and body[:200].count(b"\x00") * 3 >= min(len(body), 200):
         for codec in ("utf-16-le", "utf-16-be"):
             try:
                 candidate = body.decode(codec)
@@ -151,6 +147,11 @@ def decode_text(body: bytes, content_type: str | None = None) -> tuple[str, list
                 text = candidate
                 warnings.append(f"no byte-order mark: read as {codec.upper()}")
                 break
+    if text is None:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if text is None:
         text = body.decode("cp1252", errors="replace")
         warnings.append("not UTF-8: read as Windows-1252")
@@ -216,6 +217,13 @@ def parse_transcript(body: bytes, *, media_type: str | None = None, content_type
         detail = "; ".join(collector.warnings[:3])
         raise TranscriptMalformed(f"no cue could be read as {fmt}" + (f" ({detail})" if detail else ""))
     return ParsedTranscript(fmt, tuple(collector.cues), tuple(collector.warnings[:MAX_WARNINGS]))
+
+
+def _count(n: int, noun: str) -> str:
+    """>>> _count(1, "cue"), _count(3, "cue")
+    ('1 cue', '3 cues')
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class _Full(Exception):
@@ -287,7 +295,7 @@ def _parse_json(text: str, out: _Cues) -> None:
         out.add(start, _seconds(segment.get("endTime", segment.get("end"))),
                 speaker if isinstance(speaker, str) else None, body)
     if skipped:
-        out.warn(f"{skipped} segments without a body or a startTime were skipped")
+        out.warn(f"{_count(skipped, 'segment')} without a body or a startTime skipped")
 
 
 _TAG_RE = re.compile(r"<[^>]*>")
@@ -335,7 +343,7 @@ def _parse_timed(text: str, out: _Cues) -> None:
         speaker, plain = _cue_text(payload)
         out.add(start, end, speaker, plain)
     if unusable:
-        out.warn(f"{unusable} cues without a readable start time were skipped")
+        out.warn(f"{_count(unusable, 'cue')} without a readable start time skipped")
 
 
 # Elements whose content is never transcript text.
