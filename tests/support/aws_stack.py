@@ -50,7 +50,7 @@ QUEUES = {
     "TranscriptQueue": ("TRANSCRIPT_QUEUE_URL", "earshot-transcripts"),
     "TranscriptDLQ": (None, "earshot-transcripts-dlq"),
 }
-BUCKETS = {"TranscriptBucket": ("TRANSCRIPT_BUCKET", "earshot-transcripts")}
+BUCKETS = {"TranscriptBucket": ("TRANSCRIPT_BUCKET", "earshot-transcript-text")}
 LOCAL_SENDER = "digest@earshot.example"
 
 # Environment the handlers see locally: quiet Powertools, fake credentials, no tracing.
