@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from earshot.errors import TranscriptMalformed
-from earshot.models import Episode, Topic, Transcript
+from earshot.models import Episode, Transcript
 from earshot.settings import Settings
 from earshot.store.port import feed_id_for
 from earshot.topics.matching import clear_topic_cache
@@ -30,7 +30,7 @@ from earshot.transcripts.retrieval import (
 )
 from earshot_local.cli import main
 from earshot_local.sqlite_store import SqliteStore
-from tests.support.feedserver import GiB, DeclaredHuge, Delayed, FeedServer, Serve, Validated
+from tests.support.feedserver import DeclaredHuge, Delayed, FeedServer, GiB, Serve, Validated
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "transcripts"
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

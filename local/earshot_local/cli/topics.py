@@ -31,8 +31,6 @@ from earshot.templating import date_text, duration_text
 from earshot.topics.matching import EpisodeTranscript, Podcast, match_episodes
 from earshot.topics.pages import render_topic_page
 from earshot.topics.query import DEFAULT_FIELDS, TRANSCRIPT_DEFAULT_FIELDS, parse_query
-from earshot.transcripts.choice import choose
-from earshot.transcripts.retrieval import fetch_transcript
 from earshot.topics.service import (
     add_topic,
     edit_topic,
@@ -42,6 +40,8 @@ from earshot.topics.service import (
     topic_report,
 )
 from earshot.topics.stats import TopicReport, build_report
+from earshot.transcripts.choice import choose
+from earshot.transcripts.retrieval import fetch_transcript
 from earshot_local.cli.common import ANY_BACKEND, CliError, open_store
 from earshot_local.cli.ingest import problem_with
 from earshot_local.settings import domain_settings

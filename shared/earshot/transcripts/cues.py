@@ -100,10 +100,10 @@ def parse_timestamp(text: str) -> float | None:
     if m is None:
         return None
     hours, minutes, seconds, fraction = m.groups()
-    value = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
+    value = float(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds))
     if fraction:
         value += int(fraction.ljust(3, "0")) / 1000
-    return float(value)
+    return value
 
 
 # ----------------------------------------------------------------------- decoding
@@ -201,7 +201,9 @@ def sniff_format(text: str, declared: TranscriptFormat | None = None) -> Transcr
 
 
 # ----------------------------------------------------------------------- parsing
-def parse_transcript(body: bytes, *, media_type: str | None = None, content_type: str | None = None) -> ParsedTranscript:
+def parse_transcript(
+    body: bytes, *, media_type: str | None = None, content_type: str | None = None
+) -> ParsedTranscript:
     """Cues of a transcript. ``media_type`` is the feed's ``type`` attribute,
     ``content_type`` the server's header (its charset is used for decoding)."""
     text, warnings = decode_text(body, content_type)
