@@ -494,6 +494,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             return 1
         if function == "dispatcher":  # the local event source: hand the queued checks to the worker
             local.drain(local.fetch_queue, "fetch_worker")
+        if function in ("dispatcher", "fetch_worker"):  # and the transcripts of new episodes to theirs
+            local.drain(local.transcript_queue, "transcript_worker")
         elif function == "digest":
             local.drain(local.digest_queue, "digest_sender")
     print(json.dumps(result, indent=2, default=str))
