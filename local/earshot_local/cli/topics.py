@@ -20,6 +20,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from earshot import runtime
 from earshot.errors import EarshotError
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.sources import read_source
@@ -147,8 +148,12 @@ def _now(args: argparse.Namespace) -> datetime:
 
 # ------------------------------------------------------------------ stored topics
 def _archive_of(repo: Store) -> TranscriptArchive | None:
-    """Where the store's transcripts are (the local database holds its own)."""
-    return repo if isinstance(repo, TranscriptArchive) else None
+    """Where the store's transcripts are: the local database holds its own; a deployed
+    stack's are in its bucket (``TRANSCRIPT_BUCKET``, the stack's TranscriptBucketName
+    output; without it a backfill leaves transcripts out)."""
+    if isinstance(repo, TranscriptArchive):
+        return repo
+    return runtime.transcript_archive() if runtime.settings().transcript_bucket else None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
