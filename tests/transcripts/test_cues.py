@@ -102,7 +102,8 @@ def test_sniffing(text: str, declared: str | None, expected: str) -> None:
     ([("https://a/t.html", "text/html"), ("https://a/t.json", "application/json"), ("https://a/t.vtt", "text/vtt")],
      ["https://a/t.json", "https://a/t.vtt", "https://a/t.html"]),
     ([("https://a/t", None), ("https://a/t.srt", "application/x-subrip")], ["https://a/t.srt", "https://a/t"]),
-    ([("ftp://a/t.json", "application/json"), ("javascript:alert(1)", "text/vtt"), ("/relative.vtt", "text/vtt")],
+    ([("ftp://a/t.json", "application/json"), ("javascript:alert(1)", "text/vtt"), ("/relative.vtt", "text/vtt"),
+      ("https://pod.example/t.vtt", "text/vtt"), ("http://t.invalid./t.srt", None)],  # reserved: never resolved
      []),
     ([("https://a/t.vtt", "text/vtt"), ("https://a/t.vtt", "text/vtt")], ["https://a/t.vtt"]),
     ([(f"https://a/{i}.txt", "text/plain") for i in range(6)], ["https://a/0.txt", "https://a/1.txt", "https://a/2.txt"]),

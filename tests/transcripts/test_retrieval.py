@@ -284,12 +284,12 @@ def test_offline_match_with_transcripts_puts_the_moment_in_the_reason(
 
 def test_parse_lists_the_chosen_transcript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     feed = tmp_path / "feed.xml"
-    feed.write_bytes(_feed("https://pod.example/142.json").replace(
-        b'<podcast:transcript url="https://pod.example/142.json" type="application/json"/>',
-        b'<podcast:transcript url="https://pod.example/142.html" type="text/html"/>'
-        b'<podcast:transcript url="https://pod.example/142.vtt" type="text/vtt"/>'))
+    feed.write_bytes(_feed("https://pod.example.org/142.json").replace(
+        b'<podcast:transcript url="https://pod.example.org/142.json" type="application/json"/>',
+        b'<podcast:transcript url="https://pod.example.org/142.html" type="text/html"/>'
+        b'<podcast:transcript url="https://pod.example.org/142.vtt" type="text/vtt"/>'))
     assert main(["parse", str(feed)]) == 0
     episodes = json.loads(capsys.readouterr().out)["episodes"]
-    assert episodes[0]["transcript"] == {"url": "https://pod.example/142.vtt", "type": "text/vtt", "language": None,
+    assert episodes[0]["transcript"] == {"url": "https://pod.example.org/142.vtt", "type": "text/vtt", "language": None,
                                          "rel": None}
     assert episodes[1]["transcript"] is None
