@@ -39,6 +39,16 @@ DIGEST_WRITES_PER_MAIL = 3
 DIGEST_READS_PER_MAIL = 1
 DIGEST_SQS_PER_MAIL = 0.06
 SES_PER_MAIL_MS = 60  # SendEmail round trip assumed inside the sender's duration
+# Publishers' transcripts (bench/transcripts.py): the share of corpus episodes that list
+# one (135 of 8,372), and per 1,000 transcripts fetched: the worker's GB-seconds (batches
+# of 10 at 512 MB, measured on loopback with 50-300 ms per response), SQS requests,
+# DynamoDB reads/writes (episode, feed, state; the state) and the archive's gzipped bytes.
+TRANSCRIPT_SHARE = 135 / 8372
+TRANSCRIPT_GB_S_PER_1000 = 236.5
+TRANSCRIPT_ARCHIVE_BYTES = 17_000  # per transcript, the corpus mix (~1 h, SRT)
+TRANSCRIPT_RETENTION_MONTHS = 24  # template TranscriptRetentionDays 730
+S3_PUT = 0.005 / 1000
+S3_GB_MONTH = 0.023
 
 
 def _wru(size_bytes: float) -> int:
@@ -123,6 +133,18 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
                                              + DIGEST_READS_PER_MAIL * 0.5 * PRICES["ddb_rru"]
                                              + DIGEST_SQS_PER_MAIL * PRICES["sqs_request"]),
          f"{DIGEST_WRITES_PER_MAIL} writes + {DIGEST_READS_PER_MAIL} read + {DIGEST_SQS_PER_MAIL} SQS requests per mail"),
+    ]
+    transcripts = FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH * TRANSCRIPT_SHARE
+    stored_gb = transcripts * TRANSCRIPT_RETENTION_MONTHS * TRANSCRIPT_ARCHIVE_BYTES / 1e9
+    lines += [
+        ("Transcripts: fetch, parse, archive", transcripts * (
+            TRANSCRIPT_GB_S_PER_1000 / 1000 * PRICES["lambda_gb_s_arm64"] + PRICES["lambda_request"] / 10
+            + 0.3 * PRICES["sqs_request"] + 3 * PRICES["ddb_rru"] + PRICES["ddb_wru"] + S3_PUT),
+         f"{transcripts:,.0f} transcripts a month ({TRANSCRIPT_SHARE:.1%} of new episodes list one, as in the "
+         f"corpus); {TRANSCRIPT_GB_S_PER_1000 / 1000:.2f} GB-s, 1 S3 PUT, 3 reads + 1 write each"),
+        ("Transcripts: S3 storage", stored_gb * S3_GB_MONTH,
+         f"{stored_gb:.2f} GB once {TRANSCRIPT_RETENTION_MONTHS} months are kept "
+         f"({TRANSCRIPT_ARCHIVE_BYTES / 1000:.0f} KB gzipped cues each)"),
     ]
     total = sum(cost for _, cost, _ in lines)
     result = {
