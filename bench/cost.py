@@ -80,10 +80,6 @@ GZIP_SHARE = 0.95  # requests that accept gzip (browsers, podcast apps)
 API_MEMORY_GB = 0.5
 LAMBDA_VCPU_SHARE = 512 / 1769  # Lambda gives a full vCPU at 1,769 MB: 512 MB runs CPU-bound work at ~29 %
 DDB_ROUND_TRIP_S = 0.015  # one Query page (up to 1 MB) from inside the region
-# Transcripts (S3) and directory keys: priced from assumptions, ahead of the code.
-TRANSCRIPT_SHARE = 0.2  # new episodes that carry a publisher transcript
-TRANSCRIPT_BYTES = 60_000  # a one-hour episode's transcript (VTT/SRT/JSON)
-TRANSCRIPT_MONTHS_KEPT = 12  # storage at steady state after a year
 DIRECTORY_SECRETS = 1  # the directory API key + secret, one Secrets Manager secret
 DIRECTORY_SECRET_READS_MONTH = 5_000  # read once per cold start of the functions that call the directory
 ALARM_KEY_ROTATIONS = 0  # first year; +1 $/month after each of the first two yearly rotations
@@ -103,6 +99,18 @@ DIGEST_WRITES_PER_MAIL = 3
 DIGEST_READS_PER_MAIL = 1
 DIGEST_SQS_PER_MAIL = 0.06
 SES_PER_MAIL_MS = 60  # SendEmail round trip assumed inside the sender's duration
+# Publishers' transcripts (bench/transcripts.py): the share of corpus episodes that list
+# one (135 of 8,372), and per 1,000 transcripts fetched: the worker's GB-seconds (batches
+# of 10 at 512 MB, measured on loopback with 50-300 ms per response), SQS requests,
+# DynamoDB reads/writes (episode, feed, state; the state) and the archive's gzipped bytes.
+TRANSCRIPT_SHARE = 135 / 8372
+TRANSCRIPT_GB_S_PER_1000 = 236.5
+TRANSCRIPT_ARCHIVE_BYTES = 17_000  # per transcript, the corpus mix (~1 h, SRT)
+TRANSCRIPT_RETENTION_MONTHS = 24  # template TranscriptRetentionDays 730
+# The S3 line prices what bench/transcripts.py measured: gzipped cues per transcript, kept
+# for the template's retention.
+TRANSCRIPT_BYTES = TRANSCRIPT_ARCHIVE_BYTES
+TRANSCRIPT_MONTHS_KEPT = TRANSCRIPT_RETENTION_MONTHS
 
 
 def _wru(size_bytes: float) -> int:
@@ -187,6 +195,14 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
                                              + DIGEST_READS_PER_MAIL * 0.5 * PRICES["ddb_rru"]
                                              + DIGEST_SQS_PER_MAIL * PRICES["sqs_request"]),
          f"{DIGEST_WRITES_PER_MAIL} writes + {DIGEST_READS_PER_MAIL} read + {DIGEST_SQS_PER_MAIL} SQS requests per mail"),
+    ]
+    transcripts = FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH * TRANSCRIPT_SHARE
+    lines += [
+        ("Transcripts: fetch, parse, archive", transcripts * (
+            TRANSCRIPT_GB_S_PER_1000 / 1000 * PRICES["lambda_gb_s_arm64"] + PRICES["lambda_request"] / 10
+            + 0.3 * PRICES["sqs_request"] + 3 * PRICES["ddb_rru"] + PRICES["ddb_wru"]),
+         f"{transcripts:,.0f} transcripts a month ({TRANSCRIPT_SHARE:.1%} of new episodes list one, as in the "
+         f"corpus); {TRANSCRIPT_GB_S_PER_1000 / 1000:.2f} GB-s (S3 priced below), 3 reads + 1 write each"),
     ]
     if observability and "worker" in observability:
         lines += observability_lines(observability, invocations=invocations, checks=checks,
@@ -318,7 +334,7 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
          f"{s['page_bytes'] / 1000:.0f} KB ({(s['page_gzip_bytes'] or 0) / 1000:.0f} KB gzip)"),
         ("S3: transcripts", stored_transcripts_gb * PRICES["s3_gb_month"]
          + transcripts * (PRICES["s3_put"] + PRICES["s3_get"]),
-         f"{TRANSCRIPT_SHARE:.0%} of {new_eps:,.0f} new episodes a month carry one, {TRANSCRIPT_BYTES // 1000} KB each, "
+         f"{TRANSCRIPT_SHARE:.1%} of {new_eps:,.0f} new episodes a month carry one, {TRANSCRIPT_BYTES // 1000} KB each, "
          f"{TRANSCRIPT_MONTHS_KEPT} months kept ({stored_transcripts_gb:,.1f} GB); one PUT and one GET each (assumed)"),
         ("Secrets Manager: directory keys", DIRECTORY_SECRETS * PRICES["secret_month"]
          + DIRECTORY_SECRET_READS_MONTH * PRICES["secrets_call"],

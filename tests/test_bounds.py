@@ -24,6 +24,7 @@ STORED = [
     models.MatchedEpisode, models.TranscriptMoment, models.Topic, models.Subscriber,
     models.ConsentEvent, models.StatusChange, models.TokenRecord, FeedCheck,
     models.FeedProvenance, models.CandidateExample, models.DiscoveryCandidate, models.LeftOut,
+    models.TranscriptState,
 ]
 # Models never stored as they are (results in memory), and queue messages bounded by
 # their own Field limits.

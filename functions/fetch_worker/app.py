@@ -12,6 +12,7 @@ those records are reported as batch item failures, untouched, and SQS redelivers
 after the visibility timeout. They are not errors: the invocation still succeeds.
 """
 
+import threading
 from collections import Counter
 from typing import get_args
 
@@ -32,6 +33,7 @@ from earshot.observability import (
     observed,
 )
 from earshot.topics.matching import match_new_episodes
+from earshot.transcripts.retrieval import jobs_for
 
 # Beyond one check's total deadline: time to parse, store and answer after the last fetch.
 START_MARGIN_S = 10.0
@@ -61,9 +63,22 @@ def handler(event: dict, context) -> dict:
         except ValueError:
             logger.exception("malformed feed check message", extra={"message_id": record.get("messageId")})
     settings = runtime.settings()
+    # New and changed episodes that list a transcript, by feed: queued for the transcript
+    # worker once their feed's check is stored (so the job finds the episode), never
+    # awaited here (a feed refresh never waits for a transcript).
+    transcript_queue = runtime.transcript_queue()
+    transcript_jobs: dict[str, list[dict]] = {}
+    jobs_lock = threading.Lock()
+
+    def on_new_episodes(feed, episodes):
+        if transcript_queue is not None and (jobs := jobs_for(feed.feed_id, episodes)):
+            with jobs_lock:
+                transcript_jobs[feed.feed_id] = jobs
+        return match_new_episodes(repo, feed, episodes)
+
     started = refresh_feeds(
         list(checks.values()), repo=repo, settings=settings, client=runtime.http_client(),
-        on_new_episodes=lambda feed, episodes: match_new_episodes(repo, feed, episodes),
+        on_new_episodes=on_new_episodes,
         should_start=_deadline_gate(context, settings.total_timeout_s),
     )
     futures = dict(zip(checks, started, strict=True))
@@ -81,6 +96,10 @@ def handler(event: dict, context) -> dict:
             not_started.append(record.message_id)
             counts["FeedsNotStarted"] += 1
             return "not_started"
+        with jobs_lock:
+            jobs = transcript_jobs.pop(outcome.feed_id, None) if outcome.result == "parsed" else None
+        if jobs and transcript_queue is not None:
+            counts["TranscriptJobsQueued"] += transcript_queue.send_messages(jobs)
         counts[f"Feeds_{outcome.result}"] += 1
         counts["NewEpisodes"] += outcome.new_episodes
         if outcome.error_kind and settings.feed_error_metrics:

@@ -137,6 +137,7 @@ EVENT_KINDS: dict[str, tuple[str, str]] = {
     "digest_sender": ("an SQS batch of digest recipients", "digest_sender_batch"),
     "dispatcher": ("the scheduler's dispatch event", "dispatcher_scheduled"),
     "fetch_worker": ("an SQS batch of feed checks", "fetch_worker_batch"),
+    "transcript_worker": ("an SQS batch of transcript jobs", "transcript_worker_batch"),
 }
 
 
@@ -167,11 +168,14 @@ def _event_problem(function: str, event: dict[str, Any]) -> str | None:
         if not isinstance(event.get("rawPath"), str):
             return "has no rawPath"
         return None
-    if function in ("fetch_worker", "digest_sender"):
+    if function in ("fetch_worker", "digest_sender", "transcript_worker"):
         records = event.get("Records")
         if not isinstance(records, list) or not records:
             return "has no Records"
-        body_model = FeedCheck if function == "fetch_worker" else DigestBatch
+        from earshot.transcripts.retrieval import TranscriptJob
+
+        body_model = {"fetch_worker": FeedCheck, "digest_sender": DigestBatch,
+                      "transcript_worker": TranscriptJob}[function]
         for n, record in enumerate(records, start=1):
             if not isinstance(record, dict) or not isinstance(record.get("messageId"), str) \
                     or not isinstance(record.get("body"), str):

@@ -13,8 +13,9 @@ class SqliteQueue:
     def __init__(self, store: SqliteStore, name: str) -> None:
         self.store, self.name = store, name
 
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
-        return self.store.enqueue(self.name, bodies, datetime.now(UTC))
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
+        """Queue messages; a delayed one waits in the table until a drain after ``delay_s``."""
+        return self.store.enqueue(self.name, bodies, datetime.now(UTC), delay_s=delay_s)
 
     def receive_event(self, *, max_messages: int = 10) -> dict[str, Any] | None:
         """Up to ``max_messages`` messages shaped as the SQS -> Lambda event source does."""
@@ -34,4 +35,4 @@ class SqliteQueue:
         return len(done)
 
     def depth(self) -> int:
-        return len(self.store.peek_messages(self.name, 1_000_000))
+        return len(self.store.peek_messages(self.name, 1_000_000, now=datetime.max.replace(tzinfo=UTC)))

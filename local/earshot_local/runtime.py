@@ -1,10 +1,12 @@
 """The local runtime: the deployed handlers and domain, on this machine's adapters.
 
     store          SqliteStore           (DynamoDB deployed)
-    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`;
+    queues         SqliteQueue           (SQS deployed), drained by :meth:`LocalRuntime.drain`
+                                         (the transcript queue by ``earshot run``);
                                          ``earshot serve`` drains the confirmation queue
                                          in the background, as the event source would
     mail           OutboxMailer          (SES deployed): .eml files, optionally SMTP
+    transcripts    SqliteStore           (S3 deployed): the archive's text in the same file
     handlers       functions/*/app.py    the same code Lambda runs, via earshot.runtime.use()
 """
 
@@ -59,12 +61,14 @@ class LocalRuntime:
         self.fetch_queue = SqliteQueue(self.store, "fetch")
         self.digest_queue = SqliteQueue(self.store, "digest")
         self.confirmation_queue = SqliteQueue(self.store, "confirmation")
+        self.transcript_queue = SqliteQueue(self.store, "transcript")
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
         for key, value in functions.HANDLER_ENV.items():
             os.environ.setdefault(key, value)
         _handler_logs_to_stderr()
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
-                    digest_queue=self.digest_queue, confirmation_queue=self.confirmation_queue, mailer=self.mailer)
+                    digest_queue=self.digest_queue, confirmation_queue=self.confirmation_queue, mailer=self.mailer,
+                    transcript_queue=self.transcript_queue, transcript_archive=self.store)
 
     def _links_to_served(self, settings: Settings) -> Settings:
         """Links in mails and pages go to ``EARSHOT_PUBLIC_BASE_URL`` when set, else to

@@ -20,12 +20,13 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from earshot.models import (
     CandidateStatus,
+    Cue,
     DiscoveryCandidate,
     Episode,
     FeedState,
@@ -33,8 +34,10 @@ from earshot.models import (
     Subscriber,
     TokenRecord,
     Topic,
+    TranscriptState,
 )
 from earshot.store import Store, iso
+from earshot.store.archive import TranscriptArchive, decode_cues, encode_cues
 from earshot.store.port import merge_feed_state
 
 UNDATED = "0000-00-00T00:00:00Z"
@@ -169,6 +172,24 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (topic, key)
     ) WITHOUT ROWID;
     """,
+    # 6: publishers' transcripts: each episode's transcript state, and its cues (the
+    # archive's gzipped JSON, as S3 holds it deployed); both go with their feed.
+    """
+    CREATE TABLE transcript_states (
+        feed_id        TEXT NOT NULL,
+        episode_id     TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        data           TEXT NOT NULL,
+        PRIMARY KEY (feed_id, episode_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE transcripts (
+        feed_id        TEXT NOT NULL,
+        episode_id     TEXT NOT NULL,
+        cues           BLOB NOT NULL,
+        PRIMARY KEY (feed_id, episode_id)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -181,8 +202,8 @@ def _dump(model: Any) -> str:
     return model.model_dump_json()
 
 
-class SqliteStore(Store):
-    """Every Earshot record in one SQLite file."""
+class SqliteStore(Store, TranscriptArchive):
+    """Every Earshot record in one SQLite file, and the transcript archive's text."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -328,6 +349,8 @@ class SqliteStore(Store):
     def delete_feed(self, feed_id: str) -> bool:
         with self._write() as conn:
             conn.execute("DELETE FROM matches WHERE feed_id = ?", (feed_id,))
+            conn.execute("DELETE FROM transcripts WHERE feed_id = ?", (feed_id,))
+            conn.execute("DELETE FROM transcript_states WHERE feed_id = ?", (feed_id,))
             conn.execute("DELETE FROM episodes WHERE feed_id = ?", (feed_id,))
             cur = conn.execute("DELETE FROM feeds WHERE feed_id = ?", (feed_id,))
         return cur.rowcount == 1
@@ -377,6 +400,39 @@ class SqliteStore(Store):
             for _feed, _ep, data in rows:
                 yield Episode.model_validate_json(data)
             after = (rows[-1][0], rows[-1][1])
+
+    # ------------------------------------------------------------ transcripts
+    def get_episode(self, feed_id: str, episode_id: str) -> Episode | None:
+        rows = self._read("SELECT data FROM episodes WHERE feed_id = ? AND episode_id = ?", (feed_id, episode_id))
+        return Episode.model_validate_json(rows[0][0]) if rows else None
+
+    def save_transcript_state(self, state: TranscriptState) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO transcript_states (feed_id, episode_id, status, data) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (feed_id, episode_id) DO UPDATE SET status = excluded.status, "
+                         "data = excluded.data", (state.feed_id, state.episode_id, state.status, _dump(state)))
+
+    def get_transcript_state(self, feed_id: str, episode_id: str) -> TranscriptState | None:
+        rows = self._read("SELECT data FROM transcript_states WHERE feed_id = ? AND episode_id = ?",
+                          (feed_id, episode_id))
+        return TranscriptState.model_validate_json(rows[0][0]) if rows else None
+
+    def iter_transcript_states(self) -> Iterator[TranscriptState]:
+        for (data,) in self._read("SELECT data FROM transcript_states ORDER BY feed_id, episode_id"):
+            yield TranscriptState.model_validate_json(data)
+
+    # The TranscriptArchive port (S3 deployed): the same gzipped JSON, in a table.
+    def put_transcript(self, feed_id: str, episode_id: str, cues: list[Cue] | tuple[Cue, ...]) -> int:
+        blob = encode_cues(cues)
+        with self._write() as conn:
+            conn.execute("INSERT INTO transcripts (feed_id, episode_id, cues) VALUES (?, ?, ?) "
+                         "ON CONFLICT (feed_id, episode_id) DO UPDATE SET cues = excluded.cues",
+                         (feed_id, episode_id, blob))
+        return len(blob)
+
+    def get_transcript(self, feed_id: str, episode_id: str) -> list[Cue] | None:
+        rows = self._read("SELECT cues FROM transcripts WHERE feed_id = ? AND episode_id = ?", (feed_id, episode_id))
+        return decode_cues(rows[0][0]) if rows else None
 
     def first_seen_at(self, feed_id: str, episode_id: str) -> str | None:
         rows = self._read("SELECT first_seen_at FROM episodes WHERE feed_id = ? AND episode_id = ?",
@@ -602,15 +658,20 @@ class SqliteStore(Store):
         return True
 
     # ----------------------------------------------------------------- queues
-    def enqueue(self, queue: str, bodies: list[dict[str, Any]], now: datetime) -> int:
+    def enqueue(self, queue: str, bodies: list[dict[str, Any]], now: datetime, *, delay_s: int = 0) -> int:
+        """Queue messages, each received no earlier than ``delay_s`` after ``now`` (as SQS's
+        DelaySeconds; ``enqueued_at`` holds when a message becomes visible)."""
         with self._write() as conn:
             conn.executemany("INSERT INTO queue_messages (queue, body, enqueued_at) VALUES (?, ?, ?)",
-                             [(queue, json.dumps(b, separators=(",", ":")), iso(now)) for b in bodies])
+                             [(queue, json.dumps(b, separators=(",", ":")), iso(now + timedelta(seconds=delay_s)))
+                              for b in bodies])
         return len(bodies)
 
-    def peek_messages(self, queue: str, limit: int) -> list[tuple[int, str]]:
+    def peek_messages(self, queue: str, limit: int, *, now: datetime | None = None) -> list[tuple[int, str]]:
+        """The oldest messages visible at ``now`` (the wall clock by default)."""
         return [(int(i), b) for i, b in self._read(
-            "SELECT id, body FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?", (queue, limit))]
+            "SELECT id, body FROM queue_messages WHERE queue = ? AND enqueued_at <= ? ORDER BY id LIMIT ?",
+            (queue, iso(datetime.now(UTC) if now is None else now), limit))]
 
     def delete_messages(self, ids: Iterable[int]) -> None:
         with self._write() as conn:

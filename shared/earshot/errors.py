@@ -19,6 +19,11 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │   │   ├── MalformedFeed        malformed: XML too broken to recover anything
     │   │   └── UnsafeXml            unsafe_xml: DTD entity declarations (XXE, billion laughs)
     │   └── InternalFeedError        internal_error: a bug met this feed's input (logged with a traceback)
+    ├── TranscriptError              a transcript could not be used (recorded on its episode;
+    │   │                            fetch failures keep their FetchError kind)
+    │   ├── NoUsableTranscript       no_transcript: none of the episode's transcripts can be fetched
+    │   ├── TranscriptUnreadable     transcript_unreadable: not text (binary, undecodable bytes)
+    │   └── TranscriptMalformed      transcript_malformed: no cue could be read in the stated format
     ├── QueryError                   query_error: a topic query does not parse (has .position)
     ├── DirectoryError               directory_error: a podcast directory could not be searched
     │   ├── DirectoryThrottled       directory_throttled: 403/429 from the directory (has .retry_after_s)
@@ -165,6 +170,30 @@ class InternalFeedError(FeedError):
     """Unexpected failure while fetching or parsing this feed (a bug; logged with a traceback)."""
 
     kind = "internal_error"
+
+
+class TranscriptError(EarshotError):
+    """A publisher's transcript could not be used; the episode itself is unaffected."""
+
+    kind = "transcript_error"
+
+
+class NoUsableTranscript(TranscriptError):
+    """None of the episode's ``podcast:transcript`` URLs is an http(s) URL Earshot can fetch."""
+
+    kind = "no_transcript"
+
+
+class TranscriptUnreadable(TranscriptError):
+    """The transcript's bytes are not text (binary data, or no encoding fits)."""
+
+    kind = "transcript_unreadable"
+
+
+class TranscriptMalformed(TranscriptError):
+    """Not one cue could be read from the transcript in its format."""
+
+    kind = "transcript_malformed"
 
 
 class QueryError(EarshotError):

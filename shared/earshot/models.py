@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -26,6 +26,7 @@ from earshot.bounds import (
     MAX_SUMMARY_CHARS,
     MAX_TITLE_CHARS,
     MAX_TRANSCRIPTS,
+    MAX_WARNINGS,
     Bound,
     DirectoryNames,
     EpisodeId,
@@ -46,6 +47,7 @@ from earshot.bounds import (
     UserAgent,
     Validator,
     Warnings,
+    WarningText,
 )
 from earshot.identity import IdChoice, churn_free_url
 
@@ -310,6 +312,8 @@ class Topic(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     description: str = Field("", max_length=MAX_SUMMARY_CHARS)
+    search_transcripts: bool = Field(
+        False, description="unfielded terms also look in publishers' transcripts (transcript: always does)")
     created_at: datetime | None = None
     updated_at: datetime | None = None
     # Discovery (earshot.directory): the weekly run records candidates for every topic;
@@ -322,10 +326,9 @@ class Topic(BaseModel):
 
 
 class TranscriptMoment(BaseModel):
-    """Where in an episode's audio its transcript matched a topic: the page offers
-    "play from" there. Nothing sets one yet (Earshot matches titles and descriptions, not
-    transcript text); a matcher that reads transcripts fills ``MatchedEpisode.moment``
-    and the page shows the control with no other change."""
+    """Where in an episode's audio its transcript matched a topic: the page and the digest
+    offer "play from" there (a Media Fragments ``#t=`` link). Set by matching when a term
+    was found in a transcript with times (``earshot.topics.query``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -359,6 +362,7 @@ class MatchedEpisode(BaseModel):
     image: Url = None
     reason: Message = Field("", description='e.g. MLPs in title; "midstream" in description')
     moment: TranscriptMoment | None = Field(None, description="where the transcript matched, if it did")
+    transcript_url: Url = Field(None, description="the publisher's transcript that was searched")
 
 
 TokenPurpose = Literal["confirm", "unsubscribe"]
@@ -411,3 +415,44 @@ class DiscoveryCandidate(BaseModel):
     status: CandidateStatus = "proposed"
     found_at: datetime | None = None
     decided_at: datetime | None = None
+
+
+# ================================================================ transcripts
+# Publishers' transcripts (<podcast:transcript>): what is fetched, parsed and matched.
+# See earshot.transcripts for the pipeline.
+
+
+class Cue(NamedTuple):
+    """One stretch of a transcript: seconds into the audio (None when the format has no
+    times: HTML without ``<time>``, plain text), who speaks if said, and the plain text."""
+
+    start_s: float | None
+    end_s: float | None
+    speaker: str | None
+    text: str
+
+
+TranscriptStatus = Literal["fetched", "retrying", "failed"]
+
+
+class TranscriptState(BaseModel):
+    """What Earshot knows about one episode's transcript (one stored record beside the
+    episode; the text itself lives in the transcript archive). A failure is data here:
+    the episode is stored and matched on its title and description regardless."""
+
+    feed_id: Key
+    episode_id: EpisodeId
+    status: TranscriptStatus
+    url: RequiredUrl = Field(description="the transcript chosen (or last tried)")
+    format: Label = Field(None, description="json | vtt | srt | html | text, as parsed")
+    attempts: int = Field(0, ge=0, description="fetches tried since the last success")
+    next_attempt_at: datetime | None = Field(None, description="when a retrying transcript is tried again")
+    last_error_kind: Label = None
+    last_error_message: OptionalMessage = None
+    etag: Validator = None
+    last_modified: Validator = None
+    cue_count: int = 0
+    size_bytes: int = Field(0, description="the transcript body as fetched")
+    has_times: bool = False
+    fetched_at: datetime | None = None
+    warnings: Annotated[list[WarningText], Bound(max_items=MAX_WARNINGS)] = []

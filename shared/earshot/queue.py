@@ -12,12 +12,19 @@ import boto3
 
 MAX_BATCH = 10  # SendMessageBatch limit
 MAX_BATCH_BYTES = 256 * 1024
+MAX_DELAY_S = 900  # SQS DelaySeconds limit (15 minutes)
 
 
 class QueuePort(Protocol):
     def send_messages(self, bodies: list[dict[str, Any]]) -> int:
         """Queue JSON bodies; returns how many were accepted (all, or it raises)."""
         ...
+
+
+class DelayedQueuePort(Protocol):
+    """A queue whose messages can wait before delivery (transcript retries back off)."""
+
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int: ...
 
 
 class Queue:
@@ -27,12 +34,14 @@ class Queue:
         self.queue_url = queue_url
         self.client: Any = client or boto3.client("sqs")
 
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
         """SendMessageBatch in groups of 10 (and under 256 KiB); retries entries SQS
-        reports as failed once, then raises so the caller's invocation is retried."""
+        reports as failed once, then raises so the caller's invocation is retried.
+        ``delay_s`` (at most 15 minutes) holds the messages back before delivery."""
         sent = 0
+        delay = {"DelaySeconds": max(0, min(MAX_DELAY_S, int(delay_s)))} if delay_s else {}
         for group in _groups([json.dumps(b, separators=(",", ":")) for b in bodies]):
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(group)]
+            entries = [{"Id": str(i), "MessageBody": body, **delay} for i, body in enumerate(group)]
             for _attempt in range(2):
                 resp = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
                 sent += len(resp.get("Successful", []))

@@ -1,7 +1,7 @@
 """Process-wide services for the Lambda handlers, built once per cold start.
 
 Deployed, each service is the AWS adapter of its port: :class:`~earshot.store.Store` on
-DynamoDB, queues on SQS, the mailer on SES. Clients are built lazily (first use), so tests
+DynamoDB, queues on SQS, the mailer on SES, the transcript archive on S3. Clients are built lazily (first use), so tests
 can start moto before anything touches AWS.
 
 A host process that runs the same handlers on other adapters (the local runtime in
@@ -20,9 +20,10 @@ import boto3
 import httpx
 
 from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client, ses_send_client
-from earshot.queue import Queue, QueuePort
+from earshot.queue import DelayedQueuePort, Queue, QueuePort
 from earshot.settings import Settings, get_settings
 from earshot.store import Store
+from earshot.store.archive import S3TranscriptArchive, TranscriptArchive
 from earshot.store.dynamodb import DynamoStore
 from earshot.topics.matching import clear_topic_cache
 
@@ -31,13 +32,15 @@ _installed: dict[str, Any] = {}
 
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
         digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
-        mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None) -> None:
+        mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None,
+        transcript_queue: DelayedQueuePort | None = None, transcript_archive: TranscriptArchive | None = None) -> None:
     """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
     ``clock`` replaces the wall clock the handlers read through :func:`now`."""
     reset()
     for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
                         ("digest_queue", digest_queue), ("confirmation_queue", confirmation_queue),
-                        ("mailer", mailer), ("clock", clock)):
+                        ("mailer", mailer), ("clock", clock), ("transcript_queue", transcript_queue),
+                        ("transcript_archive", transcript_archive)):
         if value is not None:
             _installed[name] = value
 
@@ -75,6 +78,22 @@ def confirmation_queue() -> QueuePort:
     return _queue("confirmation_queue", settings().confirmation_queue_url)
 
 
+def transcript_queue() -> DelayedQueuePort | None:
+    """Where new episodes' transcripts wait for the transcript worker; None where
+    transcripts are not fetched (no queue installed or configured)."""
+    installed: DelayedQueuePort | None = _installed.get("transcript_queue")
+    if installed is not None:
+        return installed
+    url = settings().transcript_queue_url
+    return _sqs_queue(url) if url else None
+
+
+def transcript_archive() -> TranscriptArchive:
+    """Where transcript text lives (S3 deployed)."""
+    installed: TranscriptArchive | None = _installed.get("transcript_archive")
+    return installed or _s3_archive()
+
+
 def mailer() -> MailerPort:
     """The mailer for one-off mails (confirmations); digests add pacing on top."""
     return _installed.get("mailer") or _ses_mailer()
@@ -99,6 +118,12 @@ def _dynamo_store() -> DynamoStore:
 @functools.cache
 def _sqs_queue(url: str) -> Queue:
     return Queue(url, client=_sqs_client())
+
+
+@functools.cache
+def _s3_archive() -> S3TranscriptArchive:
+    s = settings()
+    return S3TranscriptArchive(s.transcript_bucket, client=boto3.client("s3", region_name=s.region))
 
 
 @functools.cache
@@ -140,8 +165,8 @@ def _ssm_secret(name: str) -> str:
 def reset() -> None:
     """Forget every cached and installed service (tests and the local runtime call this)."""
     _installed.clear()
-    for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, ses_client,
-                   ses_send_client, _ssm_secret):
+    for cached in (paced_mailer, _dynamo_store, _sqs_queue, _sqs_client, _ses_mailer, http_client, _s3_archive,
+                   ses_client, ses_send_client, _ssm_secret):
         cached.cache_clear()
     clear_topic_cache()
     get_settings.cache_clear()

@@ -28,6 +28,10 @@ class Settings(BaseModel):
     fetch_queue_url: str = Field("", alias="FETCH_QUEUE_URL")
     digest_queue_url: str = Field("", alias="DIGEST_QUEUE_URL")
     confirmation_queue_url: str = Field("", alias="CONFIRMATION_QUEUE_URL")
+    # Publishers' transcripts: their queue (empty: episodes' transcripts are not fetched)
+    # and the bucket their text lives in (earshot.store.archive).
+    transcript_queue_url: str = Field("", alias="TRANSCRIPT_QUEUE_URL")
+    transcript_bucket: str = Field("", alias="TRANSCRIPT_BUCKET")
     region: str = Field("us-east-1", alias="AWS_REGION")
 
     # --- fetching (fetcher.py) ---
@@ -51,6 +55,13 @@ class Settings(BaseModel):
     # "auto": the fast path for well-formed RSS 2.0, feedparser for whatever it declines;
     # "feedparser": feedparser for every feed (to compare the two on one's own feeds).
     parser: Literal["auto", "feedparser"] = Field("auto", alias="EARSHOT_PARSER")
+
+    # --- transcripts (earshot.transcripts) ---
+    # A transcript body cap well under the feed cap: a three-hour word-by-word JSON
+    # transcript is ~3 MiB; more is not a transcript worth reading.
+    transcript_max_bytes: int = Field(4 * MiB, alias="EARSHOT_TRANSCRIPT_MAX_BYTES", gt=0)
+    # Fetches of one transcript before its failure is final (retries back off 1, 5, 15 min).
+    transcript_max_attempts: int = Field(4, alias="EARSHOT_TRANSCRIPT_MAX_ATTEMPTS", ge=1, le=10)
 
     # --- worker concurrency ---
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)

@@ -31,7 +31,16 @@ from earshot import runtime
 from earshot.mail.digest import previous_week, week_window
 from earshot.models import MatchedEpisode, Topic
 from tests.hostile.conftest import add_feed
-from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
+from tests.support.aws_stack import (
+    BUCKETS,
+    QUEUES,
+    REGION,
+    REPO_ROOT,
+    TABLES,
+    EmbeddedBackend,
+    load_template,
+    sample_event,
+)
 from tests.support.directories import FakeAppleSearch, Show
 from tests.support.feedserver import Serve, running_feed_server
 
@@ -59,13 +68,13 @@ ACTION_OF = {("sqs", "SendMessageBatch"): "sqs:SendMessage"}  # SESv2 SendEmail 
 # A transaction is authorized item by item, by the action each item is.
 TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
                     "ConditionCheck": "dynamodb:ConditionCheckItem"}
-SERVICE_PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "sesv2": "ses", "ses": "ses"}
-LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.items()}
+SERVICE_PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "sesv2": "ses", "ses": "ses", "s3": "s3"}
+LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES, **BUCKETS}.items()}
 
 FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
     "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
-    "BounceFunction": "bounces", "DiscoveryFunction": "discovery",
+    "BounceFunction": "bounces", "DiscoveryFunction": "discovery", "TranscriptWorkerFunction": "transcript_worker",
 }
 
 
@@ -155,6 +164,11 @@ def used() -> dict[str, set[tuple[str, str]]]:
         elif service == "sqs":
             queue = str(params.get("QueueUrl", "")).rsplit("/", 1)[-1]
             calls[current["function"]].add((action, LOCAL_NAMES.get(queue, queue)))
+        elif service == "s3":
+            bucket = str(params.get("Bucket", ""))
+            key = params.get("Key")
+            resource = LOCAL_NAMES.get(bucket, bucket) + (f"/{key}" if key is not None else "")
+            calls[current["function"]].add((action, resource))
         else:
             calls[current["function"]].add((action, "ses"))
 
@@ -196,12 +210,19 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     start, _ = week_window(previous_week(now))
     repo.replace_topic_matches("pipes", [MatchedEpisode(feed_id="f-1", episode_id="e-1", podcast="P", title="Pipes weekly",
                                               published=start + timedelta(days=1), reason="title")])
-    # ingest: dispatcher -> worker (with topic matching)
-    body = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>P</title><item><title>Pipes news</title>"
-            b"<guid>p1</guid><pubDate>Tue, 24 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>")
+    # ingest: dispatcher -> worker (with topic matching) -> transcript worker
+    repo.create_topic(Topic(slug="said", name="Said", query="transcript:pipes", created_at=now, updated_at=now))
+    transcript = server.route("/p1.vtt", Serve(b"WEBVTT\n\n00:01.000 --> 00:02.000\nPipes, said aloud.\n",
+                                               headers={"Content-Type": "text/vtt"}))
+    body = (b"<?xml version='1.0'?><rss version='2.0' xmlns:podcast='https://podcastindex.org/namespace/1.0'>"
+            b"<channel><title>P</title><item><title>Pipes news</title>"
+            b"<guid>p1</guid><pubDate>Tue, 24 Nov 2026 10:00:00 GMT</pubDate>"
+            b"<podcast:transcript url='" + transcript.encode() + b"' type='text/vtt'/></item></channel></rss>")
     add_feed(server.route("/p.xml", Serve(body)))
     invoke("dispatcher", {**sample_event("dispatcher_scheduled"), "force": True})
     drain("fetch_worker", stack.settings.fetch_queue_url)
+    drain("transcript_worker", stack.settings.transcript_queue_url)
+    assert [m.moment.start_seconds for m in repo.list_matches("said") if m.moment] == [1]
     # api: pages, subscribe, confirm (GET page, POST)
     def api(method: str, path: str, *, body: str | None = None, query: dict[str, str] | None = None,
             form: bool = False) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from earshot.mail import tokens
 from earshot.models import (
     CandidateExample,
     ConsentEvent,
+    Cue,
     DiscoveryCandidate,
     Episode,
     FeedProvenance,
@@ -28,9 +29,11 @@ from earshot.models import (
     Topic,
     Transcript,
     TranscriptMoment,
+    TranscriptState,
 )
 from earshot.settings import Settings
 from earshot.store import Store
+from earshot.store.archive import TranscriptArchive
 from earshot.topics.matching import match_new_episodes
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend
@@ -392,3 +395,55 @@ def test_feed_provenance_and_topic_discovery_settings_round_trip(repo: Store) ->
                   discover_min_matches=5)
     assert repo.create_topic(topic)
     assert repo.get_topic("mlp") == topic
+
+
+# ------------------------------------------------------------------ transcripts
+def test_transcript_state_round_trip_and_removal_with_the_feed(repo: Store) -> None:
+    # Given a feed with an episode that lists a transcript
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    episode = Episode(id="https://a.example/ep/1?x=1", title="One", published=NOW,
+                      transcripts=(Transcript(url="https://a.example/1.json", type="application/json"),))
+    repo.put_new_episodes(feed.feed_id, [episode], NOW)
+    assert repo.get_episode(feed.feed_id, episode.id) == episode.model_copy(update={"feed_id": feed.feed_id})
+    assert repo.get_episode(feed.feed_id, "missing") is None
+    # When its transcript fails, then is fetched
+    failed = TranscriptState(feed_id=feed.feed_id, episode_id=episode.id, status="retrying",
+                             url="https://a.example/1.json", attempts=1, next_attempt_at=NOW + timedelta(minutes=1),
+                             last_error_kind="timeout", last_error_message="timed out")
+    repo.save_transcript_state(failed)
+    assert repo.get_transcript_state(feed.feed_id, episode.id) == failed
+    fetched = TranscriptState(feed_id=feed.feed_id, episode_id=episode.id, status="fetched", format="json",
+                              url="https://a.example/1.json", etag='"t1"', cue_count=3, size_bytes=120,
+                              has_times=True, fetched_at=NOW, warnings=["1 segment skipped"])
+    repo.save_transcript_state(fetched)
+    # Then the latest state replaces the earlier one, and the episode is untouched
+    assert repo.get_transcript_state(feed.feed_id, episode.id) == fetched
+    assert list(repo.iter_transcript_states()) == [fetched]
+    assert repo.episode_hashes(feed.feed_id) == {episode.id: episode.content_hash}
+    # And removing the feed removes the state with the episodes
+    assert repo.delete_feed(feed.feed_id)
+    assert repo.get_transcript_state(feed.feed_id, episode.id) is None
+    assert list(repo.iter_transcript_states()) == []
+
+
+@pytest.fixture(params=["s3", "sqlite"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TranscriptArchive]:
+    if request.param == "s3":
+        with EmbeddedBackend():
+            yield runtime.transcript_archive()
+    else:
+        store = SqliteStore(tmp_path / "earshot.db")
+        yield store
+        store.close()
+
+
+def test_transcript_archive_round_trip(archive: TranscriptArchive) -> None:
+    cues = [Cue(0.5, 1.25, "Ann", "Why MLPs cut distributions"), Cue(None, None, None, "ünïcode — text"),
+            Cue(754.0, None, None, "twelve thirty-four")]
+    assert archive.get_transcript("f-1", "ep-1") is None
+    assert archive.put_transcript("f-1", "ep-1", cues) > 0
+    assert archive.get_transcript("f-1", "ep-1") == cues
+    archive.put_transcript("f-1", "ep-1", cues[:1])  # a re-fetch replaces the text
+    assert archive.get_transcript("f-1", "ep-1") == cues[:1]
+    assert archive.get_transcript("f-1", "ep-2") is None

@@ -47,7 +47,10 @@ QUEUES = {
     "DigestDLQ": (None, "earshot-digest-dlq"),
     "ConfirmationQueue": ("CONFIRMATION_QUEUE_URL", "earshot-confirmations"),
     "ConfirmationDLQ": (None, "earshot-confirmations-dlq"),
+    "TranscriptQueue": ("TRANSCRIPT_QUEUE_URL", "earshot-transcripts"),
+    "TranscriptDLQ": (None, "earshot-transcripts-dlq"),
 }
+BUCKETS = {"TranscriptBucket": ("TRANSCRIPT_BUCKET", "earshot-transcript-text")}
 LOCAL_SENDER = "digest@earshot.example"
 
 # Environment the handlers see locally: quiet Powertools, fake credentials, no tracing.
@@ -148,6 +151,10 @@ class EmbeddedBackend:
             url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
             if env_name:
                 self.env[env_name] = url
+        s3 = boto3.client("s3", region_name=REGION)
+        for _logical_id, (env_name, name) in BUCKETS.items():
+            s3.create_bucket(Bucket=name)
+            self.env[env_name] = name
         sesv2 = boto3.client("sesv2", region_name=REGION)
         sesv2.create_email_identity(EmailIdentity=LOCAL_SENDER)
         sesv2.create_configuration_set(ConfigurationSetName="earshot")

@@ -144,6 +144,6 @@ def depends_on(graph: dict[str, set[str]], node: str, target: str) -> bool:
 # still reports CREATE_COMPLETE. Everything else in the stack is created for real.
 MOTO_UNMODELLED = {
     "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::CloudWatch::Alarm",
-    "AWS::SES::ConfigurationSet", "AWS::SES::ConfigurationSetEventDestination", "AWS::SNS::Subscription",
-    "AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup", "AWS::XRay::SamplingRule",
+    "AWS::S3::BucketPolicy", "AWS::SES::ConfigurationSet", "AWS::SES::ConfigurationSetEventDestination",
+    "AWS::SNS::Subscription", "AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup", "AWS::XRay::SamplingRule",
 }

@@ -23,9 +23,11 @@ from earshot.errors import EarshotError, InvalidUrl, ParseError
 from earshot.ingest.parser import PARSER_CHOICES, parse_feed
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
-from earshot.models import FeedState
+from earshot.models import Episode, FeedState
 from earshot.store import Store, feed_id_for, iso
 from earshot.topics.matching import match_new_episodes
+from earshot.transcripts.choice import choose
+from earshot.transcripts.retrieval import TranscriptJob, jobs_for
 from earshot.urls import checked_feed_url
 from earshot_local import functions
 from earshot_local.cli.common import ANY_BACKEND, CliError, local_settings, open_local, open_store
@@ -93,12 +95,21 @@ def cmd_parse(args: argparse.Namespace) -> int:
         raise CliError(problem_with(args.source, exc)) from None
     out = {
         "feed": parsed.feed.model_dump(mode="json"),
-        "episodes": [e.model_dump(mode="json", exclude={"content_hash", "feed_id"}) for e in parsed.episodes],
+        "episodes": [_episode_json(e) for e in parsed.episodes],
         "warnings": parsed.warnings,
     }
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0
+
+
+def _episode_json(episode: Episode) -> dict[str, Any]:
+    """An episode as ``earshot parse`` prints it, with the transcript Earshot would fetch
+    (``transcript``: the best of ``transcripts``, or null)."""
+    data = episode.model_dump(mode="json", exclude={"content_hash", "feed_id"})
+    chosen = choose(episode.transcripts)
+    data["transcript"] = chosen[0].model_dump(mode="json") if chosen else None
+    return data
 
 
 def problem_with(source: str, exc: EarshotError) -> str:
@@ -379,6 +390,8 @@ class CycleReport(BaseModel):
     errors: dict[str, int]
     seconds: float
     failed: list[FailedFeed] = Field(default_factory=list, description="each feed that failed, and why")
+    transcripts: dict[str, int] = Field(
+        default_factory=dict, description="transcripts handled this cycle, by result (fetched, retrying, failed)")
 
 
 def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
@@ -406,8 +419,14 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
     started = time.perf_counter()
     checks = by_host_round_robin(
         [FeedCheck.from_state(f) for f in store.due_feeds(datetime.now(UTC), include_not_due=check_all)])
+    transcript_jobs: dict[str, list[dict[str, Any]]] = {}
+
+    def on_new_episodes(feed: FeedState, episodes: list[Episode]) -> int:
+        transcript_jobs[feed.feed_id] = jobs_for(feed.feed_id, episodes)  # one thread per feed: no lock needed
+        return match_new_episodes(store, feed, episodes)
+
     futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
-                            on_new_episodes=lambda feed, episodes: match_new_episodes(store, feed, episodes))
+                            on_new_episodes=on_new_episodes)
     results: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     failed: list[FailedFeed] = []
@@ -420,6 +439,8 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
             failed.append(FailedFeed(url=check.url, kind="store_error", message=f"{type(exc).__name__}: {exc}"))
             continue
         results[outcome.result] += 1
+        if outcome.result == "parsed" and (jobs := transcript_jobs.get(outcome.feed_id)):
+            local.transcript_queue.send_messages(jobs)
         new_episodes += outcome.new_episodes
         if outcome.error_kind:
             errors[outcome.error_kind] += 1
@@ -428,12 +449,26 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
             _progress(done, len(checks))
     if progress:
         sys.stderr.write("\n")
+    transcripts = run_transcripts(local, [job for jobs in transcript_jobs.values() for job in jobs])
     return CycleReport(
         cycle=cycle, feeds=len(checks), fetched=results["parsed"] + results["unchanged"],
         not_modified=results["not_modified"], unchanged=results["unchanged"], parsed=results["parsed"],
         new_episodes=new_episodes, errors=dict(sorted(errors.items())),
         seconds=round(time.perf_counter() - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
+        transcripts=transcripts,
     )
+
+
+def run_transcripts(local: LocalRuntime, jobs: list[dict[str, Any]]) -> dict[str, int]:
+    """Hand the transcript queue to the transcript worker (this cycle's new episodes, and
+    retries whose delay has passed); count this cycle's jobs by their state after it."""
+    local.drain(local.transcript_queue, "transcript_worker")
+    counts: Counter[str] = Counter()
+    for body in jobs:
+        job = TranscriptJob.model_validate(body)
+        state = local.store.get_transcript_state(job.feed_id, job.episode_id)
+        counts[state.status if state else "skipped"] += 1
+    return dict(sorted(counts.items()))
 
 
 def _progress(done: int, total: int) -> None:
@@ -447,7 +482,8 @@ def format_cycle(r: CycleReport, *, failures: int = 20) -> str:
     """The cycle in one line, then each failed feed (the first ``failures``) and how to find them."""
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
     lines = [f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
-             f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"]
+             f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"
+             + (f"; transcripts: {', '.join(f'{k} {v}' for k, v in r.transcripts.items())}" if r.transcripts else "")]
     lines += [f"  {f.kind}: {f.url}  ({f.message})" if f.message and f.url not in f.message
               else f"  {f.kind}: {f.message or f.url}" for f in r.failed[:failures]]
     if r.failed:
@@ -506,6 +542,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
             return 1
         if function == "dispatcher":  # the local event source: hand the queued checks to the worker
             local.drain(local.fetch_queue, "fetch_worker")
+        if function in ("dispatcher", "fetch_worker"):  # and the transcripts of new episodes to theirs
+            local.drain(local.transcript_queue, "transcript_worker")
         elif function == "digest":
             local.drain(local.digest_queue, "digest_sender")
     print(json.dumps(result, indent=2, default=str))

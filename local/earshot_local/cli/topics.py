@@ -5,6 +5,10 @@ backend) and the offline ``match`` / ``report`` (files or URLs, no AWS needed).
 
     {"podcast": ..., "guid": ..., "title": ..., "published": "2026-11-24T11:00:00Z", "reason": ...}
 
+With ``--transcripts`` it reads transcripts too (each episode's own, fetched; or the
+files and URLs given as ``GUID=SOURCE``), unfielded terms look in them, and a match
+found there adds ``"moment": {"start_seconds", "text"}`` and ``"transcript_url"``.
+
 A bad query prints ``error: ...`` and exits 2 (``earshot_local.cli`` contract).
 """
 
@@ -16,15 +20,18 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from earshot import runtime
 from earshot.errors import EarshotError
 from earshot.ingest.parser import parse_feed
 from earshot.ingest.sources import read_source
-from earshot.models import MatchedEpisode, Topic
+from earshot.models import Episode, MatchedEpisode, Topic, Transcript
+from earshot.settings import Settings
 from earshot.store import Store, feed_id_for, iso
+from earshot.store.archive import TranscriptArchive
 from earshot.templating import date_text, duration_text
-from earshot.topics.matching import Podcast, match_episodes
+from earshot.topics.matching import EpisodeTranscript, Podcast, match_episodes
 from earshot.topics.pages import render_topic_page
-from earshot.topics.query import parse_query
+from earshot.topics.query import DEFAULT_FIELDS, TRANSCRIPT_DEFAULT_FIELDS, parse_query
 from earshot.topics.service import (
     BackfillResult,
     add_topic,
@@ -35,6 +42,8 @@ from earshot.topics.service import (
     topic_report,
 )
 from earshot.topics.stats import TopicReport, build_report
+from earshot.transcripts.choice import choose
+from earshot.transcripts.retrieval import fetch_transcript
 from earshot_local.cli import discover
 from earshot_local.cli.common import ANY_BACKEND, CliError, open_store
 from earshot_local.cli.ingest import problem_with
@@ -79,6 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", required=True, help="the topic's title on its page and in digests")
     p.add_argument("--query", required=True, help=QUERY_HELP)
     p.add_argument("--description", default="", help="a sentence under the title on the topic page")
+    p.add_argument("--search-transcripts", action="store_true",
+                   help="unfielded terms also look in publishers' transcripts (transcript: always does)")
     p.set_defaults(func=cmd_add)
 
     p = tsub.add_parser("list", help="topics with their queries")
@@ -95,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", help="a new title")
     p.add_argument("--query", help=f"a new query: {QUERY_HELP}")
     p.add_argument("--description", help="a new description")
+    p.add_argument("--search-transcripts", action=argparse.BooleanOptionalAction, default=None,
+                   help="switch searching transcripts on or off for unfielded terms")
     p.set_defaults(func=cmd_edit)
 
     p = tsub.add_parser("remove", help="delete a topic and its matches")
@@ -114,6 +127,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         p = sub.add_parser(name, help=f"{text} (files or URLs; no database)")
         p.add_argument("--query", "-q", required=True, help=QUERY_HELP)
         p.add_argument("sources", nargs="+", metavar="SOURCE", help="feed file or http(s) URL")
+        p.add_argument("--transcripts", nargs="*", default=None, metavar="GUID=SOURCE",
+                       help="search transcripts too: each episode's own (fetched), or the file or URL given "
+                            "for an episode's guid; a bare SOURCE when the feeds hold one episode")
         p.add_argument("--now", type=_parse_now, default=None, metavar="DATETIME",
                        help="ISO date-time to compute 'last 12 months' from (default: now)")
         if name == "report":
@@ -134,10 +150,20 @@ def _now(args: argparse.Namespace) -> datetime:
 
 
 # ------------------------------------------------------------------ stored topics
+def _archive_of(repo: Store) -> TranscriptArchive | None:
+    """Where the store's transcripts are: the local database holds its own; a deployed
+    stack's are in its bucket (``TRANSCRIPT_BUCKET``, the stack's TranscriptBucketName
+    output; without it a backfill leaves transcripts out)."""
+    if isinstance(repo, TranscriptArchive):
+        return repo
+    return runtime.transcript_archive() if runtime.settings().transcript_bucket else None
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
-                           description=args.description, now=_now(args))
+                           description=args.description, now=_now(args),
+                           search_transcripts=args.search_transcripts, archive=_archive_of(repo))
     print(f"added {result.topic.slug}: {result.matched} matching episode listings")
     _warn_senses(result)
     return 0
@@ -152,11 +178,12 @@ def _warn_senses(result: BackfillResult) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    if args.name is None and args.query is None and args.description is None:
-        raise CliError("nothing to change: give --name, --query or --description")
+    if args.name is None and args.query is None and args.description is None and args.search_transcripts is None:
+        raise CliError("nothing to change: give --name, --query, --description or --[no-]search-transcripts")
     with open_store(args) as repo:
         result = edit_topic(repo, args.slug, name=args.name, query=args.query,
-                            description=args.description, now=_now(args))
+                            description=args.description, now=_now(args),
+                            search_transcripts=args.search_transcripts, archive=_archive_of(repo))
     print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
           + (f", {result.removed} no longer match" if result.removed else ""))
     _warn_senses(result)
@@ -245,35 +272,88 @@ def format_report(report: TopicReport, *, title: str, query: str) -> str:
 
 
 # ------------------------------------------------------------------ offline commands
-def _match_sources(query_text: str, sources: list[str]) -> list[MatchedEpisode]:
-    """Match every episode of every source; a source that fails is reported, the rest go on."""
-    query = parse_query(query_text)  # a bad query fails before any feed is read
+def _match_sources(query_text: str, sources: list[str],
+                   transcript_sources: list[str] | None = None) -> list[MatchedEpisode]:
+    """Match every episode of every source; a source that fails is reported, the rest go
+    on. ``transcript_sources`` (``--transcripts``; [] for each episode's own) adds
+    transcripts, and unfielded terms look in them."""
+    fields = DEFAULT_FIELDS if transcript_sources is None else TRANSCRIPT_DEFAULT_FIELDS
+    query = parse_query(query_text, default_fields=fields)  # a bad query fails before any feed is read
     settings = domain_settings()
-    matches: list[MatchedEpisode] = []
+    feeds = []
     failures = []
     for source in sources:
         try:
             result = read_source(source, settings=settings)
-            parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
+            feeds.append((result.url, parse_feed(result.body or b"", url=result.url, parser=settings.parser)))
         except EarshotError as exc:
             failures.append(problem_with(source, exc))
-            continue
-        matches += match_episodes(query, parsed.episodes, feed_id=feed_id_for(result.url),
-                                  podcast=Podcast.of(parsed.feed))
     if failures:
         raise CliError("; ".join(failures))
+    given = _given_transcripts(transcript_sources, [e for _, parsed in feeds for e in parsed.episodes])
+    matches: list[MatchedEpisode] = []
+    for url, parsed in feeds:
+        transcripts: dict[str, EpisodeTranscript] | None = None
+        if transcript_sources is not None:
+            transcripts = {}
+            for episode in parsed.episodes:
+                try:
+                    if (found := _read_transcript(episode, given, settings)) is not None:
+                        transcripts[episode.id] = found
+                except EarshotError as exc:  # the episode is still matched on its title and description
+                    print(f"warning: transcript of {episode.title or episode.id!r}: {exc.kind}: {exc}",
+                          file=sys.stderr)
+        matches += match_episodes(query, parsed.episodes, feed_id=feed_id_for(url), podcast=Podcast.of(parsed.feed),
+                                  transcripts=transcripts)
     return matches
 
 
+def _given_transcripts(transcript_sources: list[str] | None, episodes: list[Episode]) -> dict[str, str]:
+    """episode guid (or id) -> transcript source, from ``--transcripts GUID=SOURCE ...``."""
+    given: dict[str, str] = {}
+    for item in transcript_sources or []:
+        guid, sep, source = item.rpartition("=")
+        if sep and guid and not guid.startswith(("http:", "https:")) and "://" not in guid:
+            given[guid] = source
+        elif len(episodes) == 1:
+            given[episodes[0].guid or episodes[0].id] = item
+        else:
+            raise CliError(f"--transcripts {item}: say which episode it is for, as GUID=SOURCE "
+                           f"(the feeds hold {len(episodes)} episodes)")
+    return given
+
+
+def _read_transcript(episode: Episode, given: dict[str, str], settings: Settings) -> EpisodeTranscript | None:
+    """The transcript given for the episode, else its own best one (fetched), else None."""
+    source = given.get(episode.guid or "") or given.get(episode.id)
+    candidates = [Transcript(url=source)] if source else choose(episode.transcripts)
+    error: EarshotError | None = None
+    for candidate in candidates:
+        try:
+            _, parsed = fetch_transcript(candidate, settings=settings)
+        except EarshotError as exc:
+            error = error or exc
+            continue
+        if parsed is not None:
+            return EpisodeTranscript(candidate.url, parsed.cues)
+    if error is not None:
+        raise error
+    return None
+
+
 def cmd_match(args: argparse.Namespace) -> int:
-    for m in _match_sources(args.query, args.sources):
-        print(json.dumps({"podcast": m.podcast, "guid": m.guid, "title": m.title,
-                          "published": iso(m.published), "reason": m.reason}, ensure_ascii=False))
+    for m in _match_sources(args.query, args.sources, args.transcripts):
+        line = {"podcast": m.podcast, "guid": m.guid, "title": m.title, "published": iso(m.published),
+                "reason": m.reason}
+        if args.transcripts is not None:
+            line["moment"] = m.moment.model_dump(mode="json") if m.moment else None
+            line["transcript_url"] = m.transcript_url
+        print(json.dumps(line, ensure_ascii=False))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    report = build_report(_match_sources(args.query, args.sources), now=_now(args))
+    report = build_report(_match_sources(args.query, args.sources, args.transcripts), now=_now(args))
     if args.json:
         json.dump(report.model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -49,6 +49,7 @@ from earshot.models import (
     Subscriber,
     TokenRecord,
     Topic,
+    TranscriptState,
 )
 
 
@@ -252,6 +253,23 @@ class Store(ABC):
 
     @abstractmethod
     def get_rendered_digest(self, topic: str, week: str) -> bytes | None: ...
+
+    # ------------------------------------------------------------ transcripts
+    # The state of an episode's transcript (the text is in the TranscriptArchive):
+    # removed with its feed, like the episode.
+    @abstractmethod
+    def get_episode(self, feed_id: str, episode_id: str) -> Episode | None: ...
+
+    @abstractmethod
+    def save_transcript_state(self, state: TranscriptState) -> None:
+        """Write (or replace) an episode's transcript state."""
+
+    @abstractmethod
+    def get_transcript_state(self, feed_id: str, episode_id: str) -> TranscriptState | None: ...
+
+    @abstractmethod
+    def iter_transcript_states(self) -> Iterator[TranscriptState]:
+        """Every transcript state (topic backfill; never on the ingest path)."""
 
     # ------------------------------------------------------------ transactions
     @abstractmethod

@@ -6,6 +6,10 @@ episodes) it makes at most one Query, and the topic list is cached for
 ``TOPIC_CACHE_TTL_S`` so a warm worker refreshing many feeds reads it once a minute,
 not once a feed.
 
+Transcripts arrive later than their episodes (their own queue and worker):
+``match_transcript`` re-matches one episode with its transcript's cues against every
+topic, and a match found there carries the moment (``MatchedEpisode.moment``).
+
 The same functions serve the offline ``earshot match`` command (no DynamoDB).
 """
 
@@ -14,13 +18,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from earshot.errors import QueryError
-from earshot.models import Episode, FeedInfo, FeedState, MatchedEpisode, Topic
-from earshot.topics.query import Document, Query, parse_query
+from earshot.models import Cue, Episode, FeedInfo, FeedState, MatchedEpisode, Topic, TranscriptMoment
+from earshot.topics.query import (
+    DEFAULT_FIELDS,
+    TRANSCRIPT_DEFAULT_FIELDS,
+    Document,
+    MatchResult,
+    Query,
+    parse_query,
+)
 
 if TYPE_CHECKING:
     from earshot.store import Store
@@ -45,30 +56,60 @@ class Podcast:
         return cls(title=feed.title, guid=feed.podcast_guid, author=feed.author, link=feed.link)
 
 
-def snapshot(episode: Episode, *, feed_id: str, podcast: str | Podcast, reason: str) -> MatchedEpisode:
-    """What a match stores about its episode (see ``MatchedEpisode``)."""
+@dataclass(frozen=True)
+class EpisodeTranscript:
+    """An episode's fetched transcript, as matching reads it."""
+
+    url: str
+    cues: Sequence[Cue]
+
+
+def compile_topic(topic: Topic) -> Query:
+    """A topic's query, its unfielded terms looking in transcripts too when the topic
+    says so (raises QueryError)."""
+    fields = TRANSCRIPT_DEFAULT_FIELDS if topic.search_transcripts else DEFAULT_FIELDS
+    return parse_query(topic.query, default_fields=fields)
+
+
+def uses_transcripts(query: Query) -> bool:
+    """Whether any term of ``query`` looks in transcripts (else they need not be read)."""
+    return any("transcript" in term.fields for term in query.terms)
+
+
+def snapshot(episode: Episode, *, feed_id: str, podcast: str | Podcast, reason: str,
+             result: MatchResult | None = None, transcript: EpisodeTranscript | None = None) -> MatchedEpisode:
+    """What a match stores about its episode (see ``MatchedEpisode``); a result with a
+    transcript hit adds the moment and the transcript's URL."""
     source = podcast if isinstance(podcast, Podcast) else Podcast(title=podcast)
+    hit = result.moment if result is not None else None
+    moment = TranscriptMoment(start_seconds=int(hit.at_s or 0), text=hit.excerpt) if hit is not None else None
+    in_transcript = result is not None and any("transcript" in h.fields for h in result.hits)
     return MatchedEpisode(
         feed_id=feed_id, episode_id=episode.id, podcast=source.title, podcast_guid=source.guid,
         podcast_author=source.author, podcast_link=source.link, guid=episode.guid,
         title=episode.title, published=episode.published, duration_seconds=episode.duration_seconds,
         summary=episode.summary, has_transcript=episode.has_transcript, audio_url=episode.audio_url,
         audio_type=episode.audio_type, audio_length=episode.audio_length, link=episode.link,
-        image=episode.image, reason=reason,
+        image=episode.image, reason=reason, moment=moment,
+        transcript_url=transcript.url if transcript is not None and in_transcript else None,
     )
 
 
 def match_episodes(
-    query: Query, episodes: Iterable[Episode], *, feed_id: str, podcast: str | Podcast
+    query: Query, episodes: Iterable[Episode], *, feed_id: str, podcast: str | Podcast,
+    transcripts: Mapping[str, EpisodeTranscript] | None = None,
 ) -> list[MatchedEpisode]:
     """The episodes of one feed that ``query`` matches, each with its reason. ``podcast``
-    is the feed's title, or the whole :class:`Podcast` (stats then know its identity)."""
+    is the feed's title, or the whole :class:`Podcast` (stats then know its identity);
+    ``transcripts`` (episode id -> transcript) are searched where the query says so."""
     title = podcast.title if isinstance(podcast, Podcast) else podcast
     out = []
     for episode in episodes:
-        result = query.evaluate(Document.from_episode(episode, title))
+        transcript = transcripts.get(episode.id) if transcripts else None
+        result = query.evaluate(Document.from_episode(episode, title, transcript.cues if transcript else ()))
         if result.matched:
-            out.append(snapshot(episode, feed_id=feed_id, podcast=podcast, reason=result.reason))
+            out.append(snapshot(episode, feed_id=feed_id, podcast=podcast, reason=result.reason, result=result,
+                                transcript=transcript))
     return out
 
 
@@ -95,7 +136,7 @@ class _TopicCache:
         compiled = []
         for topic in repo.list_topics():
             try:
-                compiled.append(CompiledTopic(topic, parse_query(topic.query)))
+                compiled.append(CompiledTopic(topic, compile_topic(topic)))
             except (QueryError, RecursionError) as exc:
                 # Stored before today's limits, or written around them: this topic is
                 # skipped (and says why in the log); every other topic is still matched.
@@ -127,5 +168,21 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     for compiled in topics:
         matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=Podcast.of(feed))
         repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
+        written += len(matches)
+    return written
+
+
+def match_transcript(repo: "Store", feed: FeedState, episode: Episode, transcript: EpisodeTranscript) -> int:
+    """Re-match one episode, now with its transcript, against every topic that looks in
+    transcripts; returns matches written. The episode's match in each such topic is
+    replaced (a transcript match gains its moment; a topic matched on the title keeps
+    the match, now with the moment if the transcript also says it)."""
+    written = 0
+    for compiled in _cache.get(repo):
+        if not uses_transcripts(compiled.query):
+            continue  # its matches cannot change: the transcript is not where it looks
+        matches = match_episodes(compiled.query, [episode], feed_id=feed.feed_id, podcast=Podcast.of(feed),
+                                 transcripts={episode.id: transcript})
+        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, [episode.id], matches)
         written += len(matches)
     return written

@@ -7,7 +7,7 @@ The language (reference with examples: ``docs/topics.md``)::
     and_expr := unary ( ["AND"] unary )*          adjacent terms mean AND
     unary    := ( "NOT" | "-" ) unary | primary
     primary  := "(" or_expr ")"
-              | FIELD ":" primary                  title: description: podcast:
+              | FIELD ":" primary                  title: description: podcast: transcript:
               | "duration:" ( ">" | ">=" | "<" | "<=" ) AMOUNT    e.g. duration:>20m, duration:<1h30m
               | WORD | "quoted phrase"
 
@@ -23,6 +23,12 @@ Matching rules (why: a podcast page for "MLPs" is useless if it mixes up meaning
   ``MLP`` matches ``MLP``, ``MLPs``, ``MLP's`` but neither ``mlp`` nor ``MLPS``.
 - Unfielded terms look in the episode's title and description; ``podcast:`` must be
   asked for explicitly, because a show's name says little about each episode.
+  ``transcript:`` looks in the publisher's transcript, and a topic that switches
+  transcripts on (``Topic.search_transcripts``) has unfielded terms look there too
+  (:func:`parse_query`'s ``default_fields``). A transcript hit names the moment: the
+  reason reads ``MLPs in transcript at 12:34 — '…why MLPs cut distributions…'`` and the
+  result carries the second (:attr:`MatchResult.moment`). Cues are joined into one text,
+  so a phrase may span two cues (word-by-word JSON transcripts need this).
 - ``OR`` / ``AND`` / ``NOT`` are operators only in capitals; in lowercase they are words.
 - A term such as ``K-1`` or ``U.S.`` holds several words and is matched as a phrase.
 - Errors (unbalanced quotes or parentheses, unknown fields, dangling operators, a query
@@ -44,18 +50,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Union
 
 from earshot.bounds import MAX_QUERY_CHARS
 from earshot.errors import QueryError
+from earshot.models import Cue
+from earshot.templating import clock_text
 from earshot.textutil import strip_html
 
-FieldName = Literal["title", "description", "podcast"]
-TEXT_FIELDS: tuple[FieldName, ...] = ("title", "description", "podcast")
+FieldName = Literal["title", "description", "podcast", "transcript"]
+TEXT_FIELDS: tuple[FieldName, ...] = ("title", "description", "podcast", "transcript")
 DEFAULT_FIELDS: tuple[FieldName, ...] = ("title", "description")
+# A topic with transcripts switched on: unfielded terms look in the transcript as well.
+TRANSCRIPT_DEFAULT_FIELDS: tuple[FieldName, ...] = ("title", "description", "transcript")
+# Characters of transcript shown each side of a match in a reason.
+EXCERPT_CONTEXT_CHARS = 28
 KNOWN_FIELDS = (*TEXT_FIELDS, "duration")
 
 # A word: letters/digits, with inner apostrophes kept so "MLP's" and "don't" stay one word.
@@ -222,30 +235,74 @@ Node = Union[Term, DurationFilter, And, Or, Not]
 # ------------------------------------------------------------------ documents
 @dataclass
 class Document:
-    """What a query looks at: one episode with its podcast's title."""
+    """What a query looks at: one episode with its podcast's title, and the cues of its
+    transcript when one was fetched."""
 
     title: str = ""
     description: str = ""
     podcast: str = ""
     duration_seconds: int | None = None
+    transcript: Sequence[Cue] = ()
+    _cue_offsets: list[int] = field(default_factory=list, init=False, repr=False)
     _texts: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _words: dict[str, list[Word]] = field(default_factory=dict, init=False, repr=False)
     _word_sets: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def from_episode(cls, episode: object, podcast: str = "") -> "Document":
+    def from_episode(cls, episode: object, podcast: str = "", transcript: Sequence[Cue] = ()) -> "Document":
         """From an :class:`earshot.models.Episode` (or anything with the same attributes)."""
         return cls(
             title=getattr(episode, "title", "") or "",
             description=getattr(episode, "summary", "") or "",
             podcast=podcast,
             duration_seconds=getattr(episode, "duration_seconds", None),
+            transcript=transcript,
         )
 
     def text(self, name: FieldName) -> str:
         if name not in self._texts:
-            self._texts[name] = normalize_text(getattr(self, name) or "")
+            if name == "transcript":
+                self._texts[name] = self._transcript_text()
+            else:
+                self._texts[name] = normalize_text(getattr(self, name) or "")
         return self._texts[name]
+
+    def _transcript_text(self) -> str:
+        """The cues' normalized texts joined by one space, each cue's offset noted, so a
+        span found in the text maps back to the cue (and second) it starts in."""
+        parts: list[str] = []
+        offset = 0
+        for cue in self.transcript:
+            text = normalize_text(cue.text)
+            self._cue_offsets.append(offset)
+            parts.append(text)
+            offset += len(text) + 1
+        return " ".join(parts)
+
+    def transcript_second(self, position: int) -> float | None:
+        """The start time of the cue holding character ``position`` of the transcript
+        text (the latest earlier time when that cue has none), or None."""
+        self.text("transcript")
+        index = bisect_right(self._cue_offsets, position) - 1
+        while index >= 0:
+            start = self.transcript[index].start_s
+            if start is not None:
+                return start
+            index -= 1
+        return None
+
+    def transcript_excerpt(self, start: int, end: int) -> str:
+        """``…why MLPs cut distributions…``: the match with a few words either side."""
+        text = self.text("transcript")
+        left = max(0, start - EXCERPT_CONTEXT_CHARS)
+        right = min(len(text), end + EXCERPT_CONTEXT_CHARS)
+        if left > 0:
+            space = text.find(" ", left, start)
+            left = space + 1 if space >= 0 else left
+        if right < len(text):
+            space = text.rfind(" ", end, right)
+            right = space if space >= 0 else right
+        return ("…" if left > 0 else "") + text[left:right].strip() + ("…" if right < len(text) else "")
 
     def words(self, name: FieldName) -> list[Word]:
         if name not in self._words:
@@ -263,10 +320,26 @@ class Document:
 # ------------------------------------------------------------------ evaluation
 @dataclass(frozen=True)
 class Hit:
-    """One reason: a term found in a field (``found`` is the text as written there)."""
+    """One reason: a term found in a field (``label`` is the text as written there). A
+    transcript hit says where: ``at_s`` (None for a transcript without times) and the
+    words around it (``excerpt``)."""
 
     label: str
     fields: tuple[str, ...]
+    at_s: float | None = None
+    excerpt: str = ""
+
+    @property
+    def text(self) -> str:
+        if not self.fields:
+            return self.label
+        said = f"{self.label} in {' and '.join(self.fields)}"
+        if "transcript" in self.fields:
+            if self.at_s is not None:
+                said += f" at {clock_text(int(self.at_s))}"
+            if self.excerpt:
+                said += f" — '{self.excerpt}'"
+        return said
 
 
 @dataclass(frozen=True)
@@ -277,8 +350,17 @@ class MatchResult:
     @property
     def reason(self) -> str:
         """``MLPs in title; "midstream" in description`` (empty when not matched)."""
-        return "; ".join(f"{h.label} in {' and '.join(h.fields)}" if h.fields else h.label
-                         for h in self.hits)
+        return "; ".join(h.text for h in self.hits)
+
+    @property
+    def moment(self) -> Hit | None:
+        """The first transcript hit with a time: where a listener should start."""
+        return next((h for h in self.hits if h.at_s is not None), None)
+
+    @property
+    def in_transcript_only(self) -> bool:
+        """Every hit was in the transcript (title and description alone would not match)."""
+        return bool(self.hits) and all(h.fields == ("transcript",) for h in self.hits if h.fields)
 
 
 def _fmt_duration(seconds: int) -> str:
@@ -294,6 +376,8 @@ def _evaluate(node: Node, doc: Document) -> tuple[bool, list[Hit]]:
     if isinstance(node, Term):
         found_in: list[str] = []
         label = ""
+        at_s: float | None = None
+        excerpt = ""
         for name in node.fields:
             span = node.find_in(doc, name)
             if span is not None:
@@ -301,7 +385,9 @@ def _evaluate(node: Node, doc: Document) -> tuple[bool, list[Hit]]:
                 if not label:
                     text = doc.text(name)[span[0]:span[1]]
                     label = f'"{text}"' if node.quoted or len(node.words) > 1 else text
-        return bool(found_in), [Hit(label, tuple(found_in))] if found_in else []
+                if name == "transcript":
+                    at_s, excerpt = doc.transcript_second(span[0]), doc.transcript_excerpt(*span)
+        return bool(found_in), [Hit(label, tuple(found_in), at_s, excerpt)] if found_in else []
     if isinstance(node, DurationFilter):
         ok = node.test(doc.duration_seconds)
         if not ok:
@@ -446,8 +532,9 @@ MAX_DURATION_DIGITS = 6
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, default_fields: tuple[FieldName, ...] = DEFAULT_FIELDS) -> None:
         self.text = text
+        self.default_fields = default_fields
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = 0
@@ -468,7 +555,7 @@ class _Parser:
     def parse(self) -> Node:
         if not self.tokens:
             raise QueryError("empty query", 0)
-        node = self.or_expr(DEFAULT_FIELDS, in_field=False)
+        node = self.or_expr(self.default_fields, in_field=False)
         tok = self.peek()
         if tok is not None:  # only a stray ')' can stop or_expr early
             raise QueryError("unbalanced ')': no matching '('", tok.position)
@@ -574,8 +661,10 @@ def _has_positive_term(node: Node) -> bool:
     return all(_has_positive_term(c) for c in node.children)  # Or: every branch needs one
 
 
-def parse_query(text: str) -> Query:
+def parse_query(text: str, *, default_fields: tuple[FieldName, ...] = DEFAULT_FIELDS) -> Query:
     """Parse ``text``; raises :class:`QueryError` with a position on any mistake.
+    ``default_fields`` are where unfielded terms look (:data:`TRANSCRIPT_DEFAULT_FIELDS`
+    for a topic that searches transcripts).
 
     >>> parse_query("(" * 40 + "MLP" + ")" * 40)
     Traceback (most recent call last):
@@ -584,7 +673,7 @@ def parse_query(text: str) -> Query:
     """
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"a query may have at most {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
-    root = _Parser(text).parse()
+    root = _Parser(text, default_fields).parse()
     if not _has_positive_term(root):
         # "-pony" or "duration:>1h" alone would follow every episode ever published.
         raise QueryError("a query needs at least one word or phrase that is not negated", 0)

@@ -3,7 +3,9 @@
 Adding or editing a topic backfills it: every stored episode is matched against the
 (new) query, matches that no longer hold are removed, so a topic's page always reflects
 its current query over the whole archive. New episodes are matched at ingest
-(``matching.match_new_episodes``).
+(``matching.match_new_episodes``), their transcripts when fetched
+(``matching.match_transcript``). A backfill whose query looks in transcripts reads the
+stored ones from the transcript archive (given as ``archive``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from pydantic import ValidationError
 from earshot.errors import InvalidTopic, NotFound
 from earshot.models import Episode, LeftOut, MatchedEpisode, Topic
 from earshot.store import Store
-from earshot.topics.matching import Podcast, clear_topic_cache, match_episodes
+from earshot.store.archive import TranscriptArchive
+from earshot.topics.matching import (
+    EpisodeTranscript,
+    Podcast,
+    clear_topic_cache,
+    compile_topic,
+    match_episodes,
+    uses_transcripts,
+)
 from earshot.topics.query import Query, parse_query
 from earshot.topics.senses import Coverage, SenseDoc, coverage
 from earshot.topics.stats import TopicReport, build_report
@@ -50,33 +60,40 @@ def list_topics(repo: Store) -> list[Topic]:
 
 
 def add_topic(
-    repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime
+    repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime,
+    search_transcripts: bool = False, archive: TranscriptArchive | None = None,
 ) -> BackfillResult:
     """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
-    parsed = parse_query(query)
+    parse_query(query)  # a bad query is refused with its position, before the model's own limits
     topic = _validated(slug=slug, name=name, query=query, description=description,
-                       created_at=now, updated_at=now)
+                       search_transcripts=search_transcripts, created_at=now, updated_at=now)
+    parsed = compile_topic(topic)
     if not repo.create_topic(topic):
         raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
     clear_topic_cache()
-    return record_senses(repo, backfill(repo, topic, parsed), parsed)
+    return record_senses(repo, backfill(repo, topic, parsed, archive=archive), parsed)
 
 
 def edit_topic(
     repo: Store, slug: str, *, name: str | None = None, query: str | None = None,
-    description: str | None = None, now: datetime,
+    description: str | None = None, now: datetime, search_transcripts: bool | None = None,
+    archive: TranscriptArchive | None = None,
 ) -> BackfillResult:
-    """Change a topic; a changed query re-matches the archive and drops stale matches."""
+    """Change a topic; a changed query (or transcript switch) re-matches the archive and
+    drops stale matches."""
     current = get_topic(repo, slug)
-    parsed = parse_query(query) if query is not None else None
-    changes = {k: v for k, v in (("name", name), ("query", query), ("description", description)) if v is not None}
+    if query is not None:
+        parse_query(query)  # a bad query is refused with its position, before the model's own limits
+    changes = {k: v for k, v in (("name", name), ("query", query), ("description", description),
+                                 ("search_transcripts", search_transcripts)) if v is not None}
     topic = _validated(**{**current.model_dump(), **changes, "updated_at": now})
+    parsed = compile_topic(topic)  # a bad query fails before anything is stored
     if not repo.save_topic(topic):
         raise NotFound(f"no topic {slug!r}")
     clear_topic_cache()
-    if parsed is None or query == current.query:
+    if (topic.query, topic.search_transcripts) == (current.query, current.search_transcripts):
         return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
-    return record_senses(repo, backfill(repo, topic, parsed), parsed)
+    return record_senses(repo, backfill(repo, topic, parsed, archive=archive), parsed)
 
 
 def remove_topic(repo: Store, slug: str) -> None:
@@ -85,13 +102,16 @@ def remove_topic(repo: Store, slug: str) -> None:
     clear_topic_cache()
 
 
-def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillResult:
+def backfill(repo: Store, topic: Topic, query: Query | None = None, *,
+             archive: TranscriptArchive | None = None) -> BackfillResult:
     """Re-match every stored episode against ``topic``; write new matches, drop stale ones.
 
     Reads the archive with one Scan (episodes) plus the feed list for podcast titles: a
-    rare, admin-triggered cost, never on the ingest path.
+    rare, admin-triggered cost, never on the ingest path. A query that looks in
+    transcripts also reads every fetched transcript from ``archive``.
     """
-    query = query or parse_query(topic.query)
+    query = query or compile_topic(topic)
+    transcripts = stored_transcripts(repo, archive) if archive is not None and uses_transcripts(query) else {}
     podcasts = {feed.feed_id: Podcast.of(feed) for feed in repo.list_feeds()}
     by_feed: dict[str, list[Episode]] = {}
     for episode in repo.iter_all_episodes():
@@ -100,9 +120,22 @@ def backfill(repo: Store, topic: Topic, query: Query | None = None) -> BackfillR
             by_feed.setdefault(episode.feed_id, []).append(episode)
     matches: list[MatchedEpisode] = []
     for feed_id, episodes in by_feed.items():
-        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts[feed_id])
+        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts[feed_id],
+                                  transcripts=transcripts.get(feed_id))
     removed = repo.replace_topic_matches(topic.slug, matches)
     return BackfillResult(topic, matched=len(matches), removed=removed)
+
+
+def stored_transcripts(repo: Store, archive: TranscriptArchive) -> dict[str, dict[str, EpisodeTranscript]]:
+    """feed id -> episode id -> transcript, for every transcript fetched and archived."""
+    out: dict[str, dict[str, EpisodeTranscript]] = {}
+    for state in repo.iter_transcript_states():
+        if state.status != "fetched":
+            continue
+        cues = archive.get_transcript(state.feed_id, state.episode_id)
+        if cues:
+            out.setdefault(state.feed_id, {})[state.episode_id] = EpisodeTranscript(state.url, cues)
+    return out
 
 
 def topic_matches(repo: Store, slug: str) -> tuple[Topic, list[MatchedEpisode]]:

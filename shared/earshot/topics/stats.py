@@ -81,6 +81,16 @@ class EpisodeCard(BaseModel):
     audio_type: str | None = Field(None, description="the enclosure's MIME type, if the feed gave one")
     moment: TranscriptMoment | None = Field(None, description="where a transcript matched (the page's "
                                                               '"play from" control); None when none did')
+    transcript_url: str | None = Field(None, description="the publisher's transcript the topic matched in")
+
+    @property
+    def moment_url(self) -> str | None:
+        """The enclosure with a Media Fragments start (``#t=754``, W3C Media Fragments URI
+        1.0 §4.2.1): a player that honours it starts at the moment. None without a moment
+        or a playable enclosure."""
+        if self.moment is None or not self.audio_url:
+            return None
+        return f"{self.audio_url.split('#')[0]}#t={self.moment.start_seconds}"
 
 
 class TopicReport(BaseModel):
@@ -213,7 +223,7 @@ def episode_card(cluster: Cluster) -> EpisodeCard:
         feed_id=rep.feed_id, published=rep.published, duration_seconds=rep.duration_seconds,
         has_transcript=rep.has_transcript, summary=short_summary(rep.summary),
         listen_url=rep.audio_url or rep.link, reason=rep.reason, also_in=cluster.also_in,
-        audio_url=rep.audio_url, audio_type=rep.audio_type, moment=rep.moment,
+        audio_url=rep.audio_url, audio_type=rep.audio_type, moment=rep.moment, transcript_url=rep.transcript_url,
     )
 
 

@@ -1,6 +1,7 @@
 """The DynamoDB adapter of the storage port (:mod:`earshot.store.port`): the only code
 that talks to DynamoDB. One table; the key layout is :mod:`.keys`; each item family has
-its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``discovery``) and
+its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``discovery``,
+``transcripts``) and
 :class:`DynamoStore` is their facade.
 
 - ``due`` is sparse and sharded: only feeds that should be checked carry ``due_pk``
@@ -35,12 +36,13 @@ from earshot.store.dynamodb.feeds import FeedItems
 from earshot.store.dynamodb.keys import DUE_PROJECTION, TYPE_INDEXED_FEED_ATTRIBUTES
 from earshot.store.dynamodb.subscriptions import SubscriptionItems
 from earshot.store.dynamodb.topics import TopicItems
+from earshot.store.dynamodb.transcripts import TranscriptItems
 from earshot.store.port import Store
 
 __all__ = ["DUE_PROJECTION", "TYPE_INDEXED_FEED_ATTRIBUTES", "DynamoStore"]
 
 
-class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, DiscoveryItems, Store):
+class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, DiscoveryItems, TranscriptItems, Store):
     """DynamoDB access for every Earshot item. Thread-safe (uses a boto3 client)."""
 
     def __init__(self, table_name: str, *, client: Any | None = None, due_shards: int = 4) -> None:
@@ -55,6 +57,7 @@ class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, Discov
             return False
         for topic in self.list_topics():
             self._delete_matches(topic.slug, self._match_keys(topic.slug, feed_id=feed_id))
+        self._delete_transcript_items(feed_id)
         self._delete_episode_items(feed_id)
         self.client.delete_item(TableName=self.table_name, Key=serialize(keys.feed(feed_id)))
         return True

@@ -7,6 +7,7 @@ Single table (keys are strings):
     feed             FEED#<feed_id>          FEED                                   due: DUE#<shard> / next_check_at
                                                                                     type: FEED / <url>
     episode          FEED#<feed_id>          EP#<episode_id>                        -
+    transcript state FEED#<feed_id>          TX#<episode_id>                        -
     topic            TOPIC#<slug>            TOPIC                                  type: TOPIC / <slug>
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
     subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic>
@@ -32,6 +33,7 @@ from earshot.store.port import iso
 FEED_PREFIX = "FEED#"
 FEED_SK = "FEED"
 EP_PREFIX = "EP#"
+TX_PREFIX = "TX#"
 TOPIC_SK = "TOPIC"
 MATCH_PREFIX = "MATCH#"
 UNDATED = "0000-00-00T00:00:00Z"
@@ -138,3 +140,9 @@ def candidates_pk(topic_slug: str) -> str:
 def candidate(topic_slug: str, candidate_key: str) -> Key:
     digest = hashlib.sha256(candidate_key.encode()).hexdigest()[:32]
     return {"pk": candidates_pk(topic_slug), "sk": f"CANDIDATE#{digest}"}
+
+
+def transcript_state(feed_id: str, episode_id: str) -> Key:
+    """An episode's transcript state, beside the episode in its feed's partition (the
+    text is in the transcript archive, never in an item)."""
+    return {"pk": feed_pk(feed_id), "sk": TX_PREFIX + episode_id}
