@@ -37,7 +37,8 @@ def test_type_index_projects_the_feed_attributes_a_check_may_skip() -> None:
 
 # Which function each sample event is for (by file-name prefix).
 EVENT_FUNCTIONS = {"api_": "api", "ses_": "bounces", "digest_scheduled": "digest", "digest_sender": "digest_sender",
-                   "dispatcher": "dispatcher", "fetch_worker": "fetch_worker", "confirmations_": "confirmations"}
+                   "dispatcher": "dispatcher", "fetch_worker": "fetch_worker", "confirmations_": "confirmations",
+                   "backfill_worker": "backfill_worker"}
 
 
 def _function_for(event_file: Path) -> str:

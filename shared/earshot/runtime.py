@@ -31,13 +31,14 @@ _installed: dict[str, Any] = {}
 
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
         digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
-        mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None) -> None:
+        backfill_queue: QueuePort | None = None, mailer: MailerPort | None = None,
+        clock: Callable[[], datetime] | None = None) -> None:
     """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
     ``clock`` replaces the wall clock the handlers read through :func:`now`."""
     reset()
     for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
                         ("digest_queue", digest_queue), ("confirmation_queue", confirmation_queue),
-                        ("mailer", mailer), ("clock", clock)):
+                        ("backfill_queue", backfill_queue), ("mailer", mailer), ("clock", clock)):
         if value is not None:
             _installed[name] = value
 
@@ -73,6 +74,11 @@ def digest_queue() -> QueuePort:
 def confirmation_queue() -> QueuePort:
     """Where the API leaves subscribe requests for the confirmation mailer."""
     return _queue("confirmation_queue", settings().confirmation_queue_url)
+
+
+def backfill_queue() -> QueuePort:
+    """Where a topic's backfill leaves one message per segment for the backfill workers."""
+    return _queue("backfill_queue", settings().backfill_queue_url)
 
 
 def mailer() -> MailerPort:

@@ -28,6 +28,7 @@ class Settings(BaseModel):
     fetch_queue_url: str = Field("", alias="FETCH_QUEUE_URL")
     digest_queue_url: str = Field("", alias="DIGEST_QUEUE_URL")
     confirmation_queue_url: str = Field("", alias="CONFIRMATION_QUEUE_URL")
+    backfill_queue_url: str = Field("", alias="BACKFILL_QUEUE_URL")
     region: str = Field("us-east-1", alias="AWS_REGION")
 
     # --- fetching (fetcher.py) ---
@@ -50,6 +51,9 @@ class Settings(BaseModel):
     # --- worker concurrency ---
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)
     max_requests_per_host: int = Field(2, alias="EARSHOT_MAX_REQUESTS_PER_HOST", ge=1)
+
+    # --- backfill fan-out (topics/backfill.py): segments of the archive read at once ---
+    backfill_segments: int = Field(32, alias="EARSHOT_BACKFILL_SEGMENTS", ge=1, le=1000)
 
     # --- scheduling policy (schedule.py) ---
     due_shards: int = Field(4, alias="EARSHOT_DUE_SHARDS", ge=1, le=64)
