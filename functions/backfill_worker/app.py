@@ -34,7 +34,7 @@ def handler(event: dict, context) -> dict:
 
     def record_handler(record: SQSRecord) -> str:
         task = SegmentTask.model_validate_json(record.body)
-        outcome = run_segment(runtime.store(), task, now=runtime.now,
+        outcome = run_segment(runtime.store(), task, now=runtime.now, page_size=runtime.settings().backfill_page_size,
                               should_continue=should_continue)  # type: ignore[arg-type]
         if outcome.state == "paused":
             runtime.backfill_queue().send_messages([task.model_dump()])

@@ -54,6 +54,8 @@ class Settings(BaseModel):
 
     # --- backfill fan-out (topics/backfill.py): segments of the archive read at once ---
     backfill_segments: int = Field(32, alias="EARSHOT_BACKFILL_SEGMENTS", ge=1, le=1000)
+    # Items a segment reads per page (a DynamoDB Scan ``Limit``); its cursor is recorded after each.
+    backfill_page_size: int = Field(500, alias="EARSHOT_BACKFILL_PAGE_SIZE", ge=1, le=10_000)
 
     # --- scheduling policy (schedule.py) ---
     due_shards: int = Field(4, alias="EARSHOT_DUE_SHARDS", ge=1, le=64)

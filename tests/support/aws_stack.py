@@ -47,6 +47,8 @@ QUEUES = {
     "DigestDLQ": (None, "earshot-digest-dlq"),
     "ConfirmationQueue": ("CONFIRMATION_QUEUE_URL", "earshot-confirmations"),
     "ConfirmationDLQ": (None, "earshot-confirmations-dlq"),
+    "BackfillQueue": ("BACKFILL_QUEUE_URL", "earshot-backfill"),
+    "BackfillDLQ": (None, "earshot-backfill-dlq"),
 }
 LOCAL_SENDER = "digest@earshot.example"
 

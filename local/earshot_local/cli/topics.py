@@ -154,7 +154,8 @@ def _queued(result: BackfillResult) -> str | None:
 def cmd_add(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
-                           description=args.description, now=_now(args), fan_out=_fan_out(args))
+                           description=args.description, now=_now(args), fan_out=_fan_out(args),
+                           segments=runtime.settings().backfill_segments)
     queued = _queued(result)
     print(f"added {result.topic.slug}: " + (queued or f"{result.matched} matching episode listings"))
     return 0
@@ -165,7 +166,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise CliError("nothing to change: give --name, --query or --description")
     with open_store(args) as repo:
         result = edit_topic(repo, args.slug, name=args.name, query=args.query,
-                            description=args.description, now=_now(args), fan_out=_fan_out(args))
+                            description=args.description, now=_now(args), fan_out=_fan_out(args),
+                            segments=runtime.settings().backfill_segments)
     queued = _queued(result)
     print(f"updated {result.topic.slug}: " + (queued or f"{result.matched} matching episode listings"
           + (f", {result.removed} no longer match" if result.removed else "")))

@@ -66,7 +66,7 @@ def list_topics(repo: Store) -> list[Topic]:
 
 def add_topic(
     repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime,
-    fan_out: FanOut | None = None,
+    fan_out: FanOut | None = None, segments: int | None = None,
 ) -> BackfillResult:
     """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
     parsed = parse_query(query)
@@ -75,12 +75,13 @@ def add_topic(
     if not repo.create_topic(topic):
         raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
     clear_topic_cache()
-    return backfill(repo, topic, parsed, fan_out=fan_out, now=now)
+    return backfill(repo, topic, parsed, fan_out=fan_out, now=now, segments=segments)
 
 
 def edit_topic(
     repo: Store, slug: str, *, name: str | None = None, query: str | None = None,
     description: str | None = None, now: datetime, fan_out: FanOut | None = None,
+    segments: int | None = None,
 ) -> BackfillResult:
     """Change a topic; a changed query re-matches the archive and drops stale matches."""
     current = get_topic(repo, slug)
@@ -92,7 +93,7 @@ def edit_topic(
     clear_topic_cache()
     if parsed is None or query == current.query:
         return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
-    return backfill(repo, topic, parsed, fan_out=fan_out, now=now)
+    return backfill(repo, topic, parsed, fan_out=fan_out, now=now, segments=segments)
 
 
 def remove_topic(repo: Store, slug: str) -> None:
