@@ -39,7 +39,9 @@ def build_inputs(episodes: int = 25):  # noqa: ANN201
 
 
 def run(subscribers: int) -> tuple[float, float, int, int]:
-    from earshot.mail import digest, mime, tokens
+    from earshot.mail import digest
+    from earshot.mail import mime
+    from earshot.mail import tokens
 
     topic, report, now = build_inputs()
     started = time.perf_counter()

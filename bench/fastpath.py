@@ -24,8 +24,8 @@ from typing import Any
 import feedparser_rs
 from feedparser.sanitizer import _sanitize_html as sanitize_html
 
-from earshot.errors import NotAFeed
 from earshot.ingest import parser as ep
+from earshot.errors import NotAFeed
 from earshot.models import ParsedFeed
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})

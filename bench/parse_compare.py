@@ -101,11 +101,11 @@ def main() -> None:
     rounds = 1 if args.quick else args.rounds
 
     import fastfeedparser
-    import fastpath
     import feedparser_rs
     import podcastparser
     from lxml import etree
 
+    import fastpath
     from earshot.ingest import parser as ep
     from earshot.ingest.parser import parse_feed
 

@@ -264,7 +264,7 @@ def run_r2e(server: Server, manifest: dict, workdir: Path) -> dict:
     seen = json.loads(data.read_text())
     return {"cycles": cycles, "seen_entries": sum(len(f.get("seen", {})) for f in seen.get("feeds", [])),
             "server": cycles[-1]["server_total"],
-            "commands": ["r2e -c CFG -d DATA new bench@example.com", "r2e -c CFG -d DATA add f00000 URL",
+            "commands": [f"r2e -c CFG -d DATA new bench@example.com", "r2e -c CFG -d DATA add f00000 URL",
                          "(999 more [feed.fNNNNN] url = URL sections)", "r2e -c CFG -d DATA run --no-send  # twice"]}
 
 
