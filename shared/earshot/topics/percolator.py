@@ -25,7 +25,7 @@ Why the key set is right, node by node (``K(n)`` = the keys, ``None`` = no requi
 >>> required_keys(parse_query('MLP (midstream OR pipeline) -pony').root) == {"mlp", "mlps"}
 True
 >>> sorted(required_keys(parse_query('podcast:"Odd Lots" OR pony').root))
-['lots', 'ponies', 'pony']
+['lot', 'lots', 'lotses', 'ponies', 'pony']
 >>> sorted(required_keys(parse_query('duration:>1h -news (AI OR robot)').root))
 ['ai', 'ais', 'robot', 'robots']
 """
