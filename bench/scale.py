@@ -200,26 +200,34 @@ def part_percolation(topics_n: int, episodes_n: int) -> dict:
     index = TopicIndex(compile_topics(topics))
     index_s = time.perf_counter() - started
 
+    # Warm-up, not timed: each term's word forms are computed once, on first use (as a
+    # worker's topic cache does), and neither timed pass should pay for that.
+    for episode, podcast in episodes[:50]:
+        match_every_topic(index.topics, episode, podcast)
     # Identical matches: every episode, both ways (candidates counted on the way).
     candidates = 0
+    # CPU time of this process (matching is pure CPU): on a shared machine the wall clock
+    # also counts other processes' turns. Both are recorded.
     with_index: list[list[str]] = []
-    started = time.perf_counter()
+    started, started_wall = time.process_time(), time.perf_counter()
     for episode, podcast in episodes:
         with_index.append(match_percolated(index, episode, podcast))
-    percolated_s = time.perf_counter() - started
+    percolated_s, percolated_wall_s = time.process_time() - started, time.perf_counter() - started_wall
     from earshot.topics.query import Document
     for episode, podcast in episodes:
         candidates += len(index.percolator.candidate_indexes(Document.from_episode(episode, podcast)))
-    started = time.perf_counter()
+    started, started_wall = time.process_time(), time.perf_counter()
     every = [match_every_topic(index.topics, episode, podcast) for episode, podcast in episodes]
-    every_s = time.perf_counter() - started
+    every_s, every_wall_s = time.process_time() - started, time.perf_counter() - started_wall
     assert every == with_index, "percolation changed the matches"
     return {
         "episodes": len(episodes), "episode_source": source, "topics": len(index.topics),
         "always_evaluated": index.percolator.always_evaluated,
         "index_build_s": round(index_s, 2),
-        "every_topic_s": round(every_s, 2), "percolated_s": round(percolated_s, 3),
+        "every_topic_cpu_s": round(every_s, 2), "percolated_cpu_s": round(percolated_s, 3),
         "speedup": round(every_s / percolated_s, 1),
+        "every_topic_wall_s": round(every_wall_s, 2), "percolated_wall_s": round(percolated_wall_s, 3),
+        "speedup_wall": round(every_wall_s / percolated_wall_s, 1),
         "every_topic_us_per_episode": round(every_s / len(episodes) * 1e6),
         "percolated_us_per_episode": round(percolated_s / len(episodes) * 1e6),
         "candidates_per_episode": round(candidates / len(episodes), 1),
@@ -267,7 +275,7 @@ def part_fanout(feeds: int, per_feed: int, segments: int, page_size: int) -> dic
     import boto3
 
     from earshot import runtime
-    from earshot.models import Episode, FeedState, Topic
+    from earshot.models import Episode, FeedState
     from earshot.store import feed_id_for
     from earshot.store.dynamodb.base import serialize
     from earshot.topics.service import add_topic, backfill_status
