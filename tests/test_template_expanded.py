@@ -159,7 +159,7 @@ def test_every_function_logs_to_its_own_group_with_retention(stack: dict[str, An
         assert isinstance(target, dict) and target.get("Ref") in groups, f"{name} has no managed log group"
         assert groups[target["Ref"]].get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, name
         used.append(target["Ref"])
-    assert len(used) == len(set(used)) == 7
+    assert len(used) == len(set(used)) == 8
 
 
 def test_every_alarm_pages_the_alarm_topic(stack: dict[str, Any]) -> None:
@@ -330,7 +330,7 @@ def test_no_role_gets_the_account_wide_sqs_poller_policy(stack: dict[str, Any]) 
 
 def test_queue_pollers_are_scoped_to_their_queue(stack: dict[str, Any]) -> None:
     mappings = of_type(stack, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 3
+    assert len(mappings) == 4
     for props in mappings.values():
         function = next(iter(references(props["FunctionName"])))
         queue = next(iter(references(props["EventSourceArn"])))

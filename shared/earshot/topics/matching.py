@@ -141,7 +141,7 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     look-ups per episode, not 10,000 evaluations. A changed episode may stop matching a
     topic it no longer even mentions: for episodes already stored (changed ones; read
     with one keys-only query) every topic's earlier matches are replaced, so a topic
-    never shows stale text; new episodes touch only the topics they match or might.
+    never shows stale text; new episodes touch only the topics they match.
     """
     if not episodes:
         return 0
@@ -158,11 +158,13 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     written = 0
     for i, compiled in enumerate(index.topics):
         candidates = per_topic.get(i, [])
-        if not candidates and not changed_ids:
-            continue  # nothing to match, nothing that could have matched before
-        matches = match_episodes(compiled.query, candidates, feed_id=feed.feed_id, podcast=podcast)
-        ids = {ep.id for ep in candidates} | set(changed_ids)
-        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
+        matches = (match_episodes(compiled.query, candidates, feed_id=feed.feed_id, podcast=podcast)
+                   if candidates else [])
+        if not matches and not changed_ids:
+            continue  # new episodes only, none matching: nothing to write, nothing stale
+        # Only changed episodes can have matches that no longer hold; a new episode's
+        # matches are written, never looked up (no read of the topic's matches at all).
+        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, changed_ids, matches)
         written += len(matches)
     return written
 

@@ -105,8 +105,10 @@ class TopicItems(DynamoTable):
         # so earlier keys of these episodes that are not written again are stale.
         ids = set(episode_ids)
         new_keys = {keys.match_sk(m) for m in matches}
+        # No episode to re-check (only new episodes' matches): nothing can be stale, and
+        # the topic's matches (a Query over its whole partition) are not read.
         stale = [sk for sk in self._match_keys(slug, feed_id=feed_id)
-                 if keys.episode_of_match_sk(sk) in ids and sk not in new_keys]
+                 if keys.episode_of_match_sk(sk) in ids and sk not in new_keys] if ids else []
         self._put_matches(slug, matches)
         self._delete_matches(slug, stale)
         return len(stale)
