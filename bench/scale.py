@@ -326,7 +326,10 @@ def main() -> None:
     if args.memory_child:
         memory_child(Path(args.memory_child[0]), args.memory_child[1])
         return
-    out: dict = {"load_average": os.getloadavg(), "quick": args.quick}
+    out: dict = {}
+    if args.out and args.out.exists():  # a part re-run keeps the other parts' results
+        out = json.loads(args.out.read_text())
+    out.update({"load_average": os.getloadavg(), "quick": args.quick})
     parts = args.parts.split(",")
     if "fanout" in parts:
         out["fanout"] = part_fanout(*((20, 20, 4, 50) if args.quick else (100, 40, 8, 100)))
