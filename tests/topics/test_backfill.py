@@ -187,3 +187,25 @@ def test_local_backfill_runs_the_same_segments_in_process(tmp_path: Path) -> Non
     job = run_backfill(repo, topic, total_segments=5, now=lambda: NOW, page_size=7)
     assert job.matched == len(_single_pass(repo, "MLP tax")) and job.removed == 0
     repo.close()
+
+
+def test_the_cli_fans_out_on_aws_and_shows_progress(fanout: EmbeddedBackend,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from earshot_local.cli import main
+
+    _archive(runtime.store(), feeds=12)
+    # Given the stack's backfill queue (BACKFILL_QUEUE_URL is set), When a topic is added
+    assert main(["topics", "--backend", "aws", "add", "mlp", "--name", "MLPs", "--query", "pony OR tax"]) == 0
+    out = capsys.readouterr().out
+    # Then the CLI queued the segments and says so, and the topic shows its progress
+    assert out.startswith("added mlp: backfilling 0 %: 32 segments queued"), out
+    assert main(["topics", "--backend", "aws", "list"]) == 0
+    assert "mlp                      MLPs  (backfilling 0 %)" in capsys.readouterr().out
+    assert main(["topics", "--backend", "aws", "show", "mlp"]) == 0
+    assert "backfilling 0 %: the numbers below grow until it is done" in capsys.readouterr().out
+    # When the workers have run every segment, Then the topic is complete
+    _drain(fanout)
+    assert main(["topics", "--backend", "aws", "show", "mlp", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["backfill"] == "backfilled"
+    assert _stored(runtime.store(), "mlp") == _single_pass(runtime.store(), "pony OR tax") != set()
