@@ -61,8 +61,9 @@ def ingest_table(results: dict, schedule: str) -> list[str]:
     ms_every = perc["every_topic_us_per_episode"] / 1000 * TOPICS / perc["topics"]
     ms_perc = perc["percolated_us_per_episode"] / 1000
     rate = CHECKS_PER_FEED_HOUR[schedule]
-    rows = ["| feeds | checks/h | DynamoDB requests/h | WRU/h | SQS requests/h | new episodes/h | matching CPU-s/h (percolated / every topic) "
-            "| match writes/h | worker concurrency (avg) | due-index WCU/s per shard (avg) | table partitions (size) |",
+    rows = ["| feeds | checks/h | DynamoDB requests/h | WRU/h | SQS requests/h | new episodes/h "
+            "| matching CPU-s/h (percolated / every topic) | match writes/h | worker concurrency (avg) "
+            "| due-index WCU/s per shard (avg) | table partitions (size) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for feeds in FEED_COUNTS:
         checks = feeds * rate
