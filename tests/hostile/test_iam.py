@@ -30,6 +30,7 @@ from moto.ses.models import ses_backends
 from earshot import runtime
 from earshot.mail.digest import previous_week, week_window
 from earshot.models import MatchedEpisode, Topic
+from earshot.topics.service import add_topic
 from tests.hostile.conftest import add_feed
 from tests.support.aws_stack import QUEUES, REGION, REPO_ROOT, TABLES, EmbeddedBackend, load_template, sample_event
 from tests.support.feedserver import Serve, running_feed_server
@@ -64,7 +65,7 @@ LOCAL_NAMES = {name: logical for logical, (_, name) in {**TABLES, **QUEUES}.item
 FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
     "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
-    "BounceFunction": "bounces",
+    "BounceFunction": "bounces", "BackfillWorkerFunction": "backfill_worker",
 }
 
 
@@ -199,6 +200,10 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     add_feed(server.route("/p.xml", Serve(body)))
     invoke("dispatcher", {**sample_event("dispatcher_scheduled"), "force": True})
     drain("fetch_worker", stack.settings.fetch_queue_url)
+    # a topic added on the stack: its backfill fanned out to the backfill workers
+    add_topic(repo, "more-pipes", name="More pipes", query="pipes", now=now,
+              fan_out=runtime.backfill_queue().send_messages, segments=2)
+    drain("backfill_worker", stack.env["BACKFILL_QUEUE_URL"])
     # api: pages, subscribe, confirm (GET page, POST)
     def api(method: str, path: str, *, body: str | None = None, query: dict[str, str] | None = None,
             form: bool = False) -> dict[str, Any]:
