@@ -285,7 +285,7 @@ def test_run_names_the_feeds_that_failed_and_feeds_list_finds_them(
 # ------------------------------------------------------------------ invoke, as sam local invoke
 EVENT_FUNCTIONS = {"api_": "ApiFunction", "ses_": "bounces", "digest_scheduled": "DigestFunction",
                    "digest_sender": "digest_sender", "dispatcher": "DispatcherFunction", "fetch_worker": "fetch_worker",
-                   "confirmations_": "ConfirmationFunction"}
+                   "confirmations_": "ConfirmationFunction", "backfill_worker": "BackfillWorkerFunction"}
 
 
 @pytest.mark.parametrize("event_file", sorted((REPO_ROOT / "events").glob("*.json")), ids=lambda p: p.stem)
