@@ -24,7 +24,7 @@ STORED = [
     models.MatchedEpisode, models.TranscriptMoment, models.Topic, models.Subscriber,
     models.ConsentEvent, models.StatusChange, models.TokenRecord, FeedCheck,
     models.FeedProvenance, models.CandidateExample, models.DiscoveryCandidate, models.LeftOut,
-    models.TranscriptState,
+    models.TranscriptState, models.SegmentProgress, models.BackfillJob,
 ]
 # Models never stored as they are (results in memory), and queue messages bounded by
 # their own Field limits.
@@ -80,7 +80,7 @@ def _walk(path: str, annotation: Any, metadata: list[Any], problems: list[str]) 
         if not (_is_bound(metadata) or _pattern_bound(metadata)):
             problems.append(path)
         return
-    if origin in (list, tuple, set, frozenset):
+    if origin in (list, tuple, set, frozenset, dict):
         if not _is_bound(metadata):
             problems.append(f"{path} (collection)")
         for arg in get_args(annotation):

@@ -38,7 +38,7 @@ def test_type_index_projects_the_feed_attributes_a_check_may_skip() -> None:
 # Which function each sample event is for (by file-name prefix).
 EVENT_FUNCTIONS = {"api_": "api", "ses_": "bounces", "digest_scheduled": "digest", "digest_sender": "digest_sender",
                    "dispatcher": "dispatcher", "fetch_worker": "fetch_worker", "confirmations_": "confirmations",
-                   "discovery_": "discovery", "transcript_worker": "transcript_worker"}
+                   "discovery_": "discovery", "transcript_worker": "transcript_worker", "backfill_worker": "backfill_worker"}
 
 
 def _function_for(event_file: Path) -> str:

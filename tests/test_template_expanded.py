@@ -206,13 +206,13 @@ def test_alarms_cover_every_function_queue_schedule_and_ses_reputation(stack: di
     alarmed = _alarmed(stack)
     for function in of_type(stack, "AWS::Lambda::Function"):
         assert ("AWS/Lambda", "Errors", function) in alarmed, function
-    for queue in ("FetchQueue", "DigestQueue", "ConfirmationQueue", "TranscriptQueue"):
+    for queue in ("FetchQueue", "DigestQueue", "ConfirmationQueue", "TranscriptQueue", "BackfillQueue"):
         assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", queue) in alarmed, queue
     dead_letter_queues = {next(iter(references(p["RedrivePolicy"]["deadLetterTargetArn"])))
                           for p in of_type(stack, "AWS::SQS::Queue").values() if "RedrivePolicy" in p}
     dead_letter_queues |= {next(iter(references(p["Target"]["DeadLetterConfig"]["Arn"])))
                            for p in of_type(stack, "AWS::Scheduler::Schedule").values()}
-    assert dead_letter_queues == {"FetchDLQ", "DigestDLQ", "ConfirmationDLQ", "ScheduleDLQ", "TranscriptDLQ"}
+    assert dead_letter_queues == {"FetchDLQ", "DigestDLQ", "ConfirmationDLQ", "ScheduleDLQ", "TranscriptDLQ", "BackfillDLQ"}
     for queue in dead_letter_queues:
         assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", queue) in alarmed, queue
     groups = {next(iter(references(p["GroupName"]))) for p in of_type(stack, "AWS::Scheduler::Schedule").values()}
@@ -330,7 +330,7 @@ def test_no_role_gets_the_account_wide_sqs_poller_policy(stack: dict[str, Any]) 
 
 def test_queue_pollers_are_scoped_to_their_queue(stack: dict[str, Any]) -> None:
     mappings = of_type(stack, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 4
+    assert len(mappings) == 5
     for props in mappings.values():
         function = next(iter(references(props["FunctionName"])))
         queue = next(iter(references(props["EventSourceArn"])))

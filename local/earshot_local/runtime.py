@@ -62,13 +62,15 @@ class LocalRuntime:
         self.digest_queue = SqliteQueue(self.store, "digest")
         self.confirmation_queue = SqliteQueue(self.store, "confirmation")
         self.transcript_queue = SqliteQueue(self.store, "transcript")
+        self.backfill_queue = SqliteQueue(self.store, "backfill")
         self.mailer = OutboxMailer(self.local.outbox_dir, smtp_url=self.local.smtp_url, sender=self.settings.sender)
         for key, value in functions.HANDLER_ENV.items():
             os.environ.setdefault(key, value)
         _handler_logs_to_stderr()
         runtime.use(settings=self.settings, store=self.store, fetch_queue=self.fetch_queue,
                     digest_queue=self.digest_queue, confirmation_queue=self.confirmation_queue, mailer=self.mailer,
-                    transcript_queue=self.transcript_queue, transcript_archive=self.store)
+                    transcript_queue=self.transcript_queue, transcript_archive=self.store,
+                    backfill_queue=self.backfill_queue)
 
     def _links_to_served(self, settings: Settings) -> Settings:
         """Links in mails and pages go to ``EARSHOT_PUBLIC_BASE_URL`` when set, else to

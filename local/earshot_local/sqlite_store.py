@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from earshot.models import (
+    BackfillJob,
     CandidateStatus,
     Cue,
     DiscoveryCandidate,
     Episode,
     FeedState,
     MatchedEpisode,
+    SegmentProgress,
     Subscriber,
     TokenRecord,
     Topic,
@@ -38,7 +40,7 @@ from earshot.models import (
 )
 from earshot.store import Store, iso
 from earshot.store.archive import TranscriptArchive, decode_cues, encode_cues
-from earshot.store.port import merge_feed_state
+from earshot.store.port import EpisodePage, merge_feed_state
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000
@@ -188,6 +190,16 @@ MIGRATIONS: tuple[str, ...] = (
         episode_id     TEXT NOT NULL,
         cues           BLOB NOT NULL,
         PRIMARY KEY (feed_id, episode_id)
+    ) WITHOUT ROWID;
+    """,
+    # 7: backfills run in segments; a match remembers the run that wrote it, so stale
+    # ones are dropped once every segment has finished.
+    """
+    ALTER TABLE matches ADD COLUMN backfill_run TEXT;
+    CREATE TABLE backfills (
+        slug           TEXT PRIMARY KEY,
+        run_id         TEXT NOT NULL,
+        data           TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
 )
@@ -434,6 +446,68 @@ class SqliteStore(Store, TranscriptArchive):
         rows = self._read("SELECT cues FROM transcripts WHERE feed_id = ? AND episode_id = ?", (feed_id, episode_id))
         return decode_cues(rows[0][0]) if rows else None
 
+    def episode_segment(self, segment: int, total_segments: int, *, cursor: str | None = None,
+                        limit: int = 500) -> EpisodePage:
+        # Feed ids are a hash (``f-`` + 16 hex digits, see ``feed_id_for``): equal slices
+        # of that range are equal shares of the archive, read along the primary key.
+        # The first and last slices are open-ended, so every id lands in exactly one.
+        span = 16 ** 16
+        low = "" if segment == 0 else f"f-{segment * span // total_segments:016x}"
+        high = None if segment == total_segments - 1 else f"f-{(segment + 1) * span // total_segments:016x}"
+        after = tuple(json.loads(cursor)) if cursor else (low, "")
+        sql = ("SELECT feed_id, episode_id, data FROM episodes WHERE (feed_id, episode_id) > (?, ?) "
+               "AND feed_id >= ?")
+        params: list[Any] = [*after, low]
+        if high is not None:
+            sql += " AND feed_id < ?"
+            params.append(high)
+        rows = self._read(sql + " ORDER BY feed_id, episode_id LIMIT ?", [*params, limit])
+        episodes = [Episode.model_validate_json(data) for _f, _e, data in rows]
+        more = len(rows) == limit
+        return EpisodePage(episodes, json.dumps([rows[-1][0], rows[-1][1]]) if more else None)
+
+    def get_feeds(self, feed_ids: Iterable[str]) -> dict[str, FeedState]:
+        ids = list(dict.fromkeys(feed_ids))
+        out: dict[str, FeedState] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self._read(f"SELECT data FROM feeds WHERE feed_id IN ({','.join('?' * len(chunk))})", chunk)
+            for (data,) in rows:
+                feed = FeedState.model_validate_json(data)
+                out[feed.feed_id] = feed
+        return out
+
+    # -------------------------------------------------------------- backfills
+    def start_backfill(self, job: BackfillJob) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO backfills (slug, run_id, data) VALUES (?, ?, ?) ON CONFLICT (slug) DO UPDATE "
+                         "SET run_id = excluded.run_id, data = excluded.data", (job.slug, job.run_id, _dump(job)))
+
+    def get_backfill(self, slug: str) -> BackfillJob | None:
+        rows = self._read("SELECT data FROM backfills WHERE slug = ?", (slug,))
+        return BackfillJob.model_validate_json(rows[0][0]) if rows else None
+
+    def save_segment_progress(self, slug: str, run_id: str, segment: int,
+                              progress: SegmentProgress) -> BackfillJob | None:
+        with self._write() as conn:
+            rows = conn.execute("SELECT data FROM backfills WHERE slug = ? AND run_id = ?", (slug, run_id)).fetchall()
+            if not rows:
+                return None
+            job = BackfillJob.model_validate_json(rows[0][0])
+            job = job.model_copy(update={"segments": {**job.segments, segment: progress}})
+            conn.execute("UPDATE backfills SET data = ? WHERE slug = ?", (_dump(job), slug))
+        return job
+
+    def finish_backfill(self, slug: str, run_id: str, *, removed: int, now: datetime) -> bool:
+        with self._write() as conn:
+            rows = conn.execute("SELECT data FROM backfills WHERE slug = ? AND run_id = ?", (slug, run_id)).fetchall()
+            if not rows:
+                return False
+            job = BackfillJob.model_validate_json(rows[0][0])
+            job = job.model_copy(update={"finished_at": now, "removed": removed})
+            conn.execute("UPDATE backfills SET data = ? WHERE slug = ?", (_dump(job), slug))
+        return True
+
     def first_seen_at(self, feed_id: str, episode_id: str) -> str | None:
         rows = self._read("SELECT first_seen_at FROM episodes WHERE feed_id = ? AND episode_id = ?",
                           (feed_id, episode_id))
@@ -462,6 +536,7 @@ class SqliteStore(Store, TranscriptArchive):
         with self._write() as conn:
             cur = conn.execute("DELETE FROM topics WHERE slug = ?", (slug,))
             conn.execute("DELETE FROM matches WHERE topic = ?", (slug,))
+            conn.execute("DELETE FROM backfills WHERE slug = ?", (slug,))
         return cur.rowcount == 1
 
     # ---------------------------------------------------------------- matches
@@ -495,6 +570,19 @@ class SqliteStore(Store, TranscriptArchive):
             removed = conn.total_changes - before
             conn.executemany(self._UPSERT_MATCH, self._match_rows(slug, matches))
         return removed
+
+    def put_run_matches(self, slug: str, run_id: str, matches: list[MatchedEpisode]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO matches (topic, feed_id, episode_id, published, data, backfill_run) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (topic, feed_id, episode_id) DO UPDATE SET "
+                "published = excluded.published, data = excluded.data, backfill_run = excluded.backfill_run",
+                [(*row, run_id) for row in self._match_rows(slug, matches)])
+
+    def drop_matches_outside_run(self, slug: str, run_id: str) -> int:
+        with self._write() as conn:
+            return int(conn.execute("DELETE FROM matches WHERE topic = ? AND backfill_run IS NOT ?",
+                                    (slug, run_id)).rowcount)
 
     def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
         with self._write() as conn:

@@ -76,6 +76,8 @@ MAX_EMAIL_CHARS = 254  # RFC 5321 §4.5.3.1.3: a path is 256 octets with its ang
 MAX_EMAIL_LOCAL_PART_CHARS = 64  # RFC 5321 §4.5.3.1.1
 MAX_HISTORY = 20  # status changes kept per subscription (the latest ones)
 MAX_SENSES = 20  # other senses of a topic's main term kept on the topic (earshot.topics.senses)
+MAX_BACKFILL_SEGMENTS = 64  # segments of one backfill run (one item holds their progress)
+MAX_CURSOR_BYTES = 3_000  # a segment's resume point (a Scan's last key: two key attributes)
 # Discovery: what a directory candidate keeps as evidence.
 MAX_CANDIDATE_EXAMPLES = 5  # matching episodes shown for a candidate feed
 MAX_SEARCH_TERMS = 20  # search terms derived from one query (the setting's ceiling)
@@ -186,6 +188,7 @@ Key = Annotated[str, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]
 OptionalKey = Annotated[str | None, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]
 # An HTTP validator the server sent: without it the next check is unconditional.
 Validator = Annotated[str | None, Bound(max_chars=MAX_MESSAGE_CHARS, over="drop")]
+Cursor = Annotated[str | None, Bound(max_bytes=MAX_CURSOR_BYTES, over="refuse")]
 SearchTerm = Annotated[str, Bound(max_chars=MAX_TITLE_CHARS, over="clip")]
 SearchTerms = Annotated[list[SearchTerm], Bound(max_items=MAX_SEARCH_TERMS)]
 DirectoryName = Annotated[str, Bound(max_chars=MAX_KEY_CHARS, over="refuse")]

@@ -18,6 +18,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from earshot.bounds import (
+    MAX_BACKFILL_SEGMENTS,
     MAX_CANDIDATE_EXAMPLES,
     MAX_EMAIL_CHARS,
     MAX_HISTORY,
@@ -28,6 +29,7 @@ from earshot.bounds import (
     MAX_TRANSCRIPTS,
     MAX_WARNINGS,
     Bound,
+    Cursor,
     DirectoryNames,
     EpisodeId,
     FeedUrl,
@@ -456,3 +458,58 @@ class TranscriptState(BaseModel):
     has_times: bool = False
     fetched_at: datetime | None = None
     warnings: Annotated[list[WarningText], Bound(max_items=MAX_WARNINGS)] = []
+# ================================================================== backfills
+# A topic's archive re-match, split into segments that run apart (deployed: one SQS
+# message each). Its record says how far each segment got, so a retried segment resumes
+# at its cursor and the topic shows progress.
+
+
+class SegmentProgress(BaseModel):
+    """How far one segment of a backfill got (``cursor`` None and not done: not started)."""
+
+    cursor: Cursor = None
+    scanned: int = Field(0, ge=0, description="episodes read so far")
+    matched: int = Field(0, ge=0, description="matches written so far")
+    done: bool = False
+
+
+class BackfillJob(BaseModel):
+    """One run of a topic's backfill. A newer run (the query edited again) replaces it,
+    and the older run's workers stop at their next page."""
+
+    slug: Key
+    run_id: Key
+    query: str = Field(max_length=MAX_QUERY_CHARS)
+    search_transcripts: bool = Field(False, description="the topic's switch when the run began")
+    total_segments: int = Field(ge=1, le=MAX_BACKFILL_SEGMENTS)
+    segments: Annotated[dict[int, SegmentProgress], Bound(max_items=MAX_BACKFILL_SEGMENTS)]
+    started_at: datetime
+    finished_at: datetime | None = None
+    removed: int = Field(0, ge=0, description="stale matches dropped once every segment finished")
+
+    @property
+    def done_segments(self) -> int:
+        return sum(1 for s in self.segments.values() if s.done)
+
+    @property
+    def is_complete(self) -> bool:
+        """Every segment finished (stale matches may still be waiting to be dropped)."""
+        return self.done_segments == self.total_segments
+
+    @property
+    def scanned(self) -> int:
+        return sum(s.scanned for s in self.segments.values())
+
+    @property
+    def matched(self) -> int:
+        return sum(s.matched for s in self.segments.values())
+
+    @property
+    def percent(self) -> int:
+        """Finished segments in percent (floored: 100 only when all are done)."""
+        return self.done_segments * 100 // self.total_segments
+
+    @property
+    def status(self) -> str:
+        """``backfilling 37 %`` while running, ``backfilled`` once finished."""
+        return "backfilled" if self.finished_at is not None else f"backfilling {self.percent} %"

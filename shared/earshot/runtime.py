@@ -33,14 +33,15 @@ _installed: dict[str, Any] = {}
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
         digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
         mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None,
-        transcript_queue: DelayedQueuePort | None = None, transcript_archive: TranscriptArchive | None = None) -> None:
+        transcript_queue: DelayedQueuePort | None = None, transcript_archive: TranscriptArchive | None = None,
+        backfill_queue: QueuePort | None = None) -> None:
     """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
     ``clock`` replaces the wall clock the handlers read through :func:`now`."""
     reset()
     for name, value in (("settings", settings), ("store", store), ("fetch_queue", fetch_queue),
                         ("digest_queue", digest_queue), ("confirmation_queue", confirmation_queue),
                         ("mailer", mailer), ("clock", clock), ("transcript_queue", transcript_queue),
-                        ("transcript_archive", transcript_archive)):
+                        ("transcript_archive", transcript_archive), ("backfill_queue", backfill_queue)):
         if value is not None:
             _installed[name] = value
 
@@ -92,6 +93,11 @@ def transcript_archive() -> TranscriptArchive:
     """Where transcript text lives (S3 deployed)."""
     installed: TranscriptArchive | None = _installed.get("transcript_archive")
     return installed or _s3_archive()
+
+
+def backfill_queue() -> QueuePort:
+    """Where a topic's backfill leaves one message per segment for the backfill workers."""
+    return _queue("backfill_queue", settings().backfill_queue_url)
 
 
 def mailer() -> MailerPort:

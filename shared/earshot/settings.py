@@ -32,6 +32,7 @@ class Settings(BaseModel):
     # and the bucket their text lives in (earshot.store.archive).
     transcript_queue_url: str = Field("", alias="TRANSCRIPT_QUEUE_URL")
     transcript_bucket: str = Field("", alias="TRANSCRIPT_BUCKET")
+    backfill_queue_url: str = Field("", alias="BACKFILL_QUEUE_URL")
     region: str = Field("us-east-1", alias="AWS_REGION")
 
     # --- fetching (fetcher.py) ---
@@ -76,6 +77,10 @@ class Settings(BaseModel):
     # with a failure in an hour is a custom metric billed for that hour; off, failures are
     # counted in Feeds_error and broken down from their log lines (always written).
     feed_error_metrics: bool = Field(True, alias="EARSHOT_FEED_ERROR_METRICS")
+    # --- backfill fan-out (topics/backfill.py): segments of the archive read at once ---
+    backfill_segments: int = Field(32, alias="EARSHOT_BACKFILL_SEGMENTS", ge=1, le=64)  # bounds.MAX_BACKFILL_SEGMENTS
+    # Items a segment reads per page (a DynamoDB Scan ``Limit``); its cursor is recorded after each.
+    backfill_page_size: int = Field(500, alias="EARSHOT_BACKFILL_PAGE_SIZE", ge=1, le=10_000)
 
     # --- scheduling policy (schedule.py) ---
     due_shards: int = Field(4, alias="EARSHOT_DUE_SHARDS", ge=1, le=64)

@@ -30,6 +30,7 @@ from moto.ses.models import ses_backends
 from earshot import runtime
 from earshot.mail.digest import previous_week, week_window
 from earshot.models import MatchedEpisode, Topic
+from earshot.topics.service import add_topic
 from tests.hostile.conftest import add_feed
 from tests.support.aws_stack import (
     BUCKETS,
@@ -75,6 +76,7 @@ FUNCTIONS = {
     "DispatcherFunction": "dispatcher", "FetchWorkerFunction": "fetch_worker", "ApiFunction": "api",
     "ConfirmationFunction": "confirmations", "DigestFunction": "digest", "DigestSenderFunction": "digest_sender",
     "BounceFunction": "bounces", "DiscoveryFunction": "discovery", "TranscriptWorkerFunction": "transcript_worker",
+    "BackfillWorkerFunction": "backfill_worker",
 }
 
 
@@ -223,6 +225,10 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     drain("fetch_worker", stack.settings.fetch_queue_url)
     drain("transcript_worker", stack.settings.transcript_queue_url)
     assert [m.moment.start_seconds for m in repo.list_matches("said") if m.moment] == [1]
+    # a topic added on the stack: its backfill fanned out to the backfill workers
+    add_topic(repo, "more-pipes", name="More pipes", query="pipes", now=now,
+              fan_out=runtime.backfill_queue().send_messages, segments=2)
+    drain("backfill_worker", stack.env["BACKFILL_QUEUE_URL"])
     # api: pages, subscribe, confirm (GET page, POST)
     def api(method: str, path: str, *, body: str | None = None, query: dict[str, str] | None = None,
             form: bool = False) -> dict[str, Any]:
@@ -258,7 +264,8 @@ def _run_all_flows(stack: EmbeddedBackend, server: Any, invoke: Any, drain: Any)
     found = server.route("/q.xml", Serve(body.replace(b"<title>P</title>", b"<title>Q</title>")))
     server.route("/search", FakeAppleSearch([Show(title="Pipe Dreams", feed_url=found, keywords=("pipes",))]))
     outcome = invoke("discovery", sample_event("discovery_scheduled"))
-    assert outcome["topics"][0]["added"] == [found], outcome
+    pipes = next(t for t in outcome["topics"] if t["topic"] == "pipes")
+    assert pipes["added"] == [found], outcome
 
 
 def _token_from_mail(address: str) -> str:

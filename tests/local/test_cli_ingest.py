@@ -309,7 +309,7 @@ def test_run_names_the_feeds_that_failed_and_feeds_list_finds_them(
 EVENT_FUNCTIONS = {"api_": "ApiFunction", "ses_": "bounces", "digest_scheduled": "DigestFunction",
                    "digest_sender": "digest_sender", "dispatcher": "DispatcherFunction", "fetch_worker": "fetch_worker",
                    "confirmations_": "ConfirmationFunction", "discovery_": "DiscoveryFunction",
-                   "transcript_worker": "TranscriptWorkerFunction"}
+                   "transcript_worker": "TranscriptWorkerFunction", "backfill_worker": "BackfillWorkerFunction"}
 
 
 @pytest.mark.parametrize("event_file", sorted((REPO_ROOT / "events").glob("*.json")), ids=lambda p: p.stem)

@@ -15,6 +15,7 @@ from earshot import runtime
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feed
 from earshot.mail import tokens
 from earshot.models import (
+    BackfillJob,
     CandidateExample,
     ConsentEvent,
     Cue,
@@ -24,6 +25,7 @@ from earshot.models import (
     FeedState,
     LeftOut,
     MatchedEpisode,
+    SegmentProgress,
     Subscriber,
     TokenRecord,
     Topic,
@@ -447,3 +449,104 @@ def test_transcript_archive_round_trip(archive: TranscriptArchive) -> None:
     archive.put_transcript("f-1", "ep-1", cues[:1])  # a re-fetch replaces the text
     assert archive.get_transcript("f-1", "ep-1") == cues[:1]
     assert archive.get_transcript("f-1", "ep-2") is None
+
+
+# ------------------------------------------------------------- archive segments, backfills
+@pytest.mark.parametrize("total", [1, 3, 7])
+def test_episode_segments_split_the_archive_exactly(repo: Store, total: int) -> None:
+    # Given 12 feeds of 9 episodes, one feed id outside the hashed form
+    feeds = [new_feed(f"https://s{i}.example/feed.xml", NOW) for i in range(11)]
+    feeds.append(new_feed("https://odd.example/feed.xml", NOW).model_copy(update={"feed_id": "local-feed"}))
+    for feed in feeds:
+        repo.add_feed(feed)
+        repo.put_new_episodes(feed.feed_id, [Episode(id=f"e{j}", title=f"t{j}") for j in range(9)], NOW)
+    # When every segment is read in pages of 4 (a page may be empty; its cursor goes on)
+    seen: list[tuple[str | None, str]] = []
+    for segment in range(total):
+        cursor = None
+        while True:
+            page = repo.episode_segment(segment, total, cursor=cursor, limit=4)
+            assert len(page.episodes) <= 4
+            seen += [(e.feed_id, e.id) for e in page.episodes]
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+    # Then every episode came exactly once, each with its feed id
+    assert sorted(seen) == sorted((f.feed_id, f"e{j}") for f in feeds for j in range(9))
+
+
+def test_a_feeds_episodes_share_one_segment(repo: Store) -> None:
+    feeds = [new_feed(f"https://s{i}.example/feed.xml", NOW) for i in range(6)]
+    for feed in feeds:
+        repo.add_feed(feed)
+        repo.put_new_episodes(feed.feed_id, [Episode(id=f"e{j}", title="x") for j in range(5)], NOW)
+    segment_of: dict[str | None, set[int]] = {}
+    for segment in range(4):
+        cursor = None
+        while True:
+            page = repo.episode_segment(segment, 4, cursor=cursor, limit=3)
+            for e in page.episodes:
+                segment_of.setdefault(e.feed_id, set()).add(segment)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+    assert all(len(s) == 1 for s in segment_of.values()) and len(segment_of) == 6
+
+
+def test_get_feeds_answers_the_stored_ones(repo: Store) -> None:
+    a, b = new_feed("https://a.example/feed.xml", NOW), new_feed("https://b.example/feed.xml", NOW)
+    repo.add_feed(a)
+    repo.add_feed(b)
+    found = repo.get_feeds([a.feed_id, "f-missing", b.feed_id, a.feed_id])
+    assert found == {a.feed_id: a, b.feed_id: b}
+    assert repo.get_feeds([]) == {}
+
+
+def _job(run_id: str, total: int = 3) -> BackfillJob:
+    return BackfillJob(slug="mlp", run_id=run_id, query="MLP", total_segments=total,
+                       segments={i: SegmentProgress() for i in range(total)}, started_at=NOW)
+
+
+def test_backfill_progress_is_kept_for_the_current_run_only(repo: Store) -> None:
+    repo.create_topic(Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW))
+    assert repo.get_backfill("mlp") is None
+    repo.start_backfill(_job("r1"))
+    assert repo.get_backfill("mlp") == _job("r1")
+    assert repo.get_backfill("mlp").status == "backfilling 0 %"  # type: ignore[union-attr]
+
+    # segments report independently; the answer is the run as stored after the write
+    job = repo.save_segment_progress("mlp", "r1", 1, SegmentProgress(cursor="c", scanned=10, matched=2))
+    assert job is not None and job.segments[1].cursor == "c" and job.scanned == 10
+    job = repo.save_segment_progress("mlp", "r1", 0, SegmentProgress(scanned=5, matched=1, done=True))
+    assert job is not None and job.done_segments == 1 and job.segments[1].scanned == 10
+    assert job.status == "backfilling 33 %" and job.matched == 3
+
+    # a newer run replaces it: the old run's workers are told to stop
+    repo.start_backfill(_job("r2", total=2))
+    assert repo.save_segment_progress("mlp", "r1", 2, SegmentProgress(done=True)) is None
+    assert not repo.finish_backfill("mlp", "r1", removed=0, now=NOW)
+    assert repo.get_backfill("mlp") == _job("r2", total=2)
+    assert repo.finish_backfill("mlp", "r2", removed=4, now=NOW)
+    finished = repo.get_backfill("mlp")
+    assert finished is not None and finished.finished_at == NOW and finished.removed == 4
+    assert finished.status == "backfilled"
+
+    # the run goes with its topic
+    assert repo.delete_topic("mlp")
+    assert repo.get_backfill("mlp") is None
+    assert repo.save_segment_progress("mlp", "r2", 0, SegmentProgress()) is None
+
+
+def test_matches_outside_a_run_are_dropped_on_request(repo: Store) -> None:
+    repo.create_topic(Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW))
+    day = timedelta(days=1)
+    # Given matches from before (ingest), one the run rewrites, and two the run writes
+    repo.replace_topic_matches("mlp", [_match("f1", "old", NOW - 9 * day), _match("f1", "kept", NOW - 8 * day)])
+    repo.put_run_matches("mlp", "r1", [_match("f1", "kept", NOW - 8 * day, "kept v2"), _match("f2", "new", NOW)])
+    repo.put_run_matches("mlp", "r1", [_match("f2", "new", NOW)])  # a retried page writes again
+    assert repo.count_matches("mlp") == 3
+    # When the run's stale matches are dropped (twice: it is repeatable)
+    assert repo.drop_matches_outside_run("mlp", "r1") == 1
+    assert repo.drop_matches_outside_run("mlp", "r1") == 0
+    # Then only the run's matches are left, as the run wrote them
+    assert [(m.episode_id, m.title) for m in repo.list_matches("mlp")] == [("new", "new"), ("kept", "kept v2")]

@@ -49,6 +49,8 @@ QUEUES = {
     "ConfirmationDLQ": (None, "earshot-confirmations-dlq"),
     "TranscriptQueue": ("TRANSCRIPT_QUEUE_URL", "earshot-transcripts"),
     "TranscriptDLQ": (None, "earshot-transcripts-dlq"),
+    "BackfillQueue": ("BACKFILL_QUEUE_URL", "earshot-backfill"),
+    "BackfillDLQ": (None, "earshot-backfill-dlq"),
 }
 BUCKETS = {"TranscriptBucket": ("TRANSCRIPT_BUCKET", "earshot-transcript-text")}
 LOCAL_SENDER = "digest@earshot.example"

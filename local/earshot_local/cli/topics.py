@@ -34,7 +34,9 @@ from earshot.topics.pages import render_topic_page
 from earshot.topics.query import DEFAULT_FIELDS, TRANSCRIPT_DEFAULT_FIELDS, parse_query
 from earshot.topics.service import (
     BackfillResult,
+    FanOut,
     add_topic,
+    backfill_status,
     edit_topic,
     get_topic,
     list_topics,
@@ -159,12 +161,30 @@ def _archive_of(repo: Store) -> TranscriptArchive | None:
     return runtime.transcript_archive() if runtime.settings().transcript_bucket else None
 
 
+def _fan_out(args: argparse.Namespace) -> FanOut | None:
+    """Deployed with a backfill queue: the archive is re-matched by the backfill workers
+    (one message per segment); otherwise in this process, segment after segment."""
+    if getattr(args, "backend", "local") != "aws" or not runtime.settings().backfill_queue_url:
+        return None
+    return runtime.backfill_queue().send_messages
+
+
+def _queued(result: BackfillResult) -> str | None:
+    job = result.job
+    if job is None or job.finished_at is not None:
+        return None
+    return (f"{job.status}: {job.total_segments} segments queued for the backfill workers "
+            f"(`earshot topics --backend aws show {job.slug}` follows it)")
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
         result = add_topic(repo, args.slug, name=args.name, query=args.query,
-                           description=args.description, now=_now(args),
+                           description=args.description, now=_now(args), fan_out=_fan_out(args),
+                           segments=runtime.settings().backfill_segments,
                            search_transcripts=args.search_transcripts, archive=_archive_of(repo))
-    print(f"added {result.topic.slug}: {result.matched} matching episode listings")
+    queued = _queued(result)
+    print(f"added {result.topic.slug}: " + (queued or f"{result.matched} matching episode listings"))
     _warn_senses(result)
     return 0
 
@@ -182,10 +202,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise CliError("nothing to change: give --name, --query, --description or --[no-]search-transcripts")
     with open_store(args) as repo:
         result = edit_topic(repo, args.slug, name=args.name, query=args.query,
-                            description=args.description, now=_now(args),
+                            description=args.description, now=_now(args), fan_out=_fan_out(args),
+                            segments=runtime.settings().backfill_segments,
                             search_transcripts=args.search_transcripts, archive=_archive_of(repo))
-    print(f"updated {result.topic.slug}: {result.matched} matching episode listings"
-          + (f", {result.removed} no longer match" if result.removed else ""))
+    queued = _queued(result)
+    print(f"updated {result.topic.slug}: " + (queued or f"{result.matched} matching episode listings"
+          + (f", {result.removed} no longer match" if result.removed else "")))
     _warn_senses(result)
     return 0
 
@@ -200,13 +222,16 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
         topics = list_topics(repo)
+        running = {t.slug: status for t in topics
+                   if (status := backfill_status(repo, t.slug)) not in (None, "backfilled")}
     if args.json:
         for topic in topics:
             print(topic.model_dump_json())
     elif not topics:
         print("no topics yet: earshot topics add SLUG --name NAME --query QUERY")
     for topic in topics if not args.json else ():
-        print(f"{topic.slug:<24} {topic.name}\n{'':<24} {topic.query}")
+        note = f"  ({running[topic.slug]})" if topic.slug in running else ""
+        print(f"{topic.slug:<24} {topic.name}{note}\n{'':<24} {topic.query}")
     return 0
 
 
@@ -214,11 +239,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     with open_store(args) as repo:
         topic = get_topic(repo, args.slug)
         report = topic_report(repo, args.slug, now=_now(args))
+        status = backfill_status(repo, args.slug)
     if args.json:
-        print(json.dumps({"topic": topic.model_dump(mode="json"), "report": report.model_dump(mode="json")},
-                         ensure_ascii=False, indent=2))
+        print(json.dumps({"topic": topic.model_dump(mode="json"), "report": report.model_dump(mode="json"),
+                          "backfill": status}, ensure_ascii=False, indent=2))
     else:
-        print(format_report(report, title=f"{topic.name} ({topic.slug})", query=topic.query))
+        text = format_report(report, title=f"{topic.name} ({topic.slug})", query=topic.query)
+        if status not in (None, "backfilled"):
+            text = text.replace("\n", f"\n{status}: the numbers below grow until it is done\n", 1)
+        print(text)
     return 0
 
 

@@ -27,6 +27,8 @@ Promises every adapter keeps:
 - ``list_matches`` is newest first, undated episodes last;
 - a discovery candidate once decided (added, rejected) keeps its decision: a later run
   never proposes it again; a directory answer past its ``expires_at`` is never returned;
+- a backfill run's progress is only written for the topic's current run
+  (``save_segment_progress``), and ``delete_topic`` removes the run with the topic;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
   DynamoDB writes are each durable, and the refresh orders its writes (matches,
   episodes, then the feed's state) so a retried check repairs a partial one.
@@ -38,14 +40,17 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from earshot.models import (
+    BackfillJob,
     CandidateStatus,
     DiscoveryCandidate,
     Episode,
     FeedState,
     MatchedEpisode,
+    SegmentProgress,
     Subscriber,
     TokenRecord,
     Topic,
@@ -93,6 +98,16 @@ def merge_feed_state(stored: FeedState, update: FeedState) -> FeedState:
         if value not in (None, "") or name in CLEARED_WHEN_EMPTY:
             data[name] = value
     return FeedState.model_validate(data)
+
+
+@dataclass(frozen=True)
+class EpisodePage:
+    """One page of a segment of the archive: its episodes (each with ``feed_id`` set)
+    and where the next page starts (None: the segment is finished). A page may be empty
+    while the segment goes on (DynamoDB counts the items it read, not those it kept)."""
+
+    episodes: list[Episode]
+    cursor: str | None
 
 
 class Store(ABC):
@@ -150,6 +165,38 @@ class Store(ABC):
     def iter_all_episodes(self) -> Iterator[Episode]:
         """Every stored episode (topic backfill; never on the ingest path)."""
 
+    @abstractmethod
+    def episode_segment(self, segment: int, total_segments: int, *, cursor: str | None = None,
+                        limit: int = 500) -> EpisodePage:
+        """One page (at most ``limit`` episodes) of segment ``segment`` of
+        ``total_segments``, starting at ``cursor`` (None: the segment's start). The
+        segments of one ``total_segments`` split the archive: every episode is in exactly
+        one, a feed's episodes in the same one. DynamoDB: a parallel Scan (``Segment`` /
+        ``TotalSegments``); SQLite: ranges of the (hashed) feed ids."""
+
+    @abstractmethod
+    def get_feeds(self, feed_ids: Iterable[str]) -> dict[str, FeedState]:
+        """The stored feeds among ``feed_ids`` (missing ones are left out)."""
+
+    # -------------------------------------------------------------- backfills
+    @abstractmethod
+    def start_backfill(self, job: BackfillJob) -> None:
+        """Record a new backfill run of a topic, replacing any earlier run."""
+
+    @abstractmethod
+    def get_backfill(self, slug: str) -> BackfillJob | None: ...
+
+    @abstractmethod
+    def save_segment_progress(self, slug: str, run_id: str, segment: int,
+                              progress: SegmentProgress) -> BackfillJob | None:
+        """Record one segment's progress and answer the run as now stored; None (nothing
+        written) when ``run_id`` is no longer the topic's run (replaced, or the topic is
+        gone): that segment's worker should stop."""
+
+    @abstractmethod
+    def finish_backfill(self, slug: str, run_id: str, *, removed: int, now: datetime) -> bool:
+        """Mark the run finished; False if ``run_id`` is no longer the topic's run."""
+
     # ----------------------------------------------------------------- topics
     @abstractmethod
     def create_topic(self, topic: Topic) -> bool:
@@ -187,6 +234,15 @@ class Store(ABC):
     def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
         """After re-matching the archive: the topic's matches become exactly ``matches``.
         Returns how many earlier matches were dropped."""
+
+    @abstractmethod
+    def put_run_matches(self, slug: str, run_id: str, matches: list[MatchedEpisode]) -> None:
+        """Write (or rewrite) matches found by backfill run ``run_id``, tagged with it."""
+
+    @abstractmethod
+    def drop_matches_outside_run(self, slug: str, run_id: str) -> int:
+        """Delete the topic's matches that run ``run_id`` did not write (stale ones, once
+        every segment of the run has finished); returns how many. Repeatable."""
 
     # ------------------------------------------------------------ subscribers
     @abstractmethod

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from earshot.errors import QueryError
 from earshot.models import Cue, Episode, FeedInfo, FeedState, MatchedEpisode, Topic, TranscriptMoment
+from earshot.topics.percolator import Percolator
 from earshot.topics.query import (
     DEFAULT_FIELDS,
     TRANSCRIPT_DEFAULT_FIELDS,
@@ -120,34 +121,53 @@ class CompiledTopic:
     query: Query
 
 
+class TopicIndex:
+    """Every matchable topic, parsed, and filed by the words its query requires
+    (:class:`~earshot.topics.percolator.Percolator`)."""
+
+    def __init__(self, compiled: list[CompiledTopic]) -> None:
+        self.topics = compiled
+        self.percolator = Percolator(compiled, [c.query.root for c in compiled])
+
+    def candidates(self, episode: Episode, podcast: str) -> list[CompiledTopic]:
+        """The topics ``episode`` may match (a superset of those it does)."""
+        return self.percolator.candidates(Document.from_episode(episode, podcast))
+
+
 class _TopicCache:
-    """Parsed topics per table, reloaded after ``TOPIC_CACHE_TTL_S`` (thread-safe)."""
+    """Parsed and indexed topics per table, reloaded after ``TOPIC_CACHE_TTL_S`` (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, list[CompiledTopic]]] = {}
+        self._entries: dict[str, tuple[float, TopicIndex]] = {}
 
-    def get(self, repo: "Store", *, max_age_s: float = TOPIC_CACHE_TTL_S) -> list[CompiledTopic]:
+    def get(self, repo: "Store", *, max_age_s: float = TOPIC_CACHE_TTL_S) -> TopicIndex:
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(repo.name)
             if entry is not None and now - entry[0] < max_age_s:
                 return entry[1]
-        compiled = []
-        for topic in repo.list_topics():
-            try:
-                compiled.append(CompiledTopic(topic, compile_topic(topic)))
-            except (QueryError, RecursionError) as exc:
-                # Stored before today's limits, or written around them: this topic is
-                # skipped (and says why in the log); every other topic is still matched.
-                logger.error("topic query cannot be matched", extra={"topic": topic.slug, "error": str(exc)})
+        index = TopicIndex(compile_topics(repo.list_topics()))
         with self._lock:
-            self._entries[repo.name] = (now, compiled)
-        return compiled
+            self._entries[repo.name] = (now, index)
+        return index
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def compile_topics(topics: Iterable[Topic]) -> list[CompiledTopic]:
+    """Parse each topic's query; one that cannot be parsed is logged and left out."""
+    compiled = []
+    for topic in topics:
+        try:
+            compiled.append(CompiledTopic(topic, compile_topic(topic)))
+        except (QueryError, RecursionError) as exc:
+            # Stored before today's limits, or written around them: this topic is
+            # skipped (and says why in the log); every other topic is still matched.
+            logger.error("topic query cannot be matched", extra={"topic": topic.slug, "error": str(exc)})
+    return compiled
 
 
 _cache = _TopicCache()
@@ -155,19 +175,37 @@ clear_topic_cache = _cache.clear
 
 
 def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) -> int:
-    """Match a feed's new/changed episodes against every topic; returns matches written.
+    """Match a feed's new/changed episodes against the topics; returns matches written.
 
-    A changed episode may stop matching: its earlier matches are replaced, so the topic
-    never shows stale text.
+    Percolation: each episode is evaluated only against the topics its words make
+    possible (``TopicIndex.candidates``), so 10,000 topics cost a few dictionary
+    look-ups per episode, not 10,000 evaluations. A changed episode may stop matching a
+    topic it no longer even mentions: for episodes already stored (changed ones; read
+    with one keys-only query) every topic's earlier matches are replaced, so a topic
+    never shows stale text; new episodes touch only the topics they match.
     """
     if not episodes:
         return 0
-    topics = _cache.get(repo)
+    index = _cache.get(repo)
+    if not index.topics:
+        return 0
+    podcast = Podcast.of(feed)
+    per_topic: dict[int, list[Episode]] = {}
+    for episode in episodes:
+        for i in index.percolator.candidate_indexes(Document.from_episode(episode, podcast.title)):
+            per_topic.setdefault(i, []).append(episode)
+    stored = repo.episode_hashes(feed.feed_id)
+    changed_ids = [ep.id for ep in episodes if ep.id in stored]
     written = 0
-    ids = [ep.id for ep in episodes]
-    for compiled in topics:
-        matches = match_episodes(compiled.query, episodes, feed_id=feed.feed_id, podcast=Podcast.of(feed))
-        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, ids, matches)
+    for i, compiled in enumerate(index.topics):
+        candidates = per_topic.get(i, [])
+        matches = (match_episodes(compiled.query, candidates, feed_id=feed.feed_id, podcast=podcast)
+                   if candidates else [])
+        if not matches and not changed_ids:
+            continue  # new episodes only, none matching: nothing to write, nothing stale
+        # Only changed episodes can have matches that no longer hold; a new episode's
+        # matches are written, never looked up (no read of the topic's matches at all).
+        repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, changed_ids, matches)
         written += len(matches)
     return written
 
@@ -178,7 +216,7 @@ def match_transcript(repo: "Store", feed: FeedState, episode: Episode, transcrip
     replaced (a transcript match gains its moment; a topic matched on the title keeps
     the match, now with the moment if the transcript also says it)."""
     written = 0
-    for compiled in _cache.get(repo):
+    for compiled in _cache.get(repo).topics:
         if not uses_transcripts(compiled.query):
             continue  # its matches cannot change: the transcript is not where it looks
         matches = match_episodes(compiled.query, [episode], feed_id=feed.feed_id, podcast=Podcast.of(feed),
@@ -186,3 +224,16 @@ def match_transcript(repo: "Store", feed: FeedState, episode: Episode, transcrip
         repo.replace_feed_matches(compiled.topic.slug, feed.feed_id, [episode.id], matches)
         written += len(matches)
     return written
+
+
+def match_every_topic(topics: list[CompiledTopic], episode: Episode, podcast: str) -> list[str]:
+    """Slugs of the topics ``episode`` matches, evaluating every topic (no index): the
+    reference percolation is checked against, and the bench's baseline."""
+    doc = Document.from_episode(episode, podcast)
+    return [c.topic.slug for c in topics if c.query.evaluate(doc).matched]
+
+
+def match_percolated(index: TopicIndex, episode: Episode, podcast: str) -> list[str]:
+    """Slugs of the topics ``episode`` matches, evaluating only the index's candidates."""
+    doc = Document.from_episode(episode, podcast)
+    return [c.topic.slug for c in index.percolator.candidates(doc) if c.query.evaluate(doc).matched]

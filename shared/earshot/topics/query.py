@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal, Union
@@ -183,12 +183,23 @@ class Term:
         for case_sensitive, forms in self._matchers:
             if forms.isdisjoint(exact if case_sensitive else lowered):
                 return None
-        return self.find(doc.words(name))
+        # Try only where the first word occurs (the field's positions of each lowercased
+        # word), not at every word: a long description is scanned once per document.
+        positions = doc.word_positions(name)
+        starts = sorted(i for key in self._first_keys for i in positions.get(key, ()))
+        return self.find(doc.words(name), starts=starts)
 
-    def find(self, words: list[Word]) -> tuple[int, int] | None:
-        """Span (start, end) of the first occurrence in ``words``, or None."""
+    @cached_property
+    def _first_keys(self) -> frozenset[str]:
+        return frozenset(form.lower() for form in self._matchers[0][1])
+
+    def find(self, words: list[Word], *, starts: Iterable[int] | None = None) -> tuple[int, int] | None:
+        """Span (start, end) of the first occurrence in ``words``, or None; ``starts``
+        (ascending) limits where an occurrence may begin."""
         n = len(self._matchers)
-        for i in range(len(words) - n + 1):
+        for i in range(len(words) - n + 1) if starts is None else starts:
+            if i > len(words) - n:
+                break
             for j, (case_sensitive, forms) in enumerate(self._matchers):
                 text = words[i + j].text
                 if (text if case_sensitive else text.lower()) not in forms:
@@ -247,6 +258,7 @@ class Document:
     _texts: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _words: dict[str, list[Word]] = field(default_factory=dict, init=False, repr=False)
     _word_sets: dict[str, tuple[set[str], set[str]]] = field(default_factory=dict, init=False, repr=False)
+    _positions: dict[str, dict[str, list[int]]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_episode(cls, episode: object, podcast: str = "", transcript: Sequence[Cue] = ()) -> "Document":
@@ -308,6 +320,15 @@ class Document:
         if name not in self._words:
             self._words[name] = words_of(self.text(name))
         return self._words[name]
+
+    def word_positions(self, name: FieldName) -> dict[str, list[int]]:
+        """Each lowercased word of the field -> its indexes in :meth:`words`, ascending."""
+        if name not in self._positions:
+            positions: dict[str, list[int]] = {}
+            for i, word in enumerate(self.words(name)):
+                positions.setdefault(word.text.lower(), []).append(i)
+            self._positions[name] = positions
+        return self._positions[name]
 
     def word_sets(self, name: FieldName) -> tuple[set[str], set[str]]:
         """The field's words (as :func:`words_of` writes them) and the same lowercased."""

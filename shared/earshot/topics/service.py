@@ -2,34 +2,41 @@
 
 Adding or editing a topic backfills it: every stored episode is matched against the
 (new) query, matches that no longer hold are removed, so a topic's page always reflects
-its current query over the whole archive. New episodes are matched at ingest
-(``matching.match_new_episodes``), their transcripts when fetched
+its current query over the whole archive. The archive is read in segments
+(``topics.backfill``): in this process one after another, or, given ``fan_out`` (a
+queue's ``send_messages``), as one message per segment for the backfill workers, the
+topic then showing ``backfilling 37 %`` until every segment is done. New episodes are
+matched at ingest (``matching.match_new_episodes``), their transcripts when fetched
 (``matching.match_transcript``). A backfill whose query looks in transcripts reads the
 stored ones from the transcript archive (given as ``archive``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from earshot.errors import InvalidTopic, NotFound
-from earshot.models import Episode, LeftOut, MatchedEpisode, Topic
+from earshot.models import BackfillJob, LeftOut, MatchedEpisode, Topic
 from earshot.store import Store
 from earshot.store.archive import TranscriptArchive
-from earshot.topics.matching import (
-    EpisodeTranscript,
-    Podcast,
-    clear_topic_cache,
-    compile_topic,
-    match_episodes,
-    uses_transcripts,
-)
+from earshot.topics.backfill import plan_backfill, run_backfill
+from earshot.topics.matching import clear_topic_cache, compile_topic
 from earshot.topics.query import Query, parse_query
 from earshot.topics.senses import Coverage, SenseDoc, coverage
 from earshot.topics.stats import TopicReport, build_report
+
+# Segments of an in-process backfill: pages are read one segment after another, so the
+# count only sets how often progress is recorded.
+LOCAL_SEGMENTS = 4
+# Segments of a fanned-out backfill: the workers that may read the archive at once.
+FAN_OUT_SEGMENTS = 32
+
+FanOut = Callable[[list[dict[str, Any]]], int]
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,9 @@ class BackfillResult:
     matched: int
     removed: int
     coverage: Coverage | None = None  # the senses of the query's main term (add and a new query)
+    #: the run's record (None when nothing was re-matched); ``job.status`` says
+    #: ``backfilled`` or, fanned out, ``backfilling 0 %`` until the workers finish
+    job: BackfillJob | None = None
 
 
 def _validated(**fields: object) -> Topic:
@@ -62,6 +72,7 @@ def list_topics(repo: Store) -> list[Topic]:
 def add_topic(
     repo: Store, slug: str, *, name: str, query: str, description: str = "", now: datetime,
     search_transcripts: bool = False, archive: TranscriptArchive | None = None,
+    fan_out: FanOut | None = None, segments: int | None = None,
 ) -> BackfillResult:
     """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
     parse_query(query)  # a bad query is refused with its position, before the model's own limits
@@ -71,13 +82,15 @@ def add_topic(
     if not repo.create_topic(topic):
         raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
     clear_topic_cache()
-    return record_senses(repo, backfill(repo, topic, parsed, archive=archive), parsed)
+    return record_senses(repo, backfill(repo, topic, parsed, fan_out=fan_out, now=now, segments=segments,
+                                        archive=archive), parsed)
 
 
 def edit_topic(
     repo: Store, slug: str, *, name: str | None = None, query: str | None = None,
     description: str | None = None, now: datetime, search_transcripts: bool | None = None,
     archive: TranscriptArchive | None = None,
+    fan_out: FanOut | None = None, segments: int | None = None,
 ) -> BackfillResult:
     """Change a topic; a changed query (or transcript switch) re-matches the archive and
     drops stale matches."""
@@ -93,7 +106,8 @@ def edit_topic(
     clear_topic_cache()
     if (topic.query, topic.search_transcripts) == (current.query, current.search_transcripts):
         return BackfillResult(topic, matched=repo.count_matches(slug), removed=0)
-    return record_senses(repo, backfill(repo, topic, parsed, archive=archive), parsed)
+    return record_senses(repo, backfill(repo, topic, parsed, fan_out=fan_out, now=now, segments=segments,
+                                        archive=archive), parsed)
 
 
 def remove_topic(repo: Store, slug: str) -> None:
@@ -102,40 +116,33 @@ def remove_topic(repo: Store, slug: str) -> None:
     clear_topic_cache()
 
 
-def backfill(repo: Store, topic: Topic, query: Query | None = None, *,
+def backfill(repo: Store, topic: Topic, query: Query | None = None, *, fan_out: FanOut | None = None,
+             now: datetime | None = None, segments: int | None = None,
              archive: TranscriptArchive | None = None) -> BackfillResult:
     """Re-match every stored episode against ``topic``; write new matches, drop stale ones.
 
-    Reads the archive with one Scan (episodes) plus the feed list for podcast titles: a
-    rare, admin-triggered cost, never on the ingest path. A query that looks in
-    transcripts also reads every fetched transcript from ``archive``.
+    In this process (no ``fan_out``) the archive is read segment by segment, a page at a
+    time, and the result is final. With ``fan_out`` the run is recorded and one message
+    per segment is handed to it; the result then counts nothing yet (see
+    ``backfill_status``). A query that looks in transcripts also reads each episode's
+    stored transcript from ``archive`` (deployed, the workers use the S3 archive).
     """
-    query = query or compile_topic(topic)
-    transcripts = stored_transcripts(repo, archive) if archive is not None and uses_transcripts(query) else {}
-    podcasts = {feed.feed_id: Podcast.of(feed) for feed in repo.list_feeds()}
-    by_feed: dict[str, list[Episode]] = {}
-    for episode in repo.iter_all_episodes():
-        # Episodes of a feed removed while a check was in flight are no feed's: skipped.
-        if episode.feed_id in podcasts:
-            by_feed.setdefault(episode.feed_id, []).append(episode)
-    matches: list[MatchedEpisode] = []
-    for feed_id, episodes in by_feed.items():
-        matches += match_episodes(query, episodes, feed_id=feed_id, podcast=podcasts[feed_id],
-                                  transcripts=transcripts.get(feed_id))
-    removed = repo.replace_topic_matches(topic.slug, matches)
-    return BackfillResult(topic, matched=len(matches), removed=removed)
+    if query is None:
+        compile_topic(topic)  # a bad stored query fails here, typed, before any run is recorded
+    started = now or datetime.now(UTC)
+    if fan_out is not None:
+        job, tasks = plan_backfill(repo, topic, total_segments=segments or FAN_OUT_SEGMENTS, now=started)
+        fan_out([t.model_dump() for t in tasks])
+        return BackfillResult(topic, matched=0, removed=0, job=job)
+    job = run_backfill(repo, topic, total_segments=segments or LOCAL_SEGMENTS,
+                       now=lambda: datetime.now(UTC) if now is None else started, archive=archive)
+    return BackfillResult(topic, matched=job.matched, removed=job.removed, job=job)
 
 
-def stored_transcripts(repo: Store, archive: TranscriptArchive) -> dict[str, dict[str, EpisodeTranscript]]:
-    """feed id -> episode id -> transcript, for every transcript fetched and archived."""
-    out: dict[str, dict[str, EpisodeTranscript]] = {}
-    for state in repo.iter_transcript_states():
-        if state.status != "fetched":
-            continue
-        cues = archive.get_transcript(state.feed_id, state.episode_id)
-        if cues:
-            out.setdefault(state.feed_id, {})[state.episode_id] = EpisodeTranscript(state.url, cues)
-    return out
+def backfill_status(repo: Store, slug: str) -> str | None:
+    """``backfilling 37 %`` / ``backfilled`` for the topic's latest run (None: no run recorded)."""
+    job = repo.get_backfill(slug)
+    return job.status if job is not None else None
 
 
 def topic_matches(repo: Store, slug: str) -> tuple[Topic, list[MatchedEpisode]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from earshot.models import Episode
 from earshot.store.dynamodb import keys
 from earshot.store.dynamodb.base import DynamoTable, deserialize, serialize
-from earshot.store.port import iso
+from earshot.store.port import EpisodePage, iso
 
 
 class EpisodeItems(DynamoTable):
@@ -102,6 +103,25 @@ class EpisodeItems(DynamoTable):
             if "LastEvaluatedKey" not in resp:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def episode_segment(self, segment: int, total_segments: int, *, cursor: str | None = None,
+                        limit: int = 500) -> EpisodePage:
+        """One Scan page of a parallel Scan segment. ``Limit`` counts the items read
+        (feed items too), so a page holds at most ``limit`` episodes and may hold none."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            "Limit": limit,
+            "FilterExpression": "begins_with(sk, :e)",
+            "ExpressionAttributeValues": serialize({":e": keys.EP_PREFIX}),
+        }
+        if cursor is not None:
+            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+        resp = self.client.scan(**kwargs)
+        last = resp.get("LastEvaluatedKey")
+        return EpisodePage([self._episode_from_item(item) for item in resp.get("Items", [])],
+                           json.dumps(last, sort_keys=True) if last else None)
 
     @staticmethod
     def _episode_from_item(item: dict[str, Any]) -> Episode:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,12 @@ class FeedItems(DynamoTable):
             self._update(item, remove=cleared, condition="attribute_exists(pk)")
         except self.client.exceptions.ConditionalCheckFailedException:
             return  # removed meanwhile: never revived
+
+    def get_feeds(self, feed_ids: Iterable[str]) -> dict[str, FeedState]:
+        """BatchGetItem, 100 keys a request."""
+        wanted = [serialize(keys.feed(fid)) for fid in dict.fromkeys(feed_ids)]
+        feeds = (self._feed_from_item(item) for item in self._batch_get(wanted))
+        return {feed.feed_id: feed for feed in feeds}
 
     def list_feeds(self) -> Iterator[FeedState]:
         """Every feed, whole: keys from the ``type`` index (which projects only slowly

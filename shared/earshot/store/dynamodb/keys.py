@@ -10,6 +10,7 @@ Single table (keys are strings):
     transcript state FEED#<feed_id>          TX#<episode_id>                        -
     topic            TOPIC#<slug>            TOPIC                                  type: TOPIC / <slug>
     topic match      TOPIC#<slug>            MATCH#<published>#<feed_id>#<ep_id>    -
+    backfill run     TOPIC#<slug>            BACKFILL                               -
     subscriber       ADDR#<address_hash>     SUB#<topic>                            type: SUBSCRIBERS#<topic>
                                                                                           (confirmed only)
     confirm window   ADDR#<address_hash>     CONFIRMS                               - (TTL)
@@ -81,6 +82,11 @@ def topic_pk(slug: str) -> str:
 
 def topic(slug: str) -> Key:
     return {"pk": topic_pk(slug), "sk": TOPIC_SK}
+
+
+def backfill(slug: str) -> Key:
+    """A topic's backfill run (one per topic: a new run replaces the last)."""
+    return {"pk": topic_pk(slug), "sk": "BACKFILL"}
 
 
 def match_sk(match: MatchedEpisode) -> str:

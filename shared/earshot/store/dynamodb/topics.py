@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from earshot.models import MatchedEpisode, Topic
+from earshot.models import BackfillJob, MatchedEpisode, SegmentProgress, Topic
 from earshot.store.dynamodb import keys
 from earshot.store.dynamodb.base import DynamoTable, deserialize, serialize
 from earshot.store.port import iso
@@ -62,6 +63,7 @@ class TopicItems(DynamoTable):
             ReturnValues="ALL_OLD",
         )
         self._delete_matches(slug, self._match_keys(slug))
+        self.client.delete_item(TableName=self.table_name, Key=serialize(keys.backfill(slug)))
         return "Attributes" in resp
 
     def _match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
@@ -105,8 +107,10 @@ class TopicItems(DynamoTable):
         # so earlier keys of these episodes that are not written again are stale.
         ids = set(episode_ids)
         new_keys = {keys.match_sk(m) for m in matches}
+        # No episode to re-check (only new episodes' matches): nothing can be stale, and
+        # the topic's matches (a Query over its whole partition) are not read.
         stale = [sk for sk in self._match_keys(slug, feed_id=feed_id)
-                 if keys.episode_of_match_sk(sk) in ids and sk not in new_keys]
+                 if keys.episode_of_match_sk(sk) in ids and sk not in new_keys] if ids else []
         self._put_matches(slug, matches)
         self._delete_matches(slug, stale)
         return len(stale)
@@ -118,12 +122,12 @@ class TopicItems(DynamoTable):
         self._delete_matches(slug, stale)
         return len(stale)
 
-    def _put_matches(self, slug: str, matches: list[MatchedEpisode]) -> None:
+    def _put_matches(self, slug: str, matches: list[MatchedEpisode], *, run_id: str | None = None) -> None:
         requests = []
         for match in matches:
             data = match.model_dump(mode="json")
             data["published"] = iso(match.published)
-            item = {**keys.match(slug, match), **data}
+            item = {**keys.match(slug, match), **data, "backfill_run": run_id}
             requests.append({"PutRequest": {"Item": serialize(item)}})
         self._batch_write(requests)
 
@@ -132,3 +136,59 @@ class TopicItems(DynamoTable):
             {"DeleteRequest": {"Key": serialize({"pk": keys.topic_pk(slug), "sk": sk})}} for sk in sort_keys
         ])
 
+
+    # ============================================================== backfills
+    # One item per topic (keys.backfill) holds the run and a map of its segments, so a
+    # worker updates only its own segment's entry (SET segments.#n), conditioned on the
+    # run still being the topic's.
+
+    def start_backfill(self, job: BackfillJob) -> None:
+        data = job.model_dump(mode="json")
+        data["segments"] = {str(k): v for k, v in data["segments"].items()}
+        self.client.put_item(TableName=self.table_name, Item=serialize({**keys.backfill(job.slug), **data}))
+
+    @staticmethod
+    def _job_from_item(item: dict[str, Any]) -> BackfillJob:
+        data = deserialize(item)
+        return BackfillJob.model_validate({k: v for k, v in data.items() if k in BackfillJob.model_fields})
+
+    def get_backfill(self, slug: str) -> BackfillJob | None:
+        resp = self.client.get_item(TableName=self.table_name, Key=serialize(keys.backfill(slug)),
+                                    ConsistentRead=True)
+        return self._job_from_item(resp["Item"]) if "Item" in resp else None
+
+    def save_segment_progress(self, slug: str, run_id: str, segment: int,
+                              progress: SegmentProgress) -> BackfillJob | None:
+        try:
+            resp = self.client.update_item(
+                TableName=self.table_name, Key=serialize(keys.backfill(slug)),
+                UpdateExpression="SET #segments.#n = :p",
+                ConditionExpression="run_id = :r",
+                ExpressionAttributeNames={"#segments": "segments", "#n": str(segment)},
+                ExpressionAttributeValues=serialize({":p": progress.model_dump(mode="json"), ":r": run_id}),
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return self._job_from_item(resp["Attributes"])
+
+    def finish_backfill(self, slug: str, run_id: str, *, removed: int, now: datetime) -> bool:
+        return self._if(
+            "update_item", Key=serialize(keys.backfill(slug)),
+            UpdateExpression="SET finished_at = :f, removed = :n",
+            ConditionExpression="run_id = :r",
+            ExpressionAttributeValues=serialize({":f": iso(now), ":n": removed, ":r": run_id}),
+        )
+
+    def put_run_matches(self, slug: str, run_id: str, matches: list[MatchedEpisode]) -> None:
+        self._put_matches(slug, matches, run_id=run_id)
+
+    def drop_matches_outside_run(self, slug: str, run_id: str) -> int:
+        stale = [item["sk"]["S"] for item in self._query_all(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :m)",
+            FilterExpression="attribute_not_exists(backfill_run) OR backfill_run <> :r",
+            ExpressionAttributeValues=serialize({":p": keys.topic_pk(slug), ":m": keys.MATCH_PREFIX, ":r": run_id}),
+            ProjectionExpression="sk",
+        )]
+        self._delete_matches(slug, stale)
+        return len(stale)
