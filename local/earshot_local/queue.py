@@ -13,7 +13,8 @@ class SqliteQueue:
     def __init__(self, store: SqliteStore, name: str) -> None:
         self.store, self.name = store, name
 
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
+        # No delay locally: the next drain round (or the next run) is the later delivery.
         return self.store.enqueue(self.name, bodies, datetime.now(UTC))
 
     def receive_event(self, *, max_messages: int = 10) -> dict[str, Any] | None:

@@ -16,17 +16,19 @@ on, so a model field added later needs no migration.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
 from earshot.store import Store, iso
-from earshot.store.port import merge_feed_state
+from earshot.store.port import HostLease, lease_expiry_s, merge_feed_state
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000
@@ -142,6 +144,16 @@ MIGRATIONS: tuple[str, ...] = (
         sent_at        INTEGER NOT NULL,
         expires_at     INTEGER NOT NULL,
         PRIMARY KEY (address_hash, request_id)
+    ) WITHOUT ROWID;
+    """,
+    # 5: leases on each host's request slots, shared by every process on this database.
+    """
+    CREATE TABLE host_slots (
+        host           TEXT NOT NULL,
+        slot           INTEGER NOT NULL,
+        holder         TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (host, slot)
     ) WITHOUT ROWID;
     """,
 )
@@ -269,6 +281,29 @@ class SqliteStore(Store):
                          ("subscribers", "SELECT count(*) FROM subscribers WHERE status = 'confirmed'")):
             out[key] = int(self._read(sql)[0][0])
         return out
+
+    # -------------------------------------------------------------- host slots
+    def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
+        """One short write transaction: read the host's live leases, take the lowest free
+        slot. BEGIN IMMEDIATE serializes it with every other process on this file."""
+        now_s = math.floor(now.timestamp())
+        expires_s = lease_expiry_s(now, lease_s)
+        with self._write() as conn:
+            live = {row[0] for row in conn.execute(
+                "SELECT slot FROM host_slots WHERE host = ? AND expires_at > ?", (host, now_s))}
+            free = next((slot for slot in range(limit) if slot not in live), None)
+            if free is None:
+                return None
+            holder = uuid.uuid4().hex
+            conn.execute("INSERT INTO host_slots (host, slot, holder, expires_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (host, slot) DO UPDATE SET holder = excluded.holder, "
+                         "expires_at = excluded.expires_at", (host, free, holder, expires_s))
+        return HostLease(host=host, slot=free, holder=holder, expires_at=datetime.fromtimestamp(expires_s, UTC))
+
+    def release_host_slot(self, lease: HostLease, *, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM host_slots WHERE host = ? AND slot = ? AND holder = ?",
+                         (lease.host, lease.slot, lease.holder))
 
     # ------------------------------------------------------------------ feeds
     @staticmethod

@@ -15,8 +15,9 @@ MAX_BATCH_BYTES = 256 * 1024
 
 
 class QueuePort(Protocol):
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
-        """Queue JSON bodies; returns how many were accepted (all, or it raises)."""
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
+        """Queue JSON bodies, each delivered no sooner than ``delay_s`` from now; returns
+        how many were accepted (all, or it raises)."""
         ...
 
 
@@ -27,12 +28,14 @@ class Queue:
         self.queue_url = queue_url
         self.client: Any = client or boto3.client("sqs")
 
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
         """SendMessageBatch in groups of 10 (and under 256 KiB); retries entries SQS
-        reports as failed once, then raises so the caller's invocation is retried."""
+        reports as failed once, then raises so the caller's invocation is retried.
+        ``delay_s`` is SQS's per-message DelaySeconds (at most 900)."""
         sent = 0
         for group in _groups([json.dumps(b, separators=(",", ":")) for b in bodies]):
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(group)]
+            entries = [{"Id": str(i), "MessageBody": body, **({"DelaySeconds": delay_s} if delay_s else {})}
+                       for i, body in enumerate(group)]
             for _attempt in range(2):
                 resp = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
                 sent += len(resp.get("Successful", []))

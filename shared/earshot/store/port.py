@@ -25,6 +25,10 @@ Promises every adapter keeps:
   can grow it;
 - ``due_feeds`` yields due feeds most overdue first; a gone feed is never due;
 - ``list_matches`` is newest first, undated episodes last;
+- at most ``limit`` leases of one host's slots are live at once (``acquire_host_slot``):
+  a lease takes one of the slots ``0 .. limit-1``, so whatever limits the callers pass,
+  the host never has more live leases than the largest of them; a lease that is not
+  released lapses at ``expires_at`` (a killed worker holds nothing for long);
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
   DynamoDB writes are each durable, and the refresh orders its writes (matches,
   episodes, then the feed's state) so a retried check repairs a partial one.
@@ -33,9 +37,11 @@ Promises every adapter keeps:
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from earshot.models import Episode, FeedState, MatchedEpisode, Subscriber, TokenRecord, Topic
@@ -81,6 +87,28 @@ def merge_feed_state(stored: FeedState, update: FeedState) -> FeedState:
         if value not in (None, "") or name in CLEARED_WHEN_EMPTY:
             data[name] = value
     return FeedState.model_validate(data)
+
+
+@dataclass(frozen=True)
+class HostLease:
+    """One of a host's request slots, held by one worker until released or ``expires_at``."""
+
+    host: str
+    slot: int
+    holder: str  # unique per lease: only its holder can release it
+    expires_at: datetime
+
+    def seconds_left(self, now: datetime) -> float:
+        return (self.expires_at - now).total_seconds()
+
+
+def lease_expiry_s(now: datetime, lease_s: float) -> int:
+    """Epoch second a lease taken at ``now`` lapses (rounded up: a lease never ends early).
+
+    >>> lease_expiry_s(datetime(2026, 1, 1, tzinfo=UTC), 0.5)
+    1767225601
+    """
+    return math.ceil(now.timestamp() + lease_s)
 
 
 class Store(ABC):
@@ -241,6 +269,17 @@ class Store(ABC):
 
     @abstractmethod
     def get_rendered_digest(self, topic: str, week: str) -> bytes | None: ...
+
+    # -------------------------------------------------------------- host slots
+    @abstractmethod
+    def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
+        """Lease one of ``host``'s request slots ``0 .. limit-1`` until ``now + lease_s``;
+        None when all of them are held by live leases (the caller defers, never waits
+        here). Slots whose lease has lapsed are free."""
+
+    @abstractmethod
+    def release_host_slot(self, lease: HostLease, *, now: datetime) -> None:
+        """Give a slot back; a lease that lapsed and was taken by another is left alone."""
 
     # ------------------------------------------------------------ transactions
     @abstractmethod

@@ -1,6 +1,6 @@
 """The DynamoDB adapter of the storage port (:mod:`earshot.store.port`): the only code
 that talks to DynamoDB. One table; the key layout is :mod:`.keys`; each item family has
-its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``) and
+its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``hosts``) and
 :class:`DynamoStore` is their facade.
 
 - ``due`` is sparse and sharded: only feeds that should be checked carry ``due_pk``
@@ -31,6 +31,7 @@ from earshot.store.dynamodb import keys
 from earshot.store.dynamodb.base import serialize
 from earshot.store.dynamodb.episodes import EpisodeItems
 from earshot.store.dynamodb.feeds import FeedItems
+from earshot.store.dynamodb.hosts import HostItems
 from earshot.store.dynamodb.keys import DUE_PROJECTION, TYPE_INDEXED_FEED_ATTRIBUTES
 from earshot.store.dynamodb.subscriptions import SubscriptionItems
 from earshot.store.dynamodb.topics import TopicItems
@@ -39,7 +40,7 @@ from earshot.store.port import Store
 __all__ = ["DUE_PROJECTION", "TYPE_INDEXED_FEED_ATTRIBUTES", "DynamoStore"]
 
 
-class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, Store):
+class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, HostItems, Store):
     """DynamoDB access for every Earshot item. Thread-safe (uses a boto3 client)."""
 
     def __init__(self, table_name: str, *, client: Any | None = None, due_shards: int = 4) -> None:

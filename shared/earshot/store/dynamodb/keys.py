@@ -15,6 +15,7 @@ Single table (keys are strings):
     send claim       ADDR#<address_hash>     SENT#<topic>#<iso week>                - (TTL)
     token            TOKEN#<sha256>          TOKEN                                  - (TTL)
     rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
+    host slot        HOST#<host>             SLOT#<n>                               - (TTL)
 
 ``expires_at`` (epoch seconds) is the table's TTL attribute. TTL deletion lags by up to
 days, so code also checks expiry itself (``earshot.mail.tokens.verify``).
@@ -121,3 +122,16 @@ def token(token_hash: str) -> Key:
 
 def rendered_digest(topic_slug: str, week: str) -> Key:
     return {"pk": f"DIGEST#{topic_slug}", "sk": f"WEEK#{week}"}
+
+
+def host_pk(host: str) -> str:
+    return f"HOST#{host}"
+
+
+def host_slot(host: str, slot: int) -> Key:
+    """One of a host's request slots (a lease on it: holder and expires_at)."""
+    return {"pk": host_pk(host), "sk": f"SLOT#{slot}"}
+
+
+def slot_of_sk(sk: str) -> int:
+    return int(sk.removeprefix("SLOT#"))
