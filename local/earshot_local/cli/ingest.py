@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from earshot import runtime
 from earshot.errors import EarshotError, ParseError
 from earshot.ingest.parser import parse_feed
+from earshot.ingest.politeness import HostBusy, SlotStats
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
 from earshot.models import FeedState
@@ -63,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per cycle (keys in the README), failed feeds included")
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
-                   help="requests in flight at once (default 32; at most 2 per host whatever this is)")
+                   help="requests in flight at once (default 32; per host 2 at first, up to 6 while it "
+                        "answers fast, across every earshot process on this database)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file (like sam local invoke)")
@@ -331,6 +333,8 @@ class CycleReport(BaseModel):
     errors: dict[str, int]
     seconds: float
     failed: list[FailedFeed] = Field(default_factory=list, description="each feed that failed, and why")
+    deferred: int = Field(0, description="feeds not checked: their host asked to wait (Retry-After); still due")
+    host_slot_calls_per_check: float = Field(0.0, description="database round trips the per-host limit cost")
 
 
 def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
@@ -352,21 +356,28 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
               progress: bool = False) -> CycleReport:
     """One cycle: every due feed (every feed with ``check_all``) fetched, parsed, stored
     and matched, each feed committed on its own, ``concurrency`` requests in flight and
-    at most ``max_requests_per_host`` per host."""
+    each host within the slots it is leased on this database (shared with every other
+    ``earshot`` process on it; a host whose slots are all taken is served later in the
+    cycle, not waited on)."""
     store = local.store
     settings = local.settings.with_(worker_threads=concurrency)
     started = time.perf_counter()
     checks = by_host_round_robin(
         [FeedCheck.from_state(f) for f in store.due_feeds(datetime.now(UTC), include_not_due=check_all)])
+    slot_stats = SlotStats()
     futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
-                            on_new_episodes=lambda feed, episodes: match_new_episodes(store, feed, episodes))
+                            on_new_episodes=lambda feed, episodes: match_new_episodes(store, feed, episodes),
+                            stats=slot_stats)
     results: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     failed: list[FailedFeed] = []
-    new_episodes = 0
+    new_episodes = deferred = 0
     for done, (check, future) in enumerate(zip(checks, futures, strict=True), start=1):
         try:
             outcome = future.result()
+        except HostBusy:  # untouched, so still due: the next run checks it
+            deferred += 1
+            continue
         except Exception as exc:  # the database refused a write: the feed is checked again next run
             errors[f"store_error: {type(exc).__name__}"] += 1
             failed.append(FailedFeed(url=check.url, kind="store_error", message=f"{type(exc).__name__}: {exc}"))
@@ -385,6 +396,7 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
         not_modified=results["not_modified"], unchanged=results["unchanged"], parsed=results["parsed"],
         new_episodes=new_episodes, errors=dict(sorted(errors.items())),
         seconds=round(time.perf_counter() - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
+        deferred=deferred, host_slot_calls_per_check=round(slot_stats.calls_per_check, 3),
     )
 
 
@@ -399,7 +411,8 @@ def format_cycle(r: CycleReport, *, failures: int = 20) -> str:
     """The cycle in one line, then each failed feed (the first ``failures``) and how to find them."""
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
     lines = [f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
-             f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"]
+             f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"
+             + (f"; {r.deferred} deferred (their hosts asked to wait; still due)" if r.deferred else "")]
     lines += [f"  {f.kind}: {f.url}  ({f.message})" if f.message and f.url not in f.message
               else f"  {f.kind}: {f.message or f.url}" for f in r.failed[:failures]]
     if r.failed:

@@ -176,11 +176,17 @@ _books: dict[tuple[str, int, int], PaceBook] = {}
 _books_lock = threading.Lock()
 
 
-def pace_book(settings: Settings) -> PaceBook:
-    """The process's pace book for these settings' limits."""
-    key = (settings.table_name, settings.max_requests_per_host, settings.host_concurrency_ceiling)
+def pace_book(settings: Settings, store: Store) -> PaceBook:
+    """The process's pace book for this store and these limits."""
+    key = (store.name, settings.max_requests_per_host, settings.host_concurrency_ceiling)
     with _books_lock:
         return _books.setdefault(key, PaceBook(settings))
+
+
+def forget_paces() -> None:
+    """Drop every host's pace (``runtime.reset``: tests, a new local runtime)."""
+    with _books_lock:
+        _books.clear()
 
 
 def host_of(url: str) -> str:
@@ -239,7 +245,7 @@ class HostScheduler:
         self._store = store
         self._settings = settings
         self._workers = max(1, workers)
-        self._book = book or pace_book(settings)
+        self._book = book or pace_book(settings, store)
         self._defer_after_s = defer_after_s
         self.stats = stats or SlotStats()
         self._clock = clock
