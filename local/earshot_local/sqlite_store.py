@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import threading
 import uuid
@@ -164,6 +165,20 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer Earshot; refuse rather than guess."""
 
 
+def _is_holder_alive(holder: str) -> bool:
+    """Whether the process that took a host slot lease (``pid:uuid``) still runs here."""
+    pid_text, _, _ = holder.partition(":")
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or no such pid
+        return True
+    return True
+
+
 def _dump(model: Any) -> str:
     return model.model_dump_json()
 
@@ -285,16 +300,21 @@ class SqliteStore(Store):
     # -------------------------------------------------------------- host slots
     def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
         """One short write transaction: read the host's live leases, take the lowest free
-        slot. BEGIN IMMEDIATE serializes it with every other process on this file."""
+        slot. BEGIN IMMEDIATE serializes it with every other process on this file.
+
+        The processes sharing a database file share a machine, so a lease also lapses
+        when the process that took it is gone: a cron run killed mid-cycle does not make
+        the next one wait out its leases."""
         now_s = math.floor(now.timestamp())
         expires_s = lease_expiry_s(now, lease_s)
         with self._write() as conn:
-            live = {row[0] for row in conn.execute(
-                "SELECT slot FROM host_slots WHERE host = ? AND expires_at > ?", (host, now_s))}
+            live = {slot for slot, holder in conn.execute(
+                "SELECT slot, holder FROM host_slots WHERE host = ? AND expires_at > ?", (host, now_s))
+                if _is_holder_alive(holder)}
             free = next((slot for slot in range(limit) if slot not in live), None)
             if free is None:
                 return None
-            holder = uuid.uuid4().hex
+            holder = f"{os.getpid()}:{uuid.uuid4().hex}"
             conn.execute("INSERT INTO host_slots (host, slot, holder, expires_at) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (host, slot) DO UPDATE SET holder = excluded.holder, "
                          "expires_at = excluded.expires_at", (host, free, holder, expires_s))

@@ -120,6 +120,23 @@ def test_a_local_run_comes_back_to_a_busy_host_once_its_slot_is_free(tmp_path: P
         store.close()
 
 
+def test_a_killed_runs_host_slots_are_free_at_once_on_sqlite(tmp_path: Path) -> None:
+    # Given a process that leased both slots of a host, killed before it could give them back
+    db = tmp_path / "earshot.db"
+    SqliteStore(db).close()
+    holder = subprocess.run([sys.executable, "-c", (
+        "import os, signal; from datetime import UTC, datetime; from earshot_local.sqlite_store import SqliteStore\n"
+        f"s = SqliteStore({str(db)!r})\n"
+        "for _ in range(2): assert s.acquire_host_slot('feeds.example', limit=2, lease_s=600, now=datetime.now(UTC))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)")], check=False)
+    assert holder.returncode == -9
+    # When the next run asks, long before the leases would lapse
+    store = SqliteStore(db)
+    # Then the slots are free: a process that is gone holds nothing
+    assert store.acquire_host_slot("feeds.example", limit=2, lease_s=600, now=datetime.now(UTC)) is not None
+    store.close()
+
+
 # ------------------------------------------------------------------ two `earshot run` on one database
 def _earshot(db: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([EARSHOT, "--db", str(db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
