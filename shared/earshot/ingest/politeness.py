@@ -310,7 +310,8 @@ class HostScheduler:
         while self._free_runs and self._running < self._workers:
             self._run(self._free_runs.popleft(), None)
         # Hosts with the most queued first: the big hosts are the long poles of a batch.
-        for name, host in sorted(self._hosts.items(), key=lambda kv: -len(kv[1].queue)):
+        for name, host in sorted(((n, h) for n, h in self._hosts.items() if h.queue),
+                                 key=lambda kv: -len(kv[1].queue)):
             pace = self._book.get(name)
             if host.queue and pace.not_before_s > now_s:
                 # Retry-After: the host's other checks wait too, or are handed back when
@@ -344,8 +345,10 @@ class HostScheduler:
         now_s = self._clock()
         wanted: list[str] = []
         surplus: list[HostLease] = []
-        for name, host in self._hosts.items():
+        for name, host in list(self._hosts.items()):
             if not host.leases and not host.queue:
+                if not host.busy:
+                    del self._hosts[name]  # done with: later rounds need not look at it
                 continue
             usable = self._usable(host)
             stale = [lease for lease in host.leases if lease not in usable]
