@@ -120,6 +120,27 @@ def test_a_local_run_comes_back_to_a_busy_host_once_its_slot_is_free(tmp_path: P
         store.close()
 
 
+def test_a_retry_after_pauses_the_whole_host_and_hands_its_other_checks_back(tmp_path: Path) -> None:
+    # Given six feeds on one host, the first answering 503 with Retry-After: 120
+    with running_feed_server() as server:
+        store = SqliteStore(tmp_path / "earshot.db")
+        urls = [server.route("/ra0.xml", Serve(b"", status=503, headers={"Retry-After": "120"}))]
+        urls += [server.route(f"/ra{n}.xml", Delayed(0.2, Serve())) for n in range(1, 6)]
+        feeds = [new_feed(url, NOW) for url in urls]
+        for feed in feeds:
+            store.add_feed(feed)
+        # When a local run checks them (it waits at most a minute for a host)
+        futures = refresh_feeds([FeedCheck.from_state(f) for f in feeds], repo=store, settings=_settings(server))
+        # Then the 503 is recorded, and no request starts on the host after it
+        assert futures[0].result(timeout=60).error_kind == "http_503"
+        for feed, future in zip(feeds[2:], futures[2:], strict=True):
+            with pytest.raises(HostBusy):
+                future.result(timeout=60)
+            assert store.get_feed(feed.feed_id) == feed, "handed back untouched: still due"
+        assert {r.path for r in server.requests} <= {"/ra0.xml", "/ra1.xml"}
+        store.close()
+
+
 def test_a_killed_runs_host_slots_are_free_at_once_on_sqlite(tmp_path: Path) -> None:
     # Given a process that leased both slots of a host, killed before it could give them back
     db = tmp_path / "earshot.db"

@@ -260,9 +260,10 @@ class HostScheduler:
 
     # ---------------------------------------------------------------- public
     def submit_all(self, jobs: list[tuple[str, Callable[[FetchProbe], T]]]) -> list[Future[T]]:
-        """Queue ``(url, job)`` pairs (biggest host first, round-robin) and start the
-        coordinator; one future per job, in order. ``job`` gets the probe whose
-        ``slot(url)`` must wrap its request."""
+        """Queue ``(url, job)`` pairs, each on its host's queue in the order given, and
+        start the coordinator; one future per job, in order. ``job`` gets the probe whose
+        ``slot(url)`` must wrap its request. Jobs for non-http(s) sources (local files)
+        need no slot."""
         probe = self._probe
         futures: list[Future[T]] = []
         with self._cond:
@@ -297,9 +298,9 @@ class HostScheduler:
         except BaseException as exc:  # a store failure: every queued check fails with it
             logger.exception("host scheduler failed")
             with self._cond:
-                for host in self._hosts.values():
-                    while host.queue:
-                        host.queue.popleft()[0].set_exception(exc)
+                for queue in (*(host.queue for host in self._hosts.values()), self._free_runs):
+                    while queue:
+                        queue.popleft()[0].set_exception(exc)
         finally:
             self._release([lease for h in self._hosts.values() for lease in h.leases])
             self._pool.shutdown(wait=False)
