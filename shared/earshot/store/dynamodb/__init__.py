@@ -22,6 +22,7 @@ its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``hosts``) a
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -47,6 +48,7 @@ class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, HostIt
         self.table_name = self.name = table_name
         self.client = client or boto3.client("dynamodb")
         self.due_shards = due_shards
+        self._held, self._held_lock = {}, threading.Lock()
 
     def delete_feed(self, feed_id: str) -> bool:
         """The feed's matches in every topic, then its episodes, then the feed item (so a

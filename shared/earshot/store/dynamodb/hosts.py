@@ -2,8 +2,8 @@
 across every worker (see :meth:`earshot.store.port.Store.acquire_host_slot`).
 
 A host's slots are items ``SLOT#0 .. SLOT#<limit-1>`` in its own partition. Acquiring is
-a conditional UpdateItem on slot 0 (most hosts have nobody else fetching them: one
-write, no read); when that is taken, a strongly consistent Query of the partition (which
+a conditional UpdateItem on the lowest slot this process does not hold (most hosts have
+nobody else fetching them: one write, no read); when that is taken, a strongly consistent Query of the partition (which
 slots hold a live lease) and a conditional UpdateItem on the lowest free slot. The
 condition (the slot is free or its lease has lapsed) means two workers racing for one
 slot cannot both win, and a
@@ -16,6 +16,7 @@ fetched leave no items behind.
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -28,11 +29,19 @@ ACQUIRE_ATTEMPTS = 3
 
 
 class HostItems(DynamoTable):
+    # The slots this process holds, per host (only a hint for the first, blind attempt).
+    _held: dict[str, set[int]]
+    _held_lock: threading.Lock
+
     def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
         now_s = math.floor(now.timestamp())
         expires_s = lease_expiry_s(now, lease_s)
-        # First try slot 0 blind: a host nobody else is fetching costs one write, no read.
-        candidate: int | None = 0
+        # First try blind the lowest slot this process does not hold: a host nobody else is
+        # fetching costs one write per lease, no read.
+        with self._held_lock:
+            held = self._held.setdefault(host, set())
+            # None: every slot is ours, unless some lapsed; the Query below tells.
+            candidate: int | None = next((slot for slot in range(limit) if slot not in held), None)
         for _attempt in range(ACQUIRE_ATTEMPTS):
             if candidate is not None:
                 holder = uuid.uuid4().hex
@@ -42,6 +51,8 @@ class HostItems(DynamoTable):
                     ConditionExpression="attribute_not_exists(expires_at) OR expires_at <= :now",
                     ExpressionAttributeValues=serialize({":holder": holder, ":expires": expires_s, ":now": now_s}),
                 ):
+                    with self._held_lock:
+                        self._held.setdefault(host, set()).add(candidate)
                     return HostLease(host=host, slot=candidate, holder=holder,
                                      expires_at=datetime.fromtimestamp(expires_s, UTC))
             live = {keys.slot_of_sk(item["sk"]) for item in map(deserialize, self._query_all(
@@ -56,6 +67,8 @@ class HostItems(DynamoTable):
         return None
 
     def release_host_slot(self, lease: HostLease, *, now: datetime) -> None:
+        with self._held_lock:
+            self._held.get(lease.host, set()).discard(lease.slot)
         # Lapsed at once (expires_at <= now); the TTL removes the item later. Conditional
         # on the holder: a slot taken over after this lease lapsed stays with its taker.
         self._if(
