@@ -224,6 +224,18 @@ class SlotStats:
         return (self.acquired + self.refused + self.released) / self.checks if self.checks else 0.0
 
 
+# A finished check: its future, and its result or its exception.
+_Settled = tuple[Future[object], object, BaseException | None]
+
+
+def _settle(finished: list[_Settled]) -> None:
+    for future, result, exc in finished:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+
 @dataclass
 class _Host:
     queue: deque[tuple[Future[object], Callable[[], object]]] = field(default_factory=deque)
@@ -257,6 +269,8 @@ class HostScheduler:
         self._rng = random.Random()
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="refresh")
         self._probe = FetchProbe(self._fetch_done)
+        self._done: list[_Settled] = []  # finished checks the coordinator has yet to settle
+        self._coordinator_gone = False
 
     # ---------------------------------------------------------------- public
     def submit_all(self, jobs: list[tuple[str, Callable[[FetchProbe], T]]]) -> list[Future[T]]:
@@ -279,14 +293,21 @@ class HostScheduler:
 
     # ---------------------------------------------------------- coordinator
     def _coordinate(self) -> None:
+        """The one thread that takes and gives back leases and settles the futures: the
+        last futures are settled only after every lease is given back, so a caller that
+        closes the store once it has every result never races a release."""
+        finished: list[_Settled] = []
         try:
             while True:
                 with self._cond:
+                    self._start_ready()
+                    done, self._done = self._done, []
                     if not self._free_runs and self._running == 0 and not any(
                             h.queue or h.busy for h in self._hosts.values()):
+                        finished = done
                         break
-                    self._start_ready()
                     wanted, surplus = self._lease_plan()
+                _settle(done)
                 if surplus:
                     self._release(surplus)
                 if wanted:
@@ -294,16 +315,20 @@ class HostScheduler:
                     continue  # new leases may let checks start at once
                 with self._cond:
                     self._start_ready()
-                    self._cond.wait(self._wait_s())
+                    if not self._done:
+                        self._cond.wait(self._wait_s())
         except BaseException as exc:  # a store failure: every queued check fails with it
             logger.exception("host scheduler failed")
             with self._cond:
+                finished, self._done = self._done, []
                 for queue in (*(host.queue for host in self._hosts.values()), self._free_runs):
                     while queue:
-                        queue.popleft()[0].set_exception(exc)
+                        finished.append((queue.popleft()[0], None, exc))
+                self._coordinator_gone = True  # checks still running settle themselves
         finally:
             self._release([lease for h in self._hosts.values() for lease in h.leases])
             self._pool.shutdown(wait=False)
+            _settle(finished)
 
     def _start_ready(self) -> None:
         """Start every check that has a free thread, and a free leased slot on its host."""
@@ -331,7 +356,7 @@ class HostScheduler:
 
     def _defer(self, host: _Host, name: str, wait_s: float) -> None:
         while host.queue:
-            host.queue.popleft()[0].set_exception(HostBusy(name, wait_s))
+            self._done.append((host.queue.popleft()[0], None, HostBusy(name, wait_s)))
 
     def _usable(self, host: _Host) -> list[HostLease]:
         """Leases with time left for one more whole request."""
@@ -412,18 +437,24 @@ class HostScheduler:
 
     def _work(self, future: Future[object], job: Callable[[], object], host: str | None) -> None:
         self._probe.begin(host)
+        outcome: _Settled | None = None
         try:
             if future.set_running_or_notify_cancel():
                 try:
-                    future.set_result(job())
+                    outcome = (future, job(), None)
                 except BaseException as exc:
-                    future.set_exception(exc)
+                    outcome = (future, None, exc)
         finally:
             if self._probe.end() and host is not None:  # the check ended before any request
                 self._fetch_done(host, None)
             with self._cond:
                 self._running -= 1
+                settle_here = self._coordinator_gone
+                if outcome is not None and not settle_here:
+                    self._done.append(outcome)  # the coordinator settles it
                 self._cond.notify_all()
+            if outcome is not None and settle_here:
+                _settle([outcome])
 
     def _fetch_done(self, host: str, answer: Answer | None) -> None:
         """A check of ``host`` is past its request (or never made one): its slot is free."""
