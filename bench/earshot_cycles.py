@@ -5,7 +5,8 @@ It runs exactly what ``earshot --db DB run --feeds FILE --cycles 2 --json`` runs
 fresh database file, ``add_feeds``, then ``run_cycle`` per cycle (the first checks the due
 feeds, i.e. all of them; the second checks every feed, as ``--cycles`` does), with the
 default concurrency (``EARSHOT_LOCAL_CONCURRENCY``, 32 requests in flight) and the
-per-host limit (``EARSHOT_MAX_REQUESTS_PER_HOST``, 2). Around it, per cycle: CPU seconds
+per-host limit (``EARSHOT_MAX_REQUESTS_PER_HOST``, 2 at first, adaptive up to
+``EARSHOT_HOST_CONCURRENCY_CEILING``, 6). Around it, per cycle: CPU seconds
 of this process, the CPU time spent inside ``parse_feed`` (wrapped here, not changed),
 and the calls, wall and CPU time spent inside the SQLite store's methods. Writes one
 JSON object to ``--out``.
@@ -77,6 +78,7 @@ def main() -> None:
                  "concurrency": local_cfg.concurrency, "cycles": []}
     with LocalRuntime(local_cfg) as local:
         out["max_requests_per_host"] = local.settings.max_requests_per_host
+        out["host_concurrency_ceiling"] = local.settings.host_concurrency_ceiling
         started = time.perf_counter()
         add_feeds(local.store, urls, test_fetch=False, out=sys.stderr)
         out["add_seconds"] = round(time.perf_counter() - started, 3)

@@ -43,7 +43,9 @@ def _cycle_section(r: dict) -> list[str]:
                "biggest (a feed-proxy platform) serving 7 of them (14 %), the next three 2 each (4 %), 36 hosts one "
                "feed each; a subscription list looks like that: a few hosting platforms and many shows that host "
                "themselves. Earshot keeps its per-host limit "
-               f"(`EARSHOT_MAX_REQUESTS_PER_HOST` = {e.get('max_requests_per_host', 2)}) with "
+               f"(`EARSHOT_MAX_REQUESTS_PER_HOST` = {e.get('max_requests_per_host', 2)} at first, up to "
+               f"`EARSHOT_HOST_CONCURRENCY_CEILING` = {e.get('host_concurrency_ceiling', 2)} while a host answers "
+               f"fast and cleanly, leased per host in the database) with "
                f"{e.get('concurrency', 32)} requests in flight overall (`earshot run`'s default).")
     out.append("")
     out.append("| reader | cycle | wall s | CPU s | feeds/s | parses | store | time in store s¹ | load² | "

@@ -402,7 +402,10 @@ def main() -> int:
             try:
                 results["earshot"] = run_earshot(server, manifest, workdir)
                 results["earshot"]["bounds"] = network_floor(
-                    manifest, args.seed, "earshot", slots=results["earshot"]["max_requests_per_host"],
+                    manifest, args.seed, "earshot",
+                    # the most a host can get: the adaptive pace's ceiling
+                    slots=results["earshot"].get("host_concurrency_ceiling",
+                                                 results["earshot"]["max_requests_per_host"]),
                     concurrency=results["earshot"]["concurrency"])
                 results["r2e"] = run_r2e(server, manifest, workdir)
                 results["naive"] = run_naive(server, manifest, workdir, naive_every)

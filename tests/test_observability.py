@@ -128,7 +128,10 @@ def _checks(feed_server: FeedServer, *, sample_rate: str, capsys: pytest.Capture
     with EmbeddedBackend(extra_env=env) as stack:
         ids = {}
         for path, behaviour in routes.items():
-            feed = new_feed(feed_server.route(path, behaviour), datetime.now(UTC) - timedelta(minutes=1))
+            url = feed_server.route(path, behaviour)
+            if path == "/busy.xml":  # its Retry-After pauses its whole host: alone on the other one
+                url = feed_server.url(path, alt=True)
+            feed = new_feed(url, datetime.now(UTC) - timedelta(minutes=1))
             runtime.store().add_feed(feed)
             ids[path] = feed.feed_id
         capsys.readouterr()
@@ -181,10 +184,12 @@ def test_routine_checks_are_logged_at_the_sample_rate_failures_always(
     checks = [line for line in log_lines() if line["message"] == "feed refreshed"]
     failing = {ids[p] for p in ("/missing.xml", "/forbidden.xml", "/busy.xml", "/broken.xml", "/page.xml")}
     logged = [line["feed_id"] for line in checks]
+    # The 429's Retry-After (60 s) pauses its host: its second check is deferred, not made.
+    once = ids["/busy.xml"]
     if sample_rate == "0":
-        assert sorted(logged) == sorted([*failing, *failing]), "each failed check, both cycles, nothing else"
+        assert sorted(logged) == sorted([*failing, *(failing - {once})]), "each failed check made, nothing else"
     else:
-        assert len(logged) == 2 * len(ids)
+        assert len(logged) == 2 * len(ids) - 1
     assert all(line["level"] == "INFO" and line["function_name"] for line in checks)
 
 

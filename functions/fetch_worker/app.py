@@ -10,8 +10,16 @@ host, so a batch can outlast the function's timeout. No check *starts* once less
 ``total_timeout_s`` + START_MARGIN_S remains (``context.get_remaining_time_in_millis``);
 those records are reported as batch item failures, untouched, and SQS redelivers them
 after the visibility timeout. They are not errors: the invocation still succeeds.
+
+Politeness: each host's requests stay within the slots leased for it in the table,
+shared by every concurrent worker (``earshot.ingest.politeness``). A check whose host
+stays busy (its slots held by other workers, or a Retry-After in force) for longer than
+``host_wait_s`` is not waited on: it goes back on the fetch queue as a new message with
+a delay (so its receive count, and the dead-letter queue, are not touched) and its record
+succeeds. A check is never dropped.
 """
 
+import math
 import threading
 from collections import Counter
 from typing import get_args
@@ -20,6 +28,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from earshot import runtime
+from earshot.ingest.politeness import HostBusy, SlotStats
 from earshot.ingest.refresh import FeedCheck, NotStarted, refresh_feeds
 from earshot.models import RefreshResult
 from earshot.observability import (
@@ -37,11 +46,16 @@ from earshot.transcripts.retrieval import jobs_for
 
 # Beyond one check's total deadline: time to parse, store and answer after the last fetch.
 START_MARGIN_S = 10.0
+# A check handed back for a busy host comes round again after at least this long, at
+# most SQS's longest message delay.
+MIN_REQUEUE_DELAY_S = 30
+MAX_REQUEUE_DELAY_S = 900
 
 # Per batch: checks by result, failed checks by error family (a fixed set: an HTTP status
 # is counted as its family, see earshot.observability), new episodes, checks handed back.
 METRICS = declare_metrics(metric_family("Feeds_", get_args(RefreshResult)),
-                          metric_family("FeedError_", feed_error_kinds()), "NewEpisodes", "FeedsNotStarted")
+                          metric_family("FeedError_", feed_error_kinds()), "NewEpisodes", "FeedsNotStarted",
+                          "FeedsDeferred", "HostSlotCallsPerCheck", "TranscriptJobsQueued")
 
 
 def _deadline_gate(context, total_timeout_s: float):
@@ -76,14 +90,17 @@ def handler(event: dict, context) -> dict:
                 transcript_jobs[feed.feed_id] = jobs
         return match_new_episodes(repo, feed, episodes)
 
+    slot_stats = SlotStats()
     started = refresh_feeds(
         list(checks.values()), repo=repo, settings=settings, client=runtime.http_client(),
         on_new_episodes=on_new_episodes,
         should_start=_deadline_gate(context, settings.total_timeout_s),
+        defer_after_s=settings.host_wait_s, stats=slot_stats,
     )
     futures = dict(zip(checks, started, strict=True))
     counts: Counter[str] = Counter()
     not_started: list[str] = []
+    requeue: dict[int, list[dict]] = {}
 
     def record_handler(record: SQSRecord) -> str:
         if record.message_id not in futures:
@@ -96,6 +113,12 @@ def handler(event: dict, context) -> dict:
             not_started.append(record.message_id)
             counts["FeedsNotStarted"] += 1
             return "not_started"
+        except HostBusy as busy:
+            # Queued again below, before this record is reported done: never dropped.
+            delay_s = min(MAX_REQUEUE_DELAY_S, max(MIN_REQUEUE_DELAY_S, math.ceil(busy.retry_after_s)))
+            requeue.setdefault(delay_s, []).append(checks[record.message_id].model_dump(mode="json", exclude_none=True))
+            counts["FeedsDeferred"] += 1
+            return "deferred"
         with jobs_lock:
             jobs = transcript_jobs.pop(outcome.feed_id, None) if outcome.result == "parsed" else None
         if jobs and transcript_queue is not None:
@@ -112,6 +135,12 @@ def handler(event: dict, context) -> dict:
     processor = BatchProcessor(event_type=EventType.SQS)
     response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
                                         context=context)
+    for delay_s, bodies in requeue.items():  # raises (every record retried) if SQS refuses
+        runtime.fetch_queue().send_messages(bodies, delay_s=delay_s)
+    if requeue:
+        logger.info("busy hosts: checks queued again with a delay",
+                    extra={"deferred": sum(map(len, requeue.values()))})
+    count("HostSlotCallsPerCheck", slot_stats.calls_per_check)
     for name, value in counts.items():  # one value per metric per batch
         count(name, value)
     if not_started:

@@ -16,8 +16,11 @@ on, so a model field added later needs no migration.
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -40,7 +43,7 @@ from earshot.models import (
 )
 from earshot.store import Store, iso
 from earshot.store.archive import TranscriptArchive, decode_cues, encode_cues
-from earshot.store.port import EpisodePage, merge_feed_state
+from earshot.store.port import EpisodePage, HostLease, lease_expiry_s, merge_feed_state
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000
@@ -202,12 +205,36 @@ MIGRATIONS: tuple[str, ...] = (
         data           TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 8: leases on each host's request slots, shared by every process on this database.
+    """
+    CREATE TABLE host_slots (
+        host           TEXT NOT NULL,
+        slot           INTEGER NOT NULL,
+        holder         TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (host, slot)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SchemaTooNew(RuntimeError):
     """The database was written by a newer Earshot; refuse rather than guess."""
+
+
+def _is_holder_alive(holder: str) -> bool:
+    """Whether the process that took a host slot lease (``pid:uuid``) still runs here."""
+    pid_text, _, _ = holder.partition(":")
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid_text), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process, or no such pid
+        return True
+    return True
 
 
 def _dump(model: Any) -> str:
@@ -327,6 +354,34 @@ class SqliteStore(Store, TranscriptArchive):
                          ("subscribers", "SELECT count(*) FROM subscribers WHERE status = 'confirmed'")):
             out[key] = int(self._read(sql)[0][0])
         return out
+
+    # -------------------------------------------------------------- host slots
+    def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
+        """One short write transaction: read the host's live leases, take the lowest free
+        slot. BEGIN IMMEDIATE serializes it with every other process on this file.
+
+        The processes sharing a database file share a machine, so a lease also lapses
+        when the process that took it is gone: a cron run killed mid-cycle does not make
+        the next one wait out its leases."""
+        now_s = math.floor(now.timestamp())
+        expires_s = lease_expiry_s(now, lease_s)
+        with self._write() as conn:
+            live = {slot for slot, holder in conn.execute(
+                "SELECT slot, holder FROM host_slots WHERE host = ? AND expires_at > ?", (host, now_s))
+                if _is_holder_alive(holder)}
+            free = next((slot for slot in range(limit) if slot not in live), None)
+            if free is None:
+                return None
+            holder = f"{os.getpid()}:{uuid.uuid4().hex}"
+            conn.execute("INSERT INTO host_slots (host, slot, holder, expires_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (host, slot) DO UPDATE SET holder = excluded.holder, "
+                         "expires_at = excluded.expires_at", (host, free, holder, expires_s))
+        return HostLease(host=host, slot=free, holder=holder, expires_at=datetime.fromtimestamp(expires_s, UTC))
+
+    def release_host_slot(self, lease: HostLease, *, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM host_slots WHERE host = ? AND slot = ? AND holder = ?",
+                         (lease.host, lease.slot, lease.holder))
 
     # ------------------------------------------------------------------ feeds
     @staticmethod

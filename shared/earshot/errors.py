@@ -23,7 +23,8 @@ recorded on the feed (or subscriber) it happened to and counted in metrics.
     │   │                            fetch failures keep their FetchError kind)
     │   ├── NoUsableTranscript       no_transcript: none of the episode's transcripts can be fetched
     │   ├── TranscriptUnreadable     transcript_unreadable: not text (binary, undecodable bytes)
-    │   └── TranscriptMalformed      transcript_malformed: no cue could be read in the stated format
+    │   ├── TranscriptMalformed      transcript_malformed: no cue could be read in the stated format
+    │   └── TranscriptHostBusy       host_busy: the host's request slots were all taken; tried later
     ├── QueryError                   query_error: a topic query does not parse (has .position)
     ├── DirectoryError               directory_error: a podcast directory could not be searched
     │   ├── DirectoryThrottled       directory_throttled: 403/429 from the directory (has .retry_after_s)
@@ -194,6 +195,13 @@ class TranscriptMalformed(TranscriptError):
     """Not one cue could be read from the transcript in its format."""
 
     kind = "transcript_malformed"
+
+
+class TranscriptHostBusy(TranscriptError):
+    """The transcript's host had no free request slot (other Earshot requests held them):
+    nothing was fetched; tried again later."""
+
+    kind = "host_busy"
 
 
 class QueryError(EarshotError):

@@ -16,8 +16,9 @@ MAX_DELAY_S = 900  # SQS DelaySeconds limit (15 minutes)
 
 
 class QueuePort(Protocol):
-    def send_messages(self, bodies: list[dict[str, Any]]) -> int:
-        """Queue JSON bodies; returns how many were accepted (all, or it raises)."""
+    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int:
+        """Queue JSON bodies, each delivered no sooner than ``delay_s`` from now; returns
+        how many were accepted (all, or it raises)."""
         ...
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import httpx
 
+from earshot.ingest.politeness import forget_paces
 from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client, ses_send_client
 from earshot.queue import DelayedQueuePort, Queue, QueuePort
 from earshot.settings import Settings, get_settings
@@ -175,4 +176,5 @@ def reset() -> None:
                    ses_client, ses_send_client, _ssm_secret):
         cached.cache_clear()
     clear_topic_cache()
+    forget_paces()
     get_settings.cache_clear()

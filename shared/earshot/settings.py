@@ -66,7 +66,16 @@ class Settings(BaseModel):
 
     # --- worker concurrency ---
     worker_threads: int = Field(8, alias="EARSHOT_WORKER_THREADS", ge=1, le=64)
+    # Politeness (ingest/politeness.py): requests in flight to one host from Earshot as a
+    # whole (every process and Lambda on one store). A host starts at the first, grows up
+    # to the ceiling while it answers fast and cleanly, and drops to 1 on 429/503/timeouts.
     max_requests_per_host: int = Field(2, alias="EARSHOT_MAX_REQUESTS_PER_HOST", ge=1)
+    host_concurrency_ceiling: int = Field(6, alias="EARSHOT_HOST_CONCURRENCY_CEILING", ge=1, le=16)
+    # How long a host slot lease lasts: a killed worker's slot is free again after this.
+    host_lease_s: float = Field(120.0, alias="EARSHOT_HOST_LEASE_S", ge=1)
+    # The deployed worker hands a check back to the queue (with a delay) after waiting this
+    # long for a slot of a host whose slots other workers hold.
+    host_wait_s: float = Field(10.0, alias="EARSHOT_HOST_WAIT_S", ge=0)
 
     # --- observability (observability.py) ---
     # Share of feeds whose routine checks (parsed, not modified, unchanged) write the

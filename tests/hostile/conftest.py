@@ -231,6 +231,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FeedServer]:
-    """One loopback feed server per test module (its routes are set per test)."""
-    with running_feed_server() as feed_server:
+    """One loopback feed server per test module (its routes are set per test), on
+    127.0.0.1 and .2, and .3 and .4 for feeds that must sit on a host of their own."""
+    with running_feed_server(extra_hosts=("127.0.0.3", "127.0.0.4")) as feed_server:
         yield feed_server

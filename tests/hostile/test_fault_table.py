@@ -109,8 +109,17 @@ class Fault:
     what: str = ""
 
 
-def at(behaviour: Behaviour) -> Callable[[FeedServer, str], str]:
-    return lambda server, prefix: server.route(f"{prefix}/feed", behaviour)
+# One host per Retry-After row: a host stays paused for the rest of the module's stack.
+RETRY_AFTER_HOSTS = ("127.0.0.3", "127.0.0.4")
+
+
+def at(behaviour: Behaviour, *, host: str | None = None) -> Callable[[FeedServer, str], str]:
+    """Serve the hostile feed; a ``host`` of its own for a Retry-After, which pauses the
+    whole host it comes from (politeness), healthy feeds on it included."""
+    def serve(server: FeedServer, prefix: str) -> str:
+        server.route(f"{prefix}/feed", behaviour)
+        return server.url(f"{prefix}/feed", host=host)
+    return serve
 
 
 def chain(statuses: list[int]) -> Callable[[FeedServer, str], str]:
@@ -124,7 +133,7 @@ def loop(server: FeedServer, prefix: str) -> str:
 
 def retry_after_date(server: FeedServer, prefix: str) -> str:
     when = format_datetime(datetime.now(UTC) + timedelta(hours=3), usegmt=True)
-    return server.route(f"{prefix}/feed", Serve(b"", status=503, headers={"Retry-After": when}))
+    return at(Serve(b"", status=503, headers={"Retry-After": when}), host=RETRY_AFTER_HOSTS[1])(server, prefix)
 
 
 def closed_port(server: FeedServer, prefix: str) -> str:
@@ -200,7 +209,8 @@ FAULTS = [
     Fault("redirect-loop", loop, "too_many_redirects", what="/a -> /b -> /a (302s)"),
     Fault("redirect-chain-6-over-limit-5", chain([301, 302, 307, 308, 301, 302]), "too_many_redirects",
           what="six redirects; the limit is five"),
-    Fault("429-retry-after-seconds", at(Serve(b"", status=429, headers={"Retry-After": "7200"})), "http_429",
+    Fault("429-retry-after-seconds", at(Serve(b"", status=429, headers={"Retry-After": "7200"}),
+                                        host=RETRY_AFTER_HOSTS[0]), "http_429",
           min_next_check=timedelta(seconds=7200), what="429 with Retry-After: 7200"),
     Fault("503-retry-after-http-date", retry_after_date, "http_503",
           min_next_check=timedelta(hours=3) - timedelta(seconds=30), what="503 with Retry-After: <HTTP-date +3 h>"),

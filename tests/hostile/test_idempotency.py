@@ -44,7 +44,8 @@ def episode_items() -> Counter[tuple[str, str]]:
     keys: Counter[tuple[str, str]] = Counter()
     for page in ddb.get_paginator("scan").paginate(TableName=runtime.settings().table_name):
         for item in page["Items"]:
-            keys[(item["pk"]["S"], item["sk"]["S"])] += 1
+            if not item["pk"]["S"].startswith("HOST#"):  # host slot leases (politeness), not content
+                keys[(item["pk"]["S"], item["sk"]["S"])] += 1
     return keys
 
 

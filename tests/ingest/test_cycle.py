@@ -4,8 +4,10 @@ fetching from a loopback feed server, storing into the table built from template
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -46,6 +48,21 @@ def run_cycle(stack: EmbeddedBackend) -> list[dict]:
     return stack.drain_queue("fetch_worker", stack.settings.fetch_queue_url)
 
 
+def host_slot_calls() -> Counter[str]:
+    """DynamoDB calls on host slot items (politeness leases), by operation, from now on."""
+    seen: Counter[str] = Counter()
+
+    def note(params: dict, model: Any, **_: Any) -> None:
+        pk = (params.get("Key") or {}).get("pk", {}).get("S") \
+            or (params.get("ExpressionAttributeValues") or {}).get(":pk", {}).get("S", "")
+        if pk.startswith("HOST#"):
+            seen[model.name] += 1
+
+    # before-parameter-build sees the API parameters (before-call sees the serialized request).
+    runtime.store().client.meta.events.register("before-parameter-build.dynamodb", note)  # type: ignore[attr-defined]
+    return seen
+
+
 def feed(feed_id: str):
     return runtime.store().get_feed(feed_id)
 
@@ -76,7 +93,9 @@ def test_cycle_stores_episodes_and_records_failures_as_data(stack: EmbeddedBacke
     ok = add(feed_server.route("/ok.xml", Validated(rss(("a", "One"), ("b", "Two")))))
     missing = add(feed_server.route("/missing.xml", Serve(b"nope", status=404)))
     gone = add(feed_server.route("/gone.xml", Serve(b"", status=410)))
-    limited = add(feed_server.route("/busy.xml", Serve(b"", status=429, headers={"Retry-After": "7200"})))
+    # On a host of its own: a 429 pauses its whole host (Retry-After), and the others share 127.0.0.1.
+    feed_server.route("/busy.xml", Serve(b"", status=429, headers={"Retry-After": "7200"}))
+    limited = add(feed_server.url("/busy.xml", alt=True))
     html = add(feed_server.route("/page.html", Serve(b"<!doctype html><html><body>hi</body></html>",
                                                        headers={"Content-Type": "text/html"})))
 
@@ -100,15 +119,19 @@ def test_warm_cycle_parses_nothing_and_writes_once_per_feed(stack: EmbeddedBacke
     run_cycle(stack)
 
     stack.reset_counters()
+    slot_calls = host_slot_calls()
     run_cycle(stack)
 
     results = {feed(i).last_result for i in ids}
     assert results == {"not_modified"}
     assert feed(same_body).last_result == "unchanged"
-    writes = {op: n for op, n in stack.aws_calls.items() if op in ("PutItem", "UpdateItem", "BatchWriteItem")}
+    calls = stack.aws_calls - slot_calls
+    writes = {op: n for op, n in calls.items() if op in ("PutItem", "UpdateItem", "BatchWriteItem")}
     assert writes == {"UpdateItem": 5}, "one state write per feed, no episode writes"
-    assert "Query" in stack.aws_calls and stack.aws_calls["Query"] == runtime.settings().due_shards, \
+    assert "Query" in calls and calls["Query"] == runtime.settings().due_shards, \
         "only the dispatcher reads (one query per due shard); the worker reads nothing for unchanged feeds"
+    # The host's slot leases: taken once for the batch of its feeds, not per request.
+    assert set(slot_calls) <= {"UpdateItem", "Query"} and 2 <= slot_calls["UpdateItem"] <= 2 * 5
     assert len(feed_server.requests_to("/f0.xml")) == 2
     assert feed_server.requests_to("/f0.xml")[-1].headers["if-none-match"] == '"v1"'
 

@@ -550,3 +550,74 @@ def test_matches_outside_a_run_are_dropped_on_request(repo: Store) -> None:
     assert repo.drop_matches_outside_run("mlp", "r1") == 0
     # Then only the run's matches are left, as the run wrote them
     assert [(m.episode_id, m.title) for m in repo.list_matches("mlp")] == [("new", "new"), ("kept", "kept v2")]
+
+
+# ------------------------------------------------------------------ host slots
+def test_host_slots_lease_up_to_the_limit_and_refuse_beyond(repo: Store) -> None:
+    first = repo.acquire_host_slot("feeds.example", limit=2, lease_s=60, now=NOW)
+    second = repo.acquire_host_slot("feeds.example", limit=2, lease_s=60, now=NOW)
+    assert first is not None and second is not None
+    assert {first.slot, second.slot} == {0, 1}
+    assert repo.acquire_host_slot("feeds.example", limit=2, lease_s=60, now=NOW) is None, "both slots are held"
+    assert repo.acquire_host_slot("other.example", limit=2, lease_s=60, now=NOW) is not None, "hosts are apart"
+    third = repo.acquire_host_slot("feeds.example", limit=3, lease_s=60, now=NOW)
+    assert third is not None and third.slot == 2, "a caller allowing more takes the next slot"
+    assert repo.acquire_host_slot("feeds.example", limit=1, lease_s=60, now=NOW) is None, \
+        "a caller allowing fewer is refused while the lower slots are held"
+
+
+def test_host_slot_release_frees_it_for_the_next_caller(repo: Store) -> None:
+    lease = repo.acquire_host_slot("feeds.example", limit=1, lease_s=60, now=NOW)
+    assert lease is not None
+    assert repo.acquire_host_slot("feeds.example", limit=1, lease_s=60, now=NOW) is None
+    repo.release_host_slot(lease, now=NOW)
+    again = repo.acquire_host_slot("feeds.example", limit=1, lease_s=60, now=NOW)
+    assert again is not None and again.slot == 0 and again.holder != lease.holder
+
+
+def test_host_slot_lease_lapses_so_a_killed_worker_holds_nothing(repo: Store) -> None:
+    lease = repo.acquire_host_slot("feeds.example", limit=1, lease_s=30, now=NOW)
+    assert lease is not None and lease.expires_at == NOW + timedelta(seconds=30)
+    assert repo.acquire_host_slot("feeds.example", limit=1, lease_s=30, now=NOW + timedelta(seconds=29)) is None
+    taken_over = repo.acquire_host_slot("feeds.example", limit=1, lease_s=30, now=NOW + timedelta(seconds=30))
+    assert taken_over is not None, "a lapsed lease frees its slot"
+    # The first holder's late release must not free the slot its taker now holds.
+    repo.release_host_slot(lease, now=NOW + timedelta(seconds=31))
+    assert repo.acquire_host_slot("feeds.example", limit=1, lease_s=30, now=NOW + timedelta(seconds=31)) is None
+
+
+def test_concurrent_host_slot_acquirers_never_exceed_the_limit(repo: Store) -> None:
+    if not isinstance(repo, SqliteStore):
+        # moto does not lock between threads; the service evaluates each conditional
+        # UpdateItem atomically. Emulate that guarantee, not a race inside the double.
+        _serialize_dynamodb_calls(repo)
+    won: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        lease = repo.acquire_host_slot("feeds.example", limit=3, lease_s=60, now=NOW)
+        if lease is not None:
+            won.append(lease.slot)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) <= 3 and len(won) == len(set(won)), won
+    assert repo.acquire_host_slot("feeds.example", limit=3, lease_s=60, now=NOW) is None or len(won) < 3
+
+
+def _serialize_dynamodb_calls(repo: Store) -> None:
+    """Make each call of the store's DynamoDB client atomic, as the service is per request."""
+    client = repo.client  # type: ignore[attr-defined]
+    lock = threading.Lock()
+    for name in ("query", "update_item", "get_item", "put_item", "delete_item"):
+        method = getattr(client, name)
+
+        def locked(*args: object, _method: object = method, **kwargs: object) -> object:
+            with lock:
+                return _method(*args, **kwargs)  # type: ignore[operator]
+
+        setattr(client, name, locked)

@@ -1,8 +1,10 @@
 """A loopback HTTP server whose routes misbehave on demand, for tests over real sockets.
 
 One :class:`FeedServer` listens on two loopback addresses, ``127.0.0.1`` (``.url``) and
-``127.0.0.2`` (``.url(..., alt=True)``), both serving one route table, so a test can
-redirect across hosts and ports. A route maps a path to a *behaviour*: a small callable
+``127.0.0.2`` (``.url(..., alt=True)``), plus any ``extra_hosts`` (``127.0.0.3`` ...,
+``.url(..., host=...)``), all serving one route table, so a test can redirect across
+hosts and ports. It counts the requests in flight on each host at once
+(``max_in_flight``), for the politeness tests. A route maps a path to a *behaviour*: a small callable
 that writes the whole response through the :class:`Exchange` it is given::
 
     url = feed_server.route("/feed.xml", Serve(b"<rss/>", headers={"ETag": '"v1"'}))
@@ -57,6 +59,7 @@ class RecordedRequest:
     listener: str  # "host:port" of the listener that accepted it
     headers: dict[str, str]  # lower-cased names
     status: int | None = None
+    in_flight: int = 0  # requests on this listener's host in flight as it arrived, itself included
 
 
 Behaviour = Callable[["Exchange"], None]
@@ -65,12 +68,14 @@ Behaviour = Callable[["Exchange"], None]
 class FeedServer:
     """Two loopback listeners sharing one route table and one request log."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_hosts: Iterable[str] = ()) -> None:
         self.routes: dict[str, Behaviour] = {}
         self.requests: list[RecordedRequest] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._listeners = [_Listener(self, PRIMARY_HOST), _Listener(self, ALT_HOST)]
+        self._listeners = [_Listener(self, host) for host in (PRIMARY_HOST, ALT_HOST, *extra_hosts)]
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -81,13 +86,14 @@ class FeedServer:
         return self._listeners[1].server_address[1]
 
     @property
-    def authorities(self) -> tuple[str, str]:
-        """Both listeners as ``host:port`` (what ``Settings.allowed_hosts`` takes)."""
-        return (f"{PRIMARY_HOST}:{self.port}", f"{ALT_HOST}:{self.alt_port}")
+    def authorities(self) -> tuple[str, ...]:
+        """Every listener as ``host:port`` (what ``Settings.allowed_hosts`` takes)."""
+        return tuple(f"{listener.host}:{listener.server_address[1]}" for listener in self._listeners)
 
-    def url(self, path: str, *, alt: bool = False) -> str:
-        host, port = (ALT_HOST, self.alt_port) if alt else (PRIMARY_HOST, self.port)
-        return f"http://{host}:{port}{path}"
+    def url(self, path: str, *, alt: bool = False, host: str | None = None) -> str:
+        host = host or (ALT_HOST if alt else PRIMARY_HOST)
+        listener = next(listener for listener in self._listeners if listener.host == host)
+        return f"http://{host}:{listener.server_address[1]}{path}"
 
     def route(self, path: str, behaviour: Behaviour) -> str:
         """Serve ``behaviour`` at ``path`` (on both listeners); returns the primary URL."""
@@ -129,10 +135,17 @@ class FeedServer:
         with self._lock:
             self.requests.append(request)
 
+    def _in_flight(self, host: str, change: int) -> int:
+        """Count a request starting (+1) or answered (-1) on ``host``; the count after it."""
+        with self._lock:
+            now = self.in_flight[host] = self.in_flight.get(host, 0) + change
+            self.max_in_flight[host] = max(self.max_in_flight.get(host, 0), now)
+            return now
+
 
 @contextmanager
-def running_feed_server() -> Iterator[FeedServer]:
-    server = FeedServer()
+def running_feed_server(extra_hosts: Iterable[str] = ()) -> Iterator[FeedServer]:
+    server = FeedServer(extra_hosts)
     server.start()
     try:
         yield server
@@ -233,6 +246,7 @@ class Exchange(BaseHTTPRequestHandler):
     # --- BaseHTTPRequestHandler plumbing ------------------------------------------
 
     _recorded: RecordedRequest | None = None  # the request do_GET is answering
+    _answering = False  # counted in flight, not answered yet
 
     def do_GET(self) -> None:
         self._recorded = RecordedRequest(
@@ -241,6 +255,8 @@ class Exchange(BaseHTTPRequestHandler):
             listener=f"{self.server.host}:{self.server.server_address[1]}",
             headers={name.lower(): value for name, value in self.headers.items()},
         )
+        self._recorded.in_flight = self.feed_server._in_flight(self.server.host, +1)
+        self._answering = True
         self.feed_server._record(self._recorded)
         behaviour = self.feed_server.routes.get(self.path.split("?")[0])
         try:
@@ -249,12 +265,21 @@ class Exchange(BaseHTTPRequestHandler):
             else:
                 behaviour(self)
         finally:
+            self._answered()
             self._recorded = None
 
     def send_response(self, code: int, message: str | None = None) -> None:
         if self._recorded is not None:
             self._recorded.status = code
+        self._answered()
         super().send_response(code, message)
+
+    def _answered(self) -> None:
+        """A request stops counting as in flight when its answer starts: the client cannot
+        have seen it yet, so a request it sends next never overlaps this one in the count."""
+        if self._answering:
+            self._answering = False
+            self.feed_server._in_flight(self.server.host, -1)
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: pytest shows the request log on failure instead."""

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from earshot import runtime
 from earshot.errors import EarshotError, InvalidUrl, ParseError
 from earshot.ingest.parser import PARSER_CHOICES, parse_feed
+from earshot.ingest.politeness import HostBusy, SlotStats
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
 from earshot.models import Episode, FeedState
@@ -70,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per cycle (keys in the README), failed feeds included")
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
-                   help="requests in flight at once (default 32; at most 2 per host whatever this is)")
+                   help="requests in flight at once (default 32; per host 2 at first, up to 6 while it "
+                        "answers fast, across every earshot process on this database)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("invoke", help="run one real Lambda handler locally with an event file (like sam local invoke)")
@@ -392,6 +394,8 @@ class CycleReport(BaseModel):
     failed: list[FailedFeed] = Field(default_factory=list, description="each feed that failed, and why")
     transcripts: dict[str, int] = Field(
         default_factory=dict, description="transcripts handled this cycle, by result (fetched, retrying, failed)")
+    deferred: int = Field(0, description="feeds not checked: their host asked to wait (Retry-After); still due")
+    host_slot_calls_per_check: float = Field(0.0, description="database round trips the per-host limit cost")
 
 
 def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
@@ -413,12 +417,15 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
               progress: bool = False) -> CycleReport:
     """One cycle: every due feed (every feed with ``check_all``) fetched, parsed, stored
     and matched, each feed committed on its own, ``concurrency`` requests in flight and
-    at most ``max_requests_per_host`` per host."""
+    each host within the slots it is leased on this database (shared with every other
+    ``earshot`` process on it; a host whose slots are all taken is served later in the
+    cycle, not waited on)."""
     store = local.store
     settings = local.settings.with_(worker_threads=concurrency)
     started = time.perf_counter()
     checks = by_host_round_robin(
         [FeedCheck.from_state(f) for f in store.due_feeds(datetime.now(UTC), include_not_due=check_all)])
+    slot_stats = SlotStats()
     transcript_jobs: dict[str, list[dict[str, Any]]] = {}
 
     def on_new_episodes(feed: FeedState, episodes: list[Episode]) -> int:
@@ -426,14 +433,17 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
         return match_new_episodes(store, feed, episodes)
 
     futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
-                            on_new_episodes=on_new_episodes)
+                            on_new_episodes=on_new_episodes, stats=slot_stats)
     results: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     failed: list[FailedFeed] = []
-    new_episodes = 0
+    new_episodes = deferred = 0
     for done, (check, future) in enumerate(zip(checks, futures, strict=True), start=1):
         try:
             outcome = future.result()
+        except HostBusy:  # untouched, so still due: the next run checks it
+            deferred += 1
+            continue
         except Exception as exc:  # the database refused a write: the feed is checked again next run
             errors[f"store_error: {type(exc).__name__}"] += 1
             failed.append(FailedFeed(url=check.url, kind="store_error", message=f"{type(exc).__name__}: {exc}"))
@@ -456,6 +466,7 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
         new_episodes=new_episodes, errors=dict(sorted(errors.items())),
         seconds=round(time.perf_counter() - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
         transcripts=transcripts,
+        deferred=deferred, host_slot_calls_per_check=round(slot_stats.calls_per_check, 3),
     )
 
 
@@ -483,7 +494,8 @@ def format_cycle(r: CycleReport, *, failures: int = 20) -> str:
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
     lines = [f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
              f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"
-             + (f"; transcripts: {', '.join(f'{k} {v}' for k, v in r.transcripts.items())}" if r.transcripts else "")]
+             + (f"; transcripts: {', '.join(f'{k} {v}' for k, v in r.transcripts.items())}" if r.transcripts else "")
+             + (f"; {r.deferred} deferred (their hosts asked to wait; still due)" if r.deferred else "")]
     lines += [f"  {f.kind}: {f.url}  ({f.message})" if f.message and f.url not in f.message
               else f"  {f.kind}: {f.message or f.url}" for f in r.failed[:failures]]
     if r.failed:

@@ -50,7 +50,8 @@ from earshot.errors import (
     ParseError,
 )
 from earshot.ingest.parser import parse_feed
-from earshot.ingest.refresh import HostLimiter, new_feed
+from earshot.ingest.politeness import HostBusy, LeasedSlots
+from earshot.ingest.refresh import new_feed
 from earshot.ingest.sources import read_source
 from earshot.models import DiscoveryCandidate, Episode, FeedProvenance, Topic
 from earshot.settings import Settings
@@ -122,11 +123,18 @@ def discover(
     folded = folded[:settings.discovery_max_candidates]
 
     index = next((c for c in clients if isinstance(c, PodcastIndex) and c.is_configured), None)
-    limiter = HostLimiter(settings.max_requests_per_host)
+    # With a database, each candidate's fetch holds one of its host's slots, the leases
+    # feed checks take (without one, `earshot discover` alone: its few threads).
+    limiter = LeasedSlots(cache, settings) if cache is not None else None
 
     def check(candidate: Candidate) -> _Checked:
-        with limiter.slot(candidate.feed_url):
+        if limiter is None:
             return _check(candidate, query, settings=settings, client=client, index=index)
+        try:
+            with limiter.slot(candidate.feed_url):
+                return _check(candidate, query, settings=settings, client=client, index=index)
+        except HostBusy as busy:
+            return _from_directory(candidate, query, settings=settings, index=index, error=str(busy))
 
     with ThreadPoolExecutor(max_workers=CHECK_THREADS) as pool:
         checked = list(pool.map(check, folded))

@@ -14,11 +14,13 @@ A feed failing is data, not an exception: the typed error's ``kind`` and message
 recorded on the feed, the error counter rises and the next check backs off. Only
 infrastructure failures (DynamoDB refusing a write) propagate, so SQS retries them.
 
-:func:`refresh_feeds` runs a batch on a thread pool with at most
-``max_requests_per_host`` requests in flight per host. Given ``should_start``, it asks
-that before each fetch begins (after the feed's host slot is free); a check it may not
-start ends in :class:`NotStarted` and leaves the feed untouched, so the caller can hand
-it back to the queue (the worker does this near its Lambda deadline).
+:func:`refresh_feeds` runs a batch on a thread pool, each host's requests within the
+slots :mod:`earshot.ingest.politeness` leases for it across every worker (2 at first, up
+to 6 while the host answers fast and cleanly, 1 when it pushes back). Given
+``should_start``, it asks that before each fetch begins (after the feed's host slot is
+free); a check it may not start ends in :class:`NotStarted` and leaves the feed
+untouched, so the caller can hand it back to the queue (the worker does this near its
+Lambda deadline).
 """
 
 from __future__ import annotations
@@ -26,14 +28,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
-from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
@@ -42,7 +41,8 @@ from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedErr
 from earshot.identity import keep_stored_ids
 from earshot.ingest import schedule
 from earshot.ingest.parser import parse_feed
-from earshot.ingest.sources import is_local_source, read_source
+from earshot.ingest.politeness import HostScheduler, SlotStats
+from earshot.ingest.sources import read_source
 from earshot.models import WARNING_KINDS, Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
 from earshot.settings import Settings
 from earshot.store import Store, feed_id_for
@@ -100,7 +100,7 @@ def refresh_feed(
     client: httpx.Client | None = None,
     now: datetime | None = None,
     on_new_episodes: NewEpisodesHook | None = None,
-    limiter: "HostLimiter | None" = None,
+    limiter: FetchSlot | None = None,
     rng: random.Random | None = None,
 ) -> RefreshOutcome:
     """Check one feed and store what changed. Feed failures come back as data."""
@@ -277,45 +277,15 @@ def _outcome(
     )
 
 
-class HostLimiter:
-    """At most ``per_host`` concurrent requests to one host (politeness)."""
-
-    def __init__(self, per_host: int) -> None:
-        self._per_host = per_host
-        self._lock = threading.Lock()
-        self._slots: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(self._per_host))
-
-    @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        if is_local_source(url):
-            yield
-            return
-        host = (urlsplit(url).hostname or "").lower()
-        with self._lock:
-            semaphore = self._slots[host]
-        with semaphore:
-            yield
-
-
 class NotStarted(Exception):
     """A check was never started because ``should_start`` said no (nothing was fetched
     or stored for it)."""
 
 
-class _GatedLimiter(HostLimiter):
-    """A HostLimiter that, once a host slot is free, asks ``should_start`` before the
-    fetch begins; a check waiting for a busy host may have run out of time meanwhile."""
+class FetchSlot(Protocol):
+    """What a check wraps its request in (the host scheduler's probe, see ``politeness``)."""
 
-    def __init__(self, per_host: int, should_start: Callable[[], bool]) -> None:
-        super().__init__(per_host)
-        self._should_start = should_start
-
-    @contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        with super().slot(url):
-            if not self._should_start():
-                raise NotStarted(url)
-            yield
+    def slot(self, url: str) -> AbstractContextManager[None]: ...
 
 
 def refresh_feeds(
@@ -327,20 +297,26 @@ def refresh_feeds(
     on_new_episodes: NewEpisodesHook | None = None,
     now: datetime | None = None,
     should_start: Callable[[], bool] | None = None,
+    defer_after_s: float | None = None,
+    stats: SlotStats | None = None,
 ) -> list[Future[RefreshOutcome]]:
     """Start refreshing ``checks`` concurrently; one future per check, in order.
 
-    Callers wait on each future: a future raises only for infrastructure failures, and
-    :class:`NotStarted` for a check ``should_start`` refused just before its fetch.
+    Requests to each host stay within the slots the host scheduler leases for it
+    (``politeness``). Callers wait on each future: a future raises only for
+    infrastructure failures, :class:`NotStarted` for a check ``should_start`` refused
+    just before its fetch, and :class:`~earshot.ingest.politeness.HostBusy` for a check
+    whose host stayed busy longer than ``defer_after_s`` (None: wait, serving other hosts
+    meanwhile).
     """
-    limiter = (_GatedLimiter(settings.max_requests_per_host, should_start) if should_start
-               else HostLimiter(settings.max_requests_per_host))
-    workers = max(1, min(settings.worker_threads, len(checks)))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh")
-    futures = [
-        pool.submit(refresh_feed, check, repo=repo, settings=settings, client=client, now=now,
-                    on_new_episodes=on_new_episodes, limiter=limiter)
-        for check in checks
-    ]
-    pool.shutdown(wait=False)  # threads finish their work; futures carry the results
-    return futures
+    def job(check: FeedCheck) -> Callable[[FetchSlot], RefreshOutcome]:
+        def run(probe: FetchSlot) -> RefreshOutcome:
+            if should_start is not None and not should_start():
+                raise NotStarted(check.url)
+            return refresh_feed(check, repo=repo, settings=settings, client=client, now=now,
+                                on_new_episodes=on_new_episodes, limiter=probe)
+        return run
+
+    scheduler = HostScheduler(store=repo, settings=settings, workers=min(settings.worker_threads, len(checks)),
+                              defer_after_s=defer_after_s, stats=stats)
+    return scheduler.submit_all([(check.url, job(check)) for check in checks])

@@ -29,6 +29,10 @@ Promises every adapter keeps:
   never proposes it again; a directory answer past its ``expires_at`` is never returned;
 - a backfill run's progress is only written for the topic's current run
   (``save_segment_progress``), and ``delete_topic`` removes the run with the topic;
+- at most ``limit`` leases of one host's slots are live at once (``acquire_host_slot``):
+  a lease takes one of the slots ``0 .. limit-1``, so whatever limits the callers pass,
+  the host never has more live leases than the largest of them; a lease that is not
+  released lapses at ``expires_at`` (a killed worker holds nothing for long);
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
   DynamoDB writes are each durable, and the refresh orders its writes (matches,
   episodes, then the feed's state) so a retried check repairs a partial one.
@@ -37,6 +41,7 @@ Promises every adapter keeps:
 from __future__ import annotations
 
 import hashlib
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -108,6 +113,28 @@ class EpisodePage:
 
     episodes: list[Episode]
     cursor: str | None
+
+
+@dataclass(frozen=True)
+class HostLease:
+    """One of a host's request slots, held by one worker until released or ``expires_at``."""
+
+    host: str
+    slot: int
+    holder: str  # unique per lease: only its holder can release it
+    expires_at: datetime
+
+    def seconds_left(self, now: datetime) -> float:
+        return (self.expires_at - now).total_seconds()
+
+
+def lease_expiry_s(now: datetime, lease_s: float) -> int:
+    """Epoch second a lease taken at ``now`` lapses (rounded up: a lease never ends early).
+
+    >>> lease_expiry_s(datetime(2026, 1, 1, tzinfo=UTC), 0.5)
+    1767225601
+    """
+    return math.ceil(now.timestamp() + lease_s)
 
 
 class Store(ABC):
@@ -326,6 +353,17 @@ class Store(ABC):
     @abstractmethod
     def iter_transcript_states(self) -> Iterator[TranscriptState]:
         """Every transcript state (topic backfill; never on the ingest path)."""
+
+    # -------------------------------------------------------------- host slots
+    @abstractmethod
+    def acquire_host_slot(self, host: str, *, limit: int, lease_s: float, now: datetime) -> HostLease | None:
+        """Lease one of ``host``'s request slots ``0 .. limit-1`` until ``now + lease_s``;
+        None when all of them are held by live leases (the caller defers, never waits
+        here). Slots whose lease has lapsed are free."""
+
+    @abstractmethod
+    def release_host_slot(self, lease: HostLease, *, now: datetime) -> None:
+        """Give a slot back; a lease that lapsed and was taken by another is left alone."""
 
     # ------------------------------------------------------------ transactions
     @abstractmethod

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,8 +44,9 @@ from earshot.errors import (
     NoUsableTranscript,
     ProtocolFailed,
     TranscriptError,
+    TranscriptHostBusy,
 )
-from earshot.ingest.refresh import HostLimiter
+from earshot.ingest.politeness import HostBusy, LeasedSlots
 from earshot.ingest.sources import read_source
 from earshot.models import Cue, Episode, FetchResult, Transcript, TranscriptState
 from earshot.settings import Settings
@@ -104,7 +105,7 @@ def is_retriable(exc: EarshotError) -> bool:
     """A failure that may pass by itself: worth another fetch later."""
     if isinstance(exc, HttpStatusError):
         return exc.status == 429 or exc.status >= 500
-    return isinstance(exc, (FetchTimeout, ConnectFailed, ProtocolFailed, DecodeFailed))
+    return isinstance(exc, (FetchTimeout, ConnectFailed, ProtocolFailed, DecodeFailed, TranscriptHostBusy))
 
 
 def retry_delay_s(attempt: int, retry_after_s: float | None = None) -> int:
@@ -139,9 +140,22 @@ def fetch_transcript(
                                     content_type=result.content_type)
 
 
+@contextmanager
+def _slot(limiter: LeasedSlots | None, url: str) -> Iterator[None]:
+    """One of the host's request slots around a fetch; a host whose slots stay taken is a
+    retriable transcript failure (nothing was fetched)."""
+    with ExitStack() as stack:
+        if limiter is not None:
+            try:
+                stack.enter_context(limiter.slot(url))
+            except HostBusy as busy:
+                raise TranscriptHostBusy(str(busy)) from None
+        yield
+
+
 def process_transcript_job(
     job: TranscriptJob, *, repo: Store, archive: TranscriptArchive, settings: Settings,
-    client: httpx.Client | None = None, now: datetime | None = None, limiter: HostLimiter | None = None,
+    client: httpx.Client | None = None, now: datetime | None = None, limiter: LeasedSlots | None = None,
 ) -> TranscriptOutcome:
     """Fetch, parse, archive and match one episode's transcript (see the module docstring)."""
     now = now or datetime.now(UTC)
@@ -163,7 +177,7 @@ def process_transcript_job(
         same = previous is not None and previous.url == candidate.url and previous.status == "fetched"
         try:
             requests += 1
-            with limiter.slot(candidate.url) if limiter else nullcontext():
+            with _slot(limiter, candidate.url):
                 result, parsed = fetch_transcript(
                     candidate, settings=settings, client=client,
                     etag=previous.etag if same and previous else None,
@@ -173,7 +187,7 @@ def process_transcript_job(
                 cues = archive.get_transcript(job.feed_id, job.episode_id)
                 if cues is None:  # archived text gone (lifecycle): fetch it whole
                     requests += 1
-                    with limiter.slot(candidate.url) if limiter else nullcontext():
+                    with _slot(limiter, candidate.url):
                         result, parsed = fetch_transcript(candidate, settings=settings, client=client)
             if parsed is not None:
                 cues = parsed.cues
@@ -234,7 +248,7 @@ def process_transcript_jobs(
     outcomes in job order. Only infrastructure failures (the store) raise."""
     if not jobs:
         return []
-    limiter = HostLimiter(settings.max_requests_per_host)
+    limiter = LeasedSlots(repo, settings)
     workers = max(1, min(settings.worker_threads, len(jobs)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcript") as pool:
         futures = [pool.submit(process_transcript_job, job, repo=repo, archive=archive, settings=settings,

@@ -1,7 +1,7 @@
 """The DynamoDB adapter of the storage port (:mod:`earshot.store.port`): the only code
 that talks to DynamoDB. One table; the key layout is :mod:`.keys`; each item family has
 its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``discovery``,
-``transcripts``) and
+``transcripts``, ``hosts``) and
 :class:`DynamoStore` is their facade.
 
 - ``due`` is sparse and sharded: only feeds that should be checked carry ``due_pk``
@@ -23,6 +23,7 @@ its module (``feeds``, ``episodes``, ``topics``, ``subscriptions``, ``discovery`
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -33,6 +34,7 @@ from earshot.store.dynamodb.base import serialize
 from earshot.store.dynamodb.discovery import DiscoveryItems
 from earshot.store.dynamodb.episodes import EpisodeItems
 from earshot.store.dynamodb.feeds import FeedItems
+from earshot.store.dynamodb.hosts import HostItems
 from earshot.store.dynamodb.keys import DUE_PROJECTION, TYPE_INDEXED_FEED_ATTRIBUTES
 from earshot.store.dynamodb.subscriptions import SubscriptionItems
 from earshot.store.dynamodb.topics import TopicItems
@@ -42,13 +44,15 @@ from earshot.store.port import Store
 __all__ = ["DUE_PROJECTION", "TYPE_INDEXED_FEED_ATTRIBUTES", "DynamoStore"]
 
 
-class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, DiscoveryItems, TranscriptItems, Store):
+class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, DiscoveryItems, TranscriptItems,
+                  HostItems, Store):
     """DynamoDB access for every Earshot item. Thread-safe (uses a boto3 client)."""
 
     def __init__(self, table_name: str, *, client: Any | None = None, due_shards: int = 4) -> None:
         self.table_name = self.name = table_name
         self.client = client or boto3.client("dynamodb")
         self.due_shards = due_shards
+        self._held, self._held_lock = {}, threading.Lock()
 
     def delete_feed(self, feed_id: str) -> bool:
         """The feed's matches in every topic, then its episodes, then the feed item (so a

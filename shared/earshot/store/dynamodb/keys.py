@@ -19,6 +19,7 @@ Single table (keys are strings):
     rendered digest  DIGEST#<topic>          WEEK#<iso week>                        - (TTL)
     directory answer DIRECTORY#<sha256>      ANSWER                                 - (TTL)
     candidate        DISCOVERY#<topic>       CANDIDATE#<sha256 of candidate key>    -
+    host slot        HOST#<host>             SLOT#<n>                               - (TTL)
 
 ``expires_at`` (epoch seconds) is the table's TTL attribute. TTL deletion lags by up to
 days, so code also checks expiry itself (``earshot.mail.tokens.verify``).
@@ -152,3 +153,14 @@ def transcript_state(feed_id: str, episode_id: str) -> Key:
     """An episode's transcript state, beside the episode in its feed's partition (the
     text is in the transcript archive, never in an item)."""
     return {"pk": feed_pk(feed_id), "sk": TX_PREFIX + episode_id}
+def host_pk(host: str) -> str:
+    return f"HOST#{host}"
+
+
+def host_slot(host: str, slot: int) -> Key:
+    """One of a host's request slots (a lease on it: holder and expires_at)."""
+    return {"pk": host_pk(host), "sk": f"SLOT#{slot}"}
+
+
+def slot_of_sk(sk: str) -> int:
+    return int(sk.removeprefix("SLOT#"))
