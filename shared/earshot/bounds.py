@@ -159,7 +159,7 @@ def digest(value: str) -> str:
     """The stable stand-in for an identifier too long to store (as identity hashes a long guid).
 
     >>> digest("x" * 5000)
-    'h:0e1dd9a6dd1a43a0ba2a2cd2'
+    'h:c59d3c0480cc2d71d8f646e7'
     """
     return "h:" + hashlib.sha256(value.strip().encode()).hexdigest()[:24]
 

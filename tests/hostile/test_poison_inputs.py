@@ -352,8 +352,11 @@ def dynamodb_writes() -> Iterator[Counter[str]]:
         elif name == "BatchGetItem":
             counts[name] += 1
         elif name in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
-            counts[name] += 1
             key = params.get("Key") or params.get("Item") or {}
+            if key.get("pk", {}).get("S", "").startswith("HOST#"):
+                counts["host slot writes"] += 1  # the per-host lease, taken and given back
+                return
+            counts[name] += 1
             if key.get("sk", {}).get("S", "").startswith("EP#"):
                 counts["episode items written"] += 1
 

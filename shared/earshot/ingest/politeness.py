@@ -133,7 +133,7 @@ def next_pace(pace: HostPace, answer: Answer, *, at_s: float) -> HostPace:
     160.0
     """
     if answer.kind == "throttled":
-        wait_s = min(MAX_HOST_PAUSE_S, max(0.0, answer.retry_after_s or 0.0))
+        wait_s = float(min(MAX_HOST_PAUSE_S, max(0.0, answer.retry_after_s or 0.0)))
         return replace(pace, limit=1, clean=0, not_before_s=max(pace.not_before_s, at_s + wait_s))
     if answer.kind == "timeout":
         return replace(pace, limit=1, clean=0)
