@@ -22,12 +22,6 @@ class QueuePort(Protocol):
         ...
 
 
-class DelayedQueuePort(Protocol):
-    """A queue whose messages can wait before delivery (transcript retries back off)."""
-
-    def send_messages(self, bodies: list[dict[str, Any]], *, delay_s: int = 0) -> int: ...
-
-
 class Queue:
     """Send JSON messages to one SQS queue, batched."""
 

@@ -21,7 +21,7 @@ import httpx
 
 from earshot.ingest.politeness import forget_paces
 from earshot.mail.mailer import Mailer, MailerPort, Pacer, ses_client, ses_send_client
-from earshot.queue import DelayedQueuePort, Queue, QueuePort
+from earshot.queue import Queue, QueuePort
 from earshot.settings import Settings, get_settings
 from earshot.store import Store
 from earshot.store.archive import S3TranscriptArchive, TranscriptArchive
@@ -34,7 +34,7 @@ _installed: dict[str, Any] = {}
 def use(*, settings: Settings | None = None, store: Store | None = None, fetch_queue: QueuePort | None = None,
         digest_queue: QueuePort | None = None, confirmation_queue: QueuePort | None = None,
         mailer: MailerPort | None = None, clock: Callable[[], datetime] | None = None,
-        transcript_queue: DelayedQueuePort | None = None, transcript_archive: TranscriptArchive | None = None,
+        transcript_queue: QueuePort | None = None, transcript_archive: TranscriptArchive | None = None,
         backfill_queue: QueuePort | None = None) -> None:
     """Install adapters in place of the AWS ones (for this process, until :func:`reset`);
     ``clock`` replaces the wall clock the handlers read through :func:`now`."""
@@ -80,14 +80,12 @@ def confirmation_queue() -> QueuePort:
     return _queue("confirmation_queue", settings().confirmation_queue_url)
 
 
-def transcript_queue() -> DelayedQueuePort | None:
+def transcript_queue() -> QueuePort | None:
     """Where new episodes' transcripts wait for the transcript worker; None where
     transcripts are not fetched (no queue installed or configured)."""
-    installed: DelayedQueuePort | None = _installed.get("transcript_queue")
-    if installed is not None:
-        return installed
-    url = settings().transcript_queue_url
-    return _sqs_queue(url) if url else None
+    if "transcript_queue" not in _installed and not settings().transcript_queue_url:
+        return None
+    return _queue("transcript_queue", settings().transcript_queue_url)
 
 
 def transcript_archive() -> TranscriptArchive:

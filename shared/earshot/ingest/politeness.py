@@ -198,6 +198,13 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+def retry_backoff_s(refusals: int, rng: random.Random) -> float:
+    """How long to wait before asking again for a slot of a host that refused
+    ``refusals`` times in a row: doubling from FIRST_RETRY_S up to MAX_RETRY_S, jittered
+    so workers do not ask in step."""
+    return min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** (refusals - 1)) * rng.uniform(0.75, 1.25)
+
+
 # ------------------------------------------------------------------ scheduling
 class HostBusy(Exception):
     """A check never started: its host's slots stayed taken (by other workers) or its
@@ -405,8 +412,7 @@ class HostScheduler:
                     host.refusals += 1
                     if host.waiting_since_s is None:
                         host.waiting_since_s = now_s
-                    backoff_s = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (host.refusals - 1))
-                    host.retry_at_s = now_s + backoff_s * self._rng.uniform(0.75, 1.25)
+                    host.retry_at_s = now_s + retry_backoff_s(host.refusals, self._rng)
                 else:
                     self.stats.acquired += 1
                     host.leases.append(lease)
@@ -519,6 +525,7 @@ class LeasedSlots:
         self._lease_s = settings.host_lease_s
         self._wait_s = settings.host_wait_s if wait_s is None else wait_s
         self._sleep = sleep
+        self._rng = random.Random()
         self.stats = SlotStats()
 
     @contextmanager
@@ -536,7 +543,7 @@ class LeasedSlots:
 
     def _acquire(self, host: str) -> HostLease:
         deadline = time.monotonic() + self._wait_s
-        delay_s = 0.25
+        refusals = 0
         while True:
             lease = self._store.acquire_host_slot(host, limit=self._limit, lease_s=self._lease_s,
                                                   now=datetime.now(UTC))
@@ -544,7 +551,8 @@ class LeasedSlots:
                 self.stats.acquired += 1
                 return lease
             self.stats.refused += 1
-            if time.monotonic() + delay_s > deadline:
-                raise HostBusy(host, delay_s)
-            self._sleep(delay_s * (0.5 + random.random()))
-            delay_s = min(delay_s * 2, 4.0)
+            refusals += 1
+            backoff_s = retry_backoff_s(refusals, self._rng)
+            if time.monotonic() + backoff_s > deadline:
+                raise HostBusy(host, backoff_s)
+            self._sleep(backoff_s)
