@@ -34,8 +34,7 @@ from pydantic import BaseModel, Field
 from earshot.models import BackfillJob, SegmentProgress, Topic
 from earshot.store import Store
 from earshot.store.archive import TranscriptArchive
-from earshot.topics.matching import EpisodeTranscript, match_episodes, uses_transcripts
-from earshot.topics.query import DEFAULT_FIELDS, TRANSCRIPT_DEFAULT_FIELDS, parse_query
+from earshot.topics.matching import EpisodeTranscript, compile_query, match_episodes, uses_transcripts
 from earshot.topics.segments import PAGE_SIZE, Segment, plan_segments, read_segment
 
 
@@ -93,8 +92,7 @@ def run_segment(repo: Store, task: SegmentTask, *, now: Callable[[], datetime],
     progress = job.segments.get(task.segment, SegmentProgress())
     if progress.done:  # a redelivered message: the segment's work is recorded
         return SegmentOutcome("done", finished_run=finish_if_complete(repo, job, now=now()))
-    query = parse_query(job.query, default_fields=TRANSCRIPT_DEFAULT_FIELDS if job.search_transcripts
-                        else DEFAULT_FIELDS)
+    query = compile_query(job.query, search_transcripts=job.search_transcripts)
     reads_transcripts = archive is not None and uses_transcripts(query)
     pages = 0
     for page in read_segment(repo, Segment(task.segment, task.total_segments), cursor=progress.cursor,

@@ -65,11 +65,15 @@ class EpisodeTranscript:
     cues: Sequence[Cue]
 
 
+def compile_query(text: str, *, search_transcripts: bool) -> Query:
+    """A topic's query text, its unfielded terms looking in transcripts too when the
+    topic says so (raises QueryError, with the position)."""
+    return parse_query(text, default_fields=TRANSCRIPT_DEFAULT_FIELDS if search_transcripts else DEFAULT_FIELDS)
+
+
 def compile_topic(topic: Topic) -> Query:
-    """A topic's query, its unfielded terms looking in transcripts too when the topic
-    says so (raises QueryError)."""
-    fields = TRANSCRIPT_DEFAULT_FIELDS if topic.search_transcripts else DEFAULT_FIELDS
-    return parse_query(topic.query, default_fields=fields)
+    """A stored topic's query (see :func:`compile_query`)."""
+    return compile_query(topic.query, search_transcripts=topic.search_transcripts)
 
 
 def uses_transcripts(query: Query) -> bool:

@@ -25,8 +25,8 @@ from earshot.models import BackfillJob, LeftOut, MatchedEpisode, Topic
 from earshot.store import Store
 from earshot.store.archive import TranscriptArchive
 from earshot.topics.backfill import plan_backfill, run_backfill
-from earshot.topics.matching import clear_topic_cache, compile_topic
-from earshot.topics.query import Query, parse_query
+from earshot.topics.matching import clear_topic_cache, compile_query, compile_topic
+from earshot.topics.query import Query
 from earshot.topics.senses import Coverage, SenseDoc, coverage
 from earshot.topics.stats import TopicReport, build_report
 
@@ -75,10 +75,10 @@ def add_topic(
     fan_out: FanOut | None = None, segments: int | None = None,
 ) -> BackfillResult:
     """Create a topic and backfill it. Raises QueryError for a bad query (before storing)."""
-    parse_query(query)  # a bad query is refused with its position, before the model's own limits
+    # Parsed first: a bad query is refused with its position, before the model's own limits.
+    parsed = compile_query(query, search_transcripts=search_transcripts)
     topic = _validated(slug=slug, name=name, query=query, description=description,
                        search_transcripts=search_transcripts, created_at=now, updated_at=now)
-    parsed = compile_topic(topic)
     if not repo.create_topic(topic):
         raise InvalidTopic(f"topic {slug!r} already exists (use `topics edit`)")
     clear_topic_cache()
@@ -95,12 +95,13 @@ def edit_topic(
     """Change a topic; a changed query (or transcript switch) re-matches the archive and
     drops stale matches."""
     current = get_topic(repo, slug)
-    if query is not None:
-        parse_query(query)  # a bad query is refused with its position, before the model's own limits
+    # Parsed first (nothing is stored for a bad query): refused with its position, before
+    # the model's own limits.
+    parsed = compile_query(current.query if query is None else query, search_transcripts=current.search_transcripts
+                           if search_transcripts is None else search_transcripts)
     changes = {k: v for k, v in (("name", name), ("query", query), ("description", description),
                                  ("search_transcripts", search_transcripts)) if v is not None}
     topic = _validated(**{**current.model_dump(), **changes, "updated_at": now})
-    parsed = compile_topic(topic)  # a bad query fails before anything is stored
     if not repo.save_topic(topic):
         raise NotFound(f"no topic {slug!r}")
     clear_topic_cache()
