@@ -70,9 +70,12 @@ def _cycle_section(r: dict) -> list[str]:
                    f"{c['parses'] * k:,} | SQLite, {c['inserts'] * k:,} inserts | {_f(store)} | {_load(c)} | "
                    f"**{_ratio(wall, ec[i]['seconds'])}** |")
     out.append("")
-    out.append("Command (Earshot): `earshot --db DB run --feeds FEEDS.txt --cycles 2 --json` on a fresh database, "
-               "run through its Python API by `bench/earshot_cycles.py` (the same `add_feeds` and `run_cycle` calls, "
-               "with probes around them). rss2email: `r2e run --no-send`, twice. Naive loop: `feedparser.parse(url)` "
+    queued = e.get("transcripts_queued")
+    out.append("Command (Earshot): `earshot --db DB run --feeds FEEDS.txt --cycles 2 --no-transcripts --json` on a "
+               "fresh database, run through its Python API by `bench/earshot_cycles.py` (the same `add_feeds` and "
+               "`run_cycle` calls, with probes around them). The cycle is the feeds' work: new episodes' transcripts "
+               + (f"({queued:,} of them) " if queued is not None else "")
+               + "stay queued for a later run (rss2email fetches none; the cost section prices them). rss2email: `r2e run --no-send`, twice. Naive loop: `feedparser.parse(url)` "
                "one feed after another, one `INSERT` per entry, a commit per feed.")
     out.append("")
     out.append("¹ Wall time inside the SQLite store's methods, summed over the 32 fetch threads (so it can exceed "
@@ -426,7 +429,7 @@ def _store_section(st: dict) -> list[str]:
         return out + [f"Not measured: {st['error']}.", ""]
     db, ing = st["databases"]["corpus"], st["ingest"]
     out.append(f"The {st['corpus_files']} corpus files ingested as local file paths into a fresh database "
-               f"(`earshot --db corpus.db run --feeds LIST --json`: {ing['process_s']} s for the whole process, "
+               f"(`earshot --db corpus.db run --feeds LIST --no-transcripts --json`: {ing['process_s']} s for the whole process, "
                f"{ing['cycle']['parsed']} feeds parsed, errors {ing['cycle']['errors']}): **{db['feeds']} feeds, "
                f"{db['episodes']:,} episodes**, {st['db_bytes']['corpus'] / 1e6:.1f} MB. Both databases hold the "
                f"same {db['topics']} topics (on the corpus: " + ", ".join(

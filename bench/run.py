@@ -181,7 +181,7 @@ def run_earshot(server: Server, manifest: dict, workdir: Path) -> dict:
     db = workdir / "earshot-db" / "earshot.db"
     shutil.rmtree(db.parent, ignore_errors=True)
     server.call("/_reset")
-    log(f"Earshot: earshot --db {db.parent.name}/{db.name} run --feeds {feeds_file.name} --cycles 2 --json "
+    log(f"Earshot: earshot --db {db.parent.name}/{db.name} run --feeds {feeds_file.name} --cycles 2 --no-transcripts --json "
         f"({len(manifest['feeds'])} feeds, local mode on SQLite)")
     out_file = workdir / "earshot.json"
     m = measured([PY, str(BENCH / "earshot_cycles.py"), "--feeds", str(feeds_file), "--cycles", "2",

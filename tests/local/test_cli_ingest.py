@@ -352,3 +352,30 @@ def test_a_handler_failure_reads_like_sam_local_invoke(monkeypatch: pytest.Monke
     captured = capsys.readouterr()
     assert json.loads(captured.out) == {"errorType": "RuntimeError", "errorMessage": "the queue is on fire"}
     assert "Traceback" not in captured.err
+
+
+def test_run_no_transcripts_leaves_them_queued_for_the_next_run(tmp_path: Path, feed_server: FeedServer,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a feed whose episode lists a transcript on the same (loopback) host
+    feed_server.route("/t/ep1.vtt", Serve(b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nHello there\n",
+                                                       headers={"Content-Type": "text/vtt"}))
+    feed = feed_server.route("/feed.xml", Serve(
+        b"<rss version='2.0' xmlns:podcast='https://podcastindex.org/namespace/1.0'><channel><title>Show</title>"
+        b"<item><guid>ep1</guid><title>One</title><enclosure url='ep1.mp3' type='audio/mpeg' length='1'/>"
+        b"<podcast:transcript url='t/ep1.vtt' type='text/vtt'/></item></channel></rss>"))
+    (tmp_path / "feeds.txt").write_text(feed + "\n")
+
+    # When the first run skips transcripts
+    assert main(["run", "--feeds", "feeds.txt", "--no-transcripts", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    # Then the feed is in, no transcript was fetched, and the job waits in the database
+    assert (first["parsed"], first["new_episodes"], first["transcripts"], first["transcript_seconds"]) == (1, 1, {}, 0)
+    assert feed_server.requests_to("/t/ep1.vtt") == []
+
+    # When the next run (nothing due) drains the queue
+    assert main(["run", "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    # Then the earlier episode's transcript is fetched and counted there, timed apart from the feeds
+    assert (second["feeds"], second["transcripts"]) == (0, {"fetched": 1})
+    assert second["transcript_seconds"] > 0
+    assert len(feed_server.requests_to("/t/ep1.vtt")) == 1

@@ -73,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for cycle in range(1, args.cycles + 1):
                 print(format_cycle(run_cycle(local, cycle, check_all=True, concurrency=local.local.concurrency)))
             print("\n== Topics ==")
-            for line in topics_demo_step(local.store, out):
+            for line in topics_demo_step(local.store, out, archive=local.store):
                 print(line)
             print("\n== Digest ==")
             for line in digest_demo_step(local, out):

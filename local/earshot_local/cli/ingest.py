@@ -70,6 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="run N cycles back to back (each after the first checks every feed); default 1")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per cycle (keys in the README), failed feeds included")
+    p.add_argument("--no-transcripts", dest="transcripts", action="store_false",
+                   help="leave new episodes' transcripts queued in the database (the next run fetches them)")
     p.add_argument("--concurrency", type=int, default=None, metavar="N",
                    help="requests in flight at once (default 32; per host 2 at first, up to 6 while it "
                         "answers fast, across every earshot process on this database)")
@@ -390,10 +392,12 @@ class CycleReport(BaseModel):
     parsed: int
     new_episodes: int
     errors: dict[str, int]
-    seconds: float
+    seconds: float = Field(description="the feed cycle: fetch, parse, store and match (transcripts apart)")
     failed: list[FailedFeed] = Field(default_factory=list, description="each feed that failed, and why")
     transcripts: dict[str, int] = Field(
         default_factory=dict, description="transcripts handled this cycle, by result (fetched, retrying, failed)")
+    transcript_seconds: float = Field(
+        0.0, description="the transcript queue's drain after the feed cycle (0 with --no-transcripts)")
     deferred: int = Field(0, description="feeds not checked: their host asked to wait (Retry-After); still due")
     host_slot_calls_per_check: float = Field(0.0, description="database round trips the per-host limit cost")
 
@@ -414,12 +418,17 @@ def by_host_round_robin(checks: list[FeedCheck]) -> list[FeedCheck]:
 
 
 def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: int,
-              progress: bool = False) -> CycleReport:
+              progress: bool = False, transcripts: bool = True) -> CycleReport:
     """One cycle: every due feed (every feed with ``check_all``) fetched, parsed, stored
     and matched, each feed committed on its own, ``concurrency`` requests in flight and
     each host within the slots it is leased on this database (shared with every other
     ``earshot`` process on it; a host whose slots are all taken is served later in the
-    cycle, not waited on)."""
+    cycle, not waited on).
+
+    Then, with ``transcripts``, the transcript queue is drained (this cycle's new
+    episodes' transcripts and earlier retries now due), timed apart from the feed cycle:
+    transcript hosts are other hosts, often slower, and their time is not the feeds'.
+    Without it the jobs stay queued in the database for the next run that drains."""
     store = local.store
     settings = local.settings.with_(worker_threads=concurrency)
     started = time.perf_counter()
@@ -459,24 +468,27 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
             _progress(done, len(checks))
     if progress:
         sys.stderr.write("\n")
-    transcripts = run_transcripts(local, [job for jobs in transcript_jobs.values() for job in jobs])
+    feeds_done = time.perf_counter()
+    handled = run_transcripts(local) if transcripts else {}
     return CycleReport(
         cycle=cycle, feeds=len(checks), fetched=results["parsed"] + results["unchanged"],
         not_modified=results["not_modified"], unchanged=results["unchanged"], parsed=results["parsed"],
         new_episodes=new_episodes, errors=dict(sorted(errors.items())),
-        seconds=round(time.perf_counter() - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
-        transcripts=transcripts,
+        seconds=round(feeds_done - started, 3), failed=sorted(failed, key=lambda f: (f.kind, f.url)),
+        transcripts=handled, transcript_seconds=round(time.perf_counter() - feeds_done, 3) if transcripts else 0.0,
         deferred=deferred, host_slot_calls_per_check=round(slot_stats.calls_per_check, 3),
     )
 
 
-def run_transcripts(local: LocalRuntime, jobs: list[dict[str, Any]]) -> dict[str, int]:
-    """Hand the transcript queue to the transcript worker (this cycle's new episodes, and
-    retries whose delay has passed); count this cycle's jobs by their state after it."""
+def run_transcripts(local: LocalRuntime) -> dict[str, int]:
+    """Hand the transcript queue to the transcript worker: this cycle's new episodes, and
+    earlier ones still queued (a run with ``--no-transcripts``, retries whose delay has
+    passed). Counts the jobs handed over by their state after it."""
+    due = [TranscriptJob.model_validate_json(body)
+           for _, body in local.store.peek_messages(local.transcript_queue.name, 1_000_000)]
     local.drain(local.transcript_queue, "transcript_worker")
     counts: Counter[str] = Counter()
-    for body in jobs:
-        job = TranscriptJob.model_validate(body)
+    for job in {(j.feed_id, j.episode_id): j for j in due}.values():
         state = local.store.get_transcript_state(job.feed_id, job.episode_id)
         counts[state.status if state else "skipped"] += 1
     return dict(sorted(counts.items()))
@@ -494,7 +506,8 @@ def format_cycle(r: CycleReport, *, failures: int = 20) -> str:
     errors = ", ".join(f"{k} {v}" for k, v in sorted(r.errors.items())) or "none"
     lines = [f"cycle {r.cycle}: {r.feeds} feeds in {r.seconds:.2f}s — {r.parsed} parsed, {r.unchanged} unchanged, "
              f"{r.not_modified} not modified (304), {r.new_episodes} new episodes; errors: {errors}"
-             + (f"; transcripts: {', '.join(f'{k} {v}' for k, v in r.transcripts.items())}" if r.transcripts else "")
+             + (f"; transcripts: {', '.join(f'{k} {v}' for k, v in r.transcripts.items())} "
+                f"in {r.transcript_seconds:.2f}s" if r.transcripts else "")
              + (f"; {r.deferred} deferred (their hosts asked to wait; still due)" if r.deferred else "")]
     lines += [f"  {f.kind}: {f.url}  ({f.message})" if f.message and f.url not in f.message
               else f"  {f.kind}: {f.message or f.url}" for f in r.failed[:failures]]
@@ -514,7 +527,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             import_feed_list(local.store, args.feeds, out=sys.stderr if args.json else sys.stdout)
         for cycle in range(1, args.cycles + 1):
             report = run_cycle(local, cycle, check_all=args.all or cycle > 1, concurrency=concurrency,
-                               progress=not args.json and sys.stderr.isatty())
+                               progress=not args.json and sys.stderr.isatty(), transcripts=args.transcripts)
             print(report.model_dump_json() if args.json else format_cycle(report), flush=True)
     return 0
 

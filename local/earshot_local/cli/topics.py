@@ -392,16 +392,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ demo
-def demo_step(repo: Store, out_dir: Path) -> list[str]:
+def demo_step(repo: Store, out_dir: Path, *, archive: TranscriptArchive | None = None) -> list[str]:
     """Define the sample topics, backfill them, and write their pages to
-    ``out_dir/topics/<slug>.html``; returns lines to print."""
+    ``out_dir/topics/<slug>.html``; returns lines to print. With the transcript
+    ``archive`` the topics search the sample transcripts too, so a match names its moment."""
     now = datetime.now(UTC)
     lines = []
+    transcripts = archive is not None
     for slug, name, query, description in DEMO_TOPICS:
         if repo.get_topic(slug) is None:
-            result = add_topic(repo, slug, name=name, query=query, description=description, now=now)
+            result = add_topic(repo, slug, name=name, query=query, description=description, now=now,
+                               search_transcripts=transcripts, archive=archive)
         else:
-            result = edit_topic(repo, slug, name=name, query=query, description=description, now=now)
+            result = edit_topic(repo, slug, name=name, query=query, description=description, now=now,
+                                search_transcripts=transcripts, archive=archive)
         topic: Topic = result.topic
         report = topic_report(repo, slug, now=now)
         path = out_dir / "topics" / f"{slug}.html"
