@@ -628,6 +628,7 @@ def render(r: dict) -> str:
               ".venv/bin/python bench/run.py --only store --out /tmp/bench.md   # the local store table alone",
               ".venv/bin/python bench/run.py --render-from bench/last-results.json   # this file again from the last run's results",
               ".venv/bin/python bench/run.py --render-from bench/last-results.json --measure observability   # + the cost section's bases measured again",
+              ".venv/bin/python bench/run.py --render-from bench/last-results.json --measure observability --section cost   # only section 5 rewritten, the rest kept",
               "```", "",
               "Never part of `make test`. The feed server listens on 127.0.0.1 (its control URLs) and on each "
               "127.0.0.N address the workload gives a feed, all on one port: every feed host is a real, distinct "
