@@ -40,8 +40,7 @@ PRICES.update({
     "s3_gb_month": 0.023,  # S3 Standard storage
     "s3_put": 0.005 / 1000,
     "s3_get": 0.0004 / 1000,
-    "secret_month": 0.40,  # Secrets Manager, per secret
-    "secrets_call": 0.05 / 10_000,
+    "ssm_standard_parameter_month": 0.0,  # SSM Parameter Store, standard tier (standard throughput: no API charge)
     "kms_key_month": 1.00,  # customer-managed key (+$1 for each of the first two yearly rotations)
     "kms_request": 0.03 / 10_000,
 })
@@ -57,6 +56,7 @@ LOG_COMPRESSION = 0.15  # archived bytes / ingested bytes for JSON lines (stored
 LOG_RETENTION_DAYS = 30  # template LogRetentionInDays default
 CHECK_LOG_SAMPLE_RATE = 0.1  # template CheckLogSampleRate default
 FAILED_CHECK_SHARE = 0.06  # checks that fail (always logged): the cold corpus run failed 7 %, a warm month fewer
+TRACING_ACTIVE = False  # template TracingMode default PassThrough (see use_template_defaults)
 TRACE_RESERVOIR_PER_S = 1  # template TraceReservoirPerSecond default = Lambda's documented rate
 TRACE_FIXED_RATE = 0.05  # template TraceFixedRate default
 WORKER_BURST_S = 600  # the hourly dispatch's checks run within ~10 min (5 workers): the reservoir's seconds
@@ -77,10 +77,15 @@ FOLLOWED_TOPIC_FEEDS = 1  # topic feeds with that many followers (the row's "1,0
 FEED_POLLS_PER_FOLLOWER_DAY = 6
 FEED_CHANGES_PER_DAY = 3
 GZIP_SHARE = 0.95  # requests that accept gzip (browsers, podcast apps)
+# Topic revisions (the page's and feed's validator): one UpdateItem each time a check
+# writes a topic's matches; counted as one per new episode (an episode matching several
+# topics revises each, one matching none revises nothing).
+TOPIC_REVISIONS_PER_NEW_EPISODE = 1
+TOPIC_VALIDATOR = True  # a held tag is checked against the topic's item (False: rendered again, as a 200 reads)
 API_MEMORY_GB = 0.5
 LAMBDA_VCPU_SHARE = 512 / 1769  # Lambda gives a full vCPU at 1,769 MB: 512 MB runs CPU-bound work at ~29 %
 DDB_ROUND_TRIP_S = 0.015  # one Query page (up to 1 MB) from inside the region
-DIRECTORY_SECRETS = 1  # the directory API key + secret, one Secrets Manager secret
+DIRECTORY_SECRETS = 1  # the directory's "KEY:SECRET": one SSM SecureString (template DirectoryKeyParameter)
 DIRECTORY_SECRET_READS_MONTH = 5_000  # read once per cold start of the functions that call the directory
 ALARM_KEY_ROTATIONS = 0  # first year; +1 $/month after each of the first two yearly rotations
 
@@ -228,16 +233,24 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
 
 def _traces(invocations_per_hour: float, burst_s: float) -> float:
     """Traces recorded in one hour of ``invocations_per_hour`` spread over ``burst_s``
-    seconds: the reservoir's one a second, then the fixed rate of the rest."""
+    seconds: the reservoir's one a second, then the fixed rate of the rest (none with
+    tracing off)."""
+    if not TRACING_ACTIVE:
+        return 0.0
     reservoir = min(invocations_per_hour, TRACE_RESERVOIR_PER_S * burst_s)
     return reservoir + TRACE_FIXED_RATE * (invocations_per_hour - reservoir)
 
 
-def _api_duration_s(r: dict, read_bytes: float) -> float:
+def _api_duration_s(cpu_ms: float, read_bytes: float | None) -> float:
     """An API invocation's duration: the route's measured CPU at Lambda's CPU share for
-    512 MB, plus a GetItem and the Query's pages (1 MB each) as round trips."""
-    cpu_s = r.get("route_cpu_ms", 200) / 1000
-    return cpu_s / LAMBDA_VCPU_SHARE + DDB_ROUND_TRIP_S * (1 + math.ceil(read_bytes / 1e6))
+    512 MB, plus the topic's GetItem and (``read_bytes`` not None: a 200) the matches'
+    Query pages (1 MB each) as round trips."""
+    pages = 0 if read_bytes is None else max(1, math.ceil(read_bytes / 1e6))
+    return cpu_ms / 1000 / LAMBDA_VCPU_SHARE + DDB_ROUND_TRIP_S * (1 + pages)
+
+
+def new_eps_month(given: float | None = None) -> float:
+    return given if given is not None else FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH
 
 
 def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
@@ -255,23 +268,34 @@ def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
     out_bytes = views * sent(page) + full * sent(feed) + (polls - full) * feed["not_modified_header_bytes"]
     item_bytes = items.get("mean_bytes", 1000) or 1000
     read_items = {"page": items.get("count", 0), "feed": min(items.get("count", 0), 300)}
-    rru = lambda n: max(0.5, n * item_bytes / 4096 * 0.5)  # noqa: E731 - eventually consistent Query
+    # Eventually consistent reads: 0.5 RRU per 4 KB, a GetItem rounded up to whole 4 KB.
+    topic_rru = 0.5 * math.ceil((api.get("topic_item_bytes") or 1000) / 4096)
+    rru = lambda n: max(0.5, n * item_bytes / 4096 * 0.5)  # noqa: E731 - the matches' Query
+    # A 200 reads the topic's item and its matches; a 304 (the client's tag still names the
+    # topic's revision) the topic's item alone. Every page view is counted as a 200.
+    rru_view, rru_full = topic_rru + rru(read_items["page"]), topic_rru + rru(read_items["feed"])
+    rru_304 = topic_rru if TOPIC_VALIDATOR else rru_full
     return {"views": views, "polls": polls, "full_feeds": full, "requests": views + polls, "out_gb": out_bytes / 1e9,
-            "rru": views * (rru(read_items["page"]) + 0.5) + polls * (rru(read_items["feed"]) + 0.5),
-            "rru_per_view": rru(read_items["page"]) + 0.5, "rru_per_poll": rru(read_items["feed"]) + 0.5,
-            "handler_s": {kind: _api_duration_s(r, n * item_bytes) for kind, r, n in
-                          (("page", page, read_items["page"]), ("feed", feed, read_items["feed"]))},
+            "rru": views * rru_view + full * rru_full + (polls - full) * rru_304,
+            "rru_per_view": rru_view, "rru_per_full_poll": rru_full, "rru_per_304": rru_304,
+            "handler_s": {"page": _api_duration_s(page.get("route_cpu_ms", 200), read_items["page"] * item_bytes),
+                          "feed": _api_duration_s(feed.get("route_cpu_ms", 200), read_items["feed"] * item_bytes),
+                          "feed_304": _api_duration_s(feed.get("not_modified_route_cpu_ms",
+                                                               feed.get("route_cpu_ms", 200)), None)
+                          if TOPIC_VALIDATOR else
+                          _api_duration_s(feed.get("route_cpu_ms", 200), read_items["feed"] * item_bytes)},
             "feed_bytes": feed["body_bytes"], "feed_gzip_bytes": feed.get("gzip_body_bytes"),
             "page_bytes": page["body_bytes"], "page_gzip_bytes": page.get("gzip_body_bytes"),
             "not_modified_bytes": feed["not_modified_header_bytes"], "matches": items.get("count", 0),
-            "match_item_bytes": item_bytes}
+            "match_item_bytes": item_bytes, "topic_item_bytes": api.get("topic_item_bytes") or 1000,
+            "reads_304": feed.get("not_modified_dynamodb_requests")}
 
 
 def observability_lines(obs: dict, *, invocations: float, checks: float, other_invocations: float, subscribers: int,
                         alarms: int, followers: int | None = None, new_episodes_month: float | None = None,
                         sample_rate: float | None = None) -> list[tuple[str, float, str]]:
     """The lines a first bill adds to the core path's: logs, traces, metrics, alarms, the
-    API's requests and bytes, transcripts in S3, the directory's secret, the alarm key."""
+    API's requests and bytes, transcripts in S3, the directory's key parameter, the alarm key."""
     w = obs["worker"]
     sample_rate = CHECK_LOG_SAMPLE_RATE if sample_rate is None else sample_rate
     followers = FOLLOWERS_PER_TOPIC_FEED * FOLLOWED_TOPIC_FEEDS if followers is None else followers
@@ -293,11 +317,17 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
 
     worker_per_hour = invocations / HOURS_PER_MONTH
     traces = (HOURS_PER_MONTH * _traces(worker_per_hour, WORKER_BURST_S)
-              + HOURS_PER_MONTH * _traces(s["requests"] / HOURS_PER_MONTH, 3600) + other_invocations)
+              + HOURS_PER_MONTH * _traces(s["requests"] / HOURS_PER_MONTH, 3600)
+              + (other_invocations if TRACING_ACTIVE else 0))
     metric_months = (METRICS_EVERY_HOUR * HOURS_PER_MONTH + METRICS_WEEKLY * WEEKLY_RUN_HOURS * WEEKS_PER_MONTH
                      + METRICS_RARE_HOURS) / HOURS_PER_MONTH
-    api_gb_s = API_MEMORY_GB * (s["views"] * s["handler_s"]["page"] + s["polls"] * s["handler_s"]["feed"])
-    new_eps = new_episodes_month if new_episodes_month is not None else FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH
+    api_gb_s = API_MEMORY_GB * (s["views"] * s["handler_s"]["page"] + s["full_feeds"] * s["handler_s"]["feed"]
+                                + (s["polls"] - s["full_feeds"]) * s["handler_s"]["feed_304"])
+    # Each change of a topic's matches rewrites its item's revision (one UpdateItem, after
+    # the match writes): at most one a new episode, each counted as a change.
+    revisions = new_eps_month(new_episodes_month) * TOPIC_REVISIONS_PER_NEW_EPISODE
+    revision_wru = _wru(s["topic_item_bytes"])
+    new_eps = new_eps_month(new_episodes_month)
     transcripts = new_eps * TRANSCRIPT_SHARE
     stored_transcripts_gb = transcripts * TRANSCRIPT_MONTHS_KEPT * TRANSCRIPT_BYTES / 1e9
     n_metrics = len(obs.get("metric_names", []))
@@ -311,9 +341,11 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
         ("CloudWatch Logs: storage", stored_gb * PRICES["logs_storage_gb_month"],
          f"{LOG_RETENTION_DAYS}-day retention (LogRetentionInDays), stored at {LOG_COMPRESSION:.0%} of ingested"),
         ("X-Ray traces", traces * PRICES["xray_trace"],
-         f"{traces:,.0f} traces: 1 per sampled invocation (measured: one trace, its AWS calls as subsegments); "
-         f"{TRACE_RESERVOIR_PER_S}/s then {TRACE_FIXED_RATE:.0%} (TracingMode Active, the sampling rule's defaults); "
-         f"the worker's {worker_per_hour:,.0f} invocations an hour within ~{WORKER_BURST_S // 60} min"),
+         (f"{traces:,.0f} traces: 1 per sampled invocation (measured: one trace, its AWS calls as subsegments); "
+          f"{TRACE_RESERVOIR_PER_S:g}/s then {TRACE_FIXED_RATE:.0%} (TracingMode Active, the sampling rule's values); "
+          f"the worker's {worker_per_hour:,.0f} invocations an hour within ~{WORKER_BURST_S // 60} min")
+         if TRACING_ACTIVE else
+         "TracingMode PassThrough (the default): none of Earshot's invocations traced; Active priced in the knob table"),
         ("CloudWatch custom metrics", metric_months * PRICES["cw_metric_month"],
          f"{n_metrics} names declared (a fixed set, one dimension); billed by the hour with data: ~{METRICS_EVERY_HOUR} "
          f"every hour, {METRICS_WEEKLY} in the weekly digest's hours, the rest ~{METRICS_RARE_HOURS} h a month"),
@@ -322,12 +354,18 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
          f"{s['views']:,.0f} page views ({PAGE_VIEWS_PER_SUBSCRIBER_MONTH} per subscriber) + {s['polls']:,.0f} feed polls "
          f"({followers:,} followers, every {24 // FEED_POLLS_PER_FOLLOWER_DAY} h)"),
         ("Lambda api", s["requests"] * PRICES["lambda_request"] + api_gb_s * PRICES["lambda_gb_s_arm64"],
-         f"{s['handler_s']['page'] * 1000:.0f} ms a page, {s['handler_s']['feed'] * 1000:.0f} ms a feed: the route's "
-         f"CPU (measured) at 512 MB's {LAMBDA_VCPU_SHARE:.0%} of a vCPU + DynamoDB round trips "
-         f"({DDB_ROUND_TRIP_S * 1000:.0f} ms a page of 1 MB)"),
+         f"{s['handler_s']['page'] * 1000:.0f} ms a page, {s['handler_s']['feed'] * 1000:.0f} ms a feed, "
+         f"{s['handler_s']['feed_304'] * 1000:.0f} ms a 304: the route's CPU (measured) at 512 MB's "
+         f"{LAMBDA_VCPU_SHARE:.0%} of a vCPU + DynamoDB round trips ({DDB_ROUND_TRIP_S * 1000:.0f} ms an item or "
+         "a Query page of 1 MB)"),
         ("DynamoDB reads: pages and feeds", s["rru"] * PRICES["ddb_rru"],
-         f"{s['rru_per_view']:.0f} RRU a page view (all {s['matches']} matches, {s['match_item_bytes']:.0f} B each), "
-         f"{s['rru_per_poll']:.0f} a feed poll (the newest 300)"),
+         f"{s['rru_per_view']:.0f} RRU a page view (the topic + all {s['matches']} matches, "
+         f"{s['match_item_bytes']:.0f} B each), {s['rru_per_full_poll']:.0f} a feed poll that downloads (the newest "
+         f"300), {s['rru_per_304']:g} a poll answered 304 (the topic's {s['topic_item_bytes']:,} B item alone: "
+         f"{' + '.join(s['reads_304'] or ['GetItem'])}, measured)"),
+        ("DynamoDB writes: topic revisions", revisions * revision_wru * PRICES["ddb_wru"],
+         f"{revisions:,.0f} a month: the validator rewritten after each change of a topic's matches "
+         f"({TOPIC_REVISIONS_PER_NEW_EPISODE} per new episode, assumed) x {revision_wru} WRU"),
         ("Data transfer out", s["out_gb"] * PRICES["data_out_gb"],
          f"{s['out_gb']:,.2f} GB: feed {s['feed_bytes'] / 1000:.0f} KB ({(s['feed_gzip_bytes'] or 0) / 1000:.0f} KB gzip) "
          f"only when it changed ({FEED_CHANGES_PER_DAY}/day), else a {s['not_modified_bytes']} B 304; page "
@@ -336,14 +374,28 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
          + transcripts * (PRICES["s3_put"] + PRICES["s3_get"]),
          f"{TRANSCRIPT_SHARE:.1%} of {new_eps:,.0f} new episodes a month carry one, {TRANSCRIPT_BYTES // 1000} KB each, "
          f"{TRANSCRIPT_MONTHS_KEPT} months kept ({stored_transcripts_gb:,.1f} GB); one PUT and one GET each (assumed)"),
-        ("Secrets Manager: directory keys", DIRECTORY_SECRETS * PRICES["secret_month"]
-         + DIRECTORY_SECRET_READS_MONTH * PRICES["secrets_call"],
-         f"{DIRECTORY_SECRETS} secret, ~{DIRECTORY_SECRET_READS_MONTH:,} reads (assumed; SSM standard parameters "
-         "would be free)"),
+        ("SSM Parameter Store: directory keys", DIRECTORY_SECRETS * PRICES["ssm_standard_parameter_month"]
+         + DIRECTORY_SECRET_READS_MONTH * PRICES["kms_request"],
+         f"{DIRECTORY_SECRETS} SecureString, standard tier (no charge); ~{DIRECTORY_SECRET_READS_MONTH:,} reads "
+         "(assumed), each a KMS decrypt with the AWS managed aws/ssm key (no monthly charge for that key)"),
         ("KMS: alarm topic key", (1 + ALARM_KEY_ROTATIONS) * PRICES["kms_key_month"] + 1_000 * PRICES["kms_request"],
          "customer-managed key $1/month (+$1 after each of its first two yearly rotations); requests only when an "
          "alarm publishes"),
     ]
+
+
+def use_template_defaults(template: dict) -> None:
+    """Set the knobs' assumptions to the template's parameter defaults, so "the default
+    knobs" priced are the ones a deploy gets."""
+    defaults = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()}
+    globals().update({
+        "TRACING_ACTIVE": defaults.get("TracingMode", "Active") == "Active",
+        "TRACE_RESERVOIR_PER_S": float(defaults.get("TraceReservoirPerSecond", TRACE_RESERVOIR_PER_S)),
+        "TRACE_FIXED_RATE": float(defaults.get("TraceFixedRate", TRACE_FIXED_RATE)),
+        "CHECK_LOG_SAMPLE_RATE": float(defaults.get("CheckLogSampleRate", CHECK_LOG_SAMPLE_RATE)),
+        "LOG_RETENTION_DAYS": int(defaults.get("LogRetentionInDays", LOG_RETENTION_DAYS)),
+        "METRICS_EVERY_HOUR": 12 if str(defaults.get("FeedErrorMetrics", "false")) == "true" else 6,
+    })
 
 
 def template_alarms(template: dict) -> int:
@@ -377,7 +429,7 @@ def scale_table(deployed: dict, digest: dict | None, obs: dict, *, checks_per_ho
             for name, usd, _ in extra:
                 key = ("logs" if name.startswith("CloudWatch Logs") else "traces" if name.startswith("X-Ray")
                        else "metrics + alarms" if name.startswith("CloudWatch") else
-                       "serving" if name.split()[0] in ("HTTP", "Lambda", "DynamoDB", "Data") else "S3, secrets, KMS")
+                       "serving" if name.split()[0] in ("HTTP", "Lambda", "DynamoDB", "Data") else "S3, SSM, KMS")
                 groups[key] = groups.get(key, 0) + usd
             rows.append({"feeds": feeds, "subscribers": SUBSCRIBERS, "followers": followers,
                          "checks": checks, "groups": {k: round(v, 2) for k, v in groups.items()},
@@ -405,9 +457,12 @@ KNOBS: tuple[tuple[str, str, dict], ...] = (
     ("CheckLogSampleRate", "0 (failed checks only)", {"CHECK_LOG_SAMPLE_RATE": 0.0}),
     ("LogLevel", "WARNING (no per-check line, no INFO lines)", {"CHECK_LOG_SAMPLE_RATE": 0.0, "FAILED_CHECK_SHARE": 0.0}),
     ("LogRetentionInDays", "365", {"LOG_RETENTION_DAYS": 365}),
-    ("TracingMode", "PassThrough (no traces)", {"TRACE_RESERVOIR_PER_S": 0, "TRACE_FIXED_RATE": 0.0}),
-    ("TraceReservoirPerSecond / TraceFixedRate", "0 / 0.01", {"TRACE_RESERVOIR_PER_S": 0, "TRACE_FIXED_RATE": 0.01}),
+    ("TracingMode", "Active (1/s then 5 %: Lambda's documented rate)", {"TRACING_ACTIVE": True}),
+    ("TracingMode + TraceReservoirPerSecond / TraceFixedRate", "Active, 0 / 0.05",
+     {"TRACING_ACTIVE": True, "TRACE_RESERVOIR_PER_S": 0, "TRACE_FIXED_RATE": 0.05}),
     ("ETag + 304 (web/topics.py)", "off: every poll downloads the feed", {"FEED_CHANGES_PER_DAY": 24}),
+    ("validator on the topic (web/topics.py)", "off: a 304 reads the matches and renders, as a 200 does",
+     {"TOPIC_VALIDATOR": False}),
     ("gzip (web/topics.py)", "off", {"GZIP_SHARE": 0.0}),
     ("followers' apps poll", "hourly instead of every 4 h", {"FEED_POLLS_PER_FOLLOWER_DAY": 24}),
     ("FeedErrorMetrics", "true (six error families with data every hour)", {"METRICS_EVERY_HOUR": 12}),

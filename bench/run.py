@@ -23,7 +23,9 @@ Steps (each prints progress to stderr):
 ``--render-from RESULTS.json`` writes the report again from a run's raw results without
 running anything (after a wording change in report.py or cost.py); with
 ``--measure observability`` it first measures that step again, recomputes the cost
-table, and keeps the rest of the run as it was.
+table, and keeps the rest of the run as it was. ``--section cost`` writes only section 5
+and the summary's cost row into the existing report (the other sections stay as they
+were rendered, for results older than the report's code).
 """
 
 from __future__ import annotations
@@ -330,7 +332,9 @@ def cost_results(results: dict) -> dict:
 
     obs = results.get("observability") or {}
     obs = obs if "worker" in obs else None
-    alarms = cost.template_alarms(load_template())
+    template = load_template()
+    alarms = cost.template_alarms(template)
+    cost.use_template_defaults(template)
     out = cost.monthly_cost(results["deployed"], results.get("digest"),
                             interval_s=results.get("earshot", {}).get("interval_s"), observability=obs, alarms=alarms)
     if obs and "adaptive" in out:
@@ -342,7 +346,7 @@ def cost_results(results: dict) -> dict:
     return out
 
 
-def render_from(path: Path, out: Path, *, measure: set[str]) -> int:
+def render_from(path: Path, out: Path, *, measure: set[str], section: str | None = None) -> int:
     results = json.loads(path.read_text())
     if "observability" in measure:
         results["observability"] = measure_observability()
@@ -351,8 +355,11 @@ def render_from(path: Path, out: Path, *, measure: set[str]) -> int:
         results["cost"] = cost_results(results)
     if out.resolve() == (REPO / "docs" / "benchmarks.md").resolve():
         LAST_RESULTS.write_text(json.dumps(results, indent=1, default=str))
-    out.write_text(report.render(results))
-    log(f"wrote {out} from {path}")
+    if section == "cost":
+        out.write_text(report.splice_cost_section(out.read_text(), results))
+    else:
+        out.write_text(report.render(results))
+    log(f"wrote {out} from {path}" + (" (section 5 and the summary's cost row only)" if section == "cost" else ""))
     return 0
 
 
@@ -373,9 +380,13 @@ def main() -> int:
     parser.add_argument("--render-from", type=Path, default=None,
                         help="re-render the report from this results.json (no workload run)")
     parser.add_argument("--measure", default="", help="with --render-from: steps to measure again (observability)")
+    parser.add_argument("--section", choices=["cost"], default=None,
+                        help="with --render-from: render only section 5 (and the summary's cost row) into the "
+                             "existing --out, leaving the other sections as they were rendered")
     args = parser.parse_args()
     if args.render_from:
-        return render_from(args.render_from, args.out, measure=set(filter(None, args.measure.split(","))))
+        return render_from(args.render_from, args.out, measure=set(filter(None, args.measure.split(","))),
+                           section=args.section)
     feeds = 100 if args.quick and args.feeds == 1000 else args.feeds
     naive_every = args.naive_every or (4 if feeds >= 500 else 1)
     deployed_every = args.deployed_every or (2 if args.quick else 5)

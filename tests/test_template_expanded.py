@@ -375,8 +375,10 @@ def test_moto_cloudformation_creates_the_expanded_stack(expanded: dict[str, Any]
         for key in re.findall(r'"S3Key": "([^"]+)"', json.dumps(expanded)):  # what `sam package` uploads
             s3.put_object(Bucket="earshot-artifacts", Key=key, Body=code.getvalue())
         cfn = boto3.client("cloudformation", region_name="us-east-1")
+        # Tracing on, so the stack holds its one resource that only comes with it (the sampling rule).
+        answers = {**REQUIRED_ANSWERS, "TracingMode": "Active"}
         cfn.create_stack(StackName="earshot", TemplateBody=json.dumps(expanded), Capabilities=["CAPABILITY_IAM"],
-                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in REQUIRED_ANSWERS.items()])
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in answers.items()])
         status = cfn.describe_stacks(StackName="earshot")["Stacks"][0]["StackStatus"]
         created = {r["LogicalResourceId"]: r for r in cfn.list_stack_resources(StackName="earshot")[
             "StackResourceSummaries"]}

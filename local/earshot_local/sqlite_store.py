@@ -43,7 +43,7 @@ from earshot.models import (
 )
 from earshot.store import Store, iso
 from earshot.store.archive import TranscriptArchive, decode_cues, encode_cues
-from earshot.store.port import EpisodePage, HostLease, lease_expiry_s, merge_feed_state
+from earshot.store.port import EpisodePage, HostLease, lease_expiry_s, merge_feed_state, new_revision
 
 UNDATED = "0000-00-00T00:00:00Z"
 BUSY_TIMEOUT_MS = 60_000
@@ -415,7 +415,11 @@ class SqliteStore(Store, TranscriptArchive):
 
     def delete_feed(self, feed_id: str) -> bool:
         with self._write() as conn:
+            slugs = [slug for (slug,) in conn.execute("SELECT DISTINCT topic FROM matches WHERE feed_id = ?",
+                                                      (feed_id,)).fetchall()]
             conn.execute("DELETE FROM matches WHERE feed_id = ?", (feed_id,))
+            for slug in slugs:
+                self._revise_topic(conn, slug)
             conn.execute("DELETE FROM transcripts WHERE feed_id = ?", (feed_id,))
             conn.execute("DELETE FROM transcript_states WHERE feed_id = ?", (feed_id,))
             conn.execute("DELETE FROM episodes WHERE feed_id = ?", (feed_id,))
@@ -569,15 +573,26 @@ class SqliteStore(Store, TranscriptArchive):
         return rows[0][0] if rows else None
 
     # ----------------------------------------------------------------- topics
+    @staticmethod
+    def _revised(topic: Topic) -> str:
+        """The topic as stored: every write of it is a change its page may show."""
+        return _dump(topic.model_copy(update={"revision": new_revision(), "revised_at": datetime.now(UTC)}))
+
+    @staticmethod
+    def _revise_topic(conn: sqlite3.Connection, slug: str) -> None:
+        """A fresh revision, in the transaction of the match writes it covers."""
+        conn.execute("UPDATE topics SET data = json_set(data, '$.revision', ?, '$.revised_at', ?) WHERE slug = ?",
+                     (new_revision(), datetime.now(UTC).isoformat().replace("+00:00", "Z"), slug))
+
     def create_topic(self, topic: Topic) -> bool:
         with self._write() as conn:
             cur = conn.execute("INSERT INTO topics (slug, data) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
-                               (topic.slug, _dump(topic)))
+                               (topic.slug, self._revised(topic)))
         return cur.rowcount == 1
 
     def save_topic(self, topic: Topic) -> bool:
         with self._write() as conn:
-            cur = conn.execute("UPDATE topics SET data = ? WHERE slug = ?", (_dump(topic), topic.slug))
+            cur = conn.execute("UPDATE topics SET data = ? WHERE slug = ?", (self._revised(topic), topic.slug))
         return cur.rowcount == 1
 
     def get_topic(self, slug: str) -> Topic | None:
@@ -624,6 +639,8 @@ class SqliteStore(Store, TranscriptArchive):
             conn.executemany("DELETE FROM matches WHERE topic = ? AND feed_id = ? AND episode_id = ?", stale)
             removed = conn.total_changes - before
             conn.executemany(self._UPSERT_MATCH, self._match_rows(slug, matches))
+            if matches or removed:
+                self._revise_topic(conn, slug)
         return removed
 
     def put_run_matches(self, slug: str, run_id: str, matches: list[MatchedEpisode]) -> None:
@@ -633,11 +650,16 @@ class SqliteStore(Store, TranscriptArchive):
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (topic, feed_id, episode_id) DO UPDATE SET "
                 "published = excluded.published, data = excluded.data, backfill_run = excluded.backfill_run",
                 [(*row, run_id) for row in self._match_rows(slug, matches)])
+            if matches:
+                self._revise_topic(conn, slug)
 
     def drop_matches_outside_run(self, slug: str, run_id: str) -> int:
         with self._write() as conn:
-            return int(conn.execute("DELETE FROM matches WHERE topic = ? AND backfill_run IS NOT ?",
-                                    (slug, run_id)).rowcount)
+            removed = int(conn.execute("DELETE FROM matches WHERE topic = ? AND backfill_run IS NOT ?",
+                                       (slug, run_id)).rowcount)
+            if removed:
+                self._revise_topic(conn, slug)
+        return removed
 
     def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
         with self._write() as conn:
@@ -651,6 +673,8 @@ class SqliteStore(Store, TranscriptArchive):
                 "(SELECT feed_id, episode_id FROM keep_matches)", (slug,)).rowcount
             conn.executemany(self._UPSERT_MATCH, self._match_rows(slug, matches))
             conn.execute("DELETE FROM keep_matches")
+            if matches or removed:
+                self._revise_topic(conn, slug)
         return removed
 
     # ------------------------------------------------------------ subscribers

@@ -325,6 +325,13 @@ class Topic(BaseModel):
     discover_min_matches: int = Field(3, ge=1)
     left_out: Annotated[list[LeftOut], Bound(max_items=MAX_SENSES)] = Field(default_factory=list,
                                     description="other senses of the main term, as of the last add/edit")
+    # The validator of the topic's page and feed (earshot.web.topics): the store gives it
+    # a fresh value after every change of the topic or of its matches, so a conditional
+    # request is answered from this one item. Set by the store; what a caller passes is
+    # ignored. Empty on a topic no change has touched since it was introduced.
+    revision: OptionalKey = Field(None, description="a fresh value after every change of the topic or its "
+                                                    "matches (set by the store)")
+    revised_at: datetime | None = Field(None, description="when the store last set revision")
 
 
 class TranscriptMoment(BaseModel):

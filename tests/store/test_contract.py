@@ -247,6 +247,76 @@ def test_topics_and_matches(repo: Store) -> None:
     assert repo.get_topic("mlp") is None and repo.count_matches("mlp") == 0
 
 
+def test_every_change_of_a_topic_or_its_matches_gives_it_a_fresh_revision(repo: Store) -> None:
+    """The page's and feed's validator (earshot.web.topics) is the topic's revision: every
+    write the page could show must change it, and a write that changes nothing need not."""
+    seen: list[str] = []
+
+    def revision() -> str:
+        topic = repo.get_topic("mlp")
+        assert topic is not None and topic.revision and topic.revised_at is not None
+        return topic.revision
+
+    def changes(what: str) -> None:
+        now = revision()
+        assert now not in seen, f"{what}: the revision must change (and never repeat)"
+        seen.append(now)
+
+    def keeps(what: str) -> None:
+        assert revision() == seen[-1], f"{what}: nothing changed, the revision stays"
+
+    topic = Topic(slug="mlp", name="MLPs", query="MLP", created_at=NOW, updated_at=NOW)
+    feed = new_feed("https://a.example/feed.xml", NOW)
+    repo.add_feed(feed)
+    repo.create_topic(topic.model_copy(update={"revision": "chosen-by-caller"}))
+    changes("create_topic")
+    assert seen[-1] != "chosen-by-caller", "the store sets the revision, not the caller"
+    repo.save_topic(repo.get_topic("mlp").model_copy(update={"name": "MLPs!"}))  # type: ignore[union-attr]
+    changes("save_topic (an edit)")
+    repo.replace_feed_matches("mlp", feed.feed_id, [], [_match(feed.feed_id, "a", NOW)])
+    changes("a new match")
+    repo.replace_feed_matches("mlp", feed.feed_id, ["a"], [_match(feed.feed_id, "a", NOW, "a, retitled")])
+    changes("a changed match")
+    repo.replace_feed_matches("mlp", feed.feed_id, ["a"], [_match(feed.feed_id, "a", NOW, "a, retitled").model_copy(
+        update={"moment": TranscriptMoment(start_seconds=75, text="MLP")})])
+    changes("a transcript moment on a match")
+    repo.replace_feed_matches("mlp", feed.feed_id, ["zzz"], [])
+    keeps("a changed episode that matches nothing, and never did")
+    repo.replace_feed_matches("mlp", feed.feed_id, ["a"], [])
+    changes("a match that no longer holds")
+    repo.replace_topic_matches("mlp", [_match(feed.feed_id, "b", NOW - timedelta(days=1))])
+    changes("a re-match of the archive")
+    repo.replace_topic_matches("mlp", [])
+    changes("a re-match that drops every match")
+    repo.replace_topic_matches("mlp", [])
+    keeps("a re-match of nothing over nothing")
+    repo.put_run_matches("mlp", "run-1", [_match(feed.feed_id, "c", NOW)])
+    changes("a backfill page's matches")
+    repo.put_run_matches("mlp", "run-1", [])
+    keeps("a backfill page without matches")
+    repo.put_run_matches("mlp", "run-2", [_match(feed.feed_id, "d", NOW)])
+    seen.append(revision())
+    assert repo.drop_matches_outside_run("mlp", "run-2") == 1
+    changes("the stale matches of a finished backfill dropped")
+    assert repo.drop_matches_outside_run("mlp", "run-2") == 0
+    keeps("a repeated drop that finds nothing")
+    assert repo.delete_feed(feed.feed_id)
+    changes("a removed feed's matches dropped")
+    other = Topic(slug="other", name="Other", query="x", created_at=NOW, updated_at=NOW)
+    repo.create_topic(other)
+    other_revision = repo.get_topic("other").revision  # type: ignore[union-attr]
+    repo.replace_feed_matches("mlp", "f-2", [], [_match("f-2", "e", NOW)])
+    assert repo.get_topic("other").revision == other_revision, "another topic's matches leave it alone"  # type: ignore[union-attr]
+
+    # A topic removed and added again never repeats a revision; a match write racing the
+    # removal brings no bare topic back.
+    assert repo.delete_topic("mlp")
+    repo.replace_feed_matches("mlp", "f-2", [], [_match("f-2", "f", NOW)])
+    assert repo.get_topic("mlp") is None
+    repo.create_topic(topic)
+    changes("the same slug added again")
+
+
 def _subscriber(status: str = "pending", version: int = 0) -> Subscriber:
     return Subscriber(topic="mlp", email="a@example.com", address_hash="h1", status=status, created_at=NOW,
                       requested=ConsentEvent(at=NOW, source="api"), version=version)
@@ -396,7 +466,8 @@ def test_feed_provenance_and_topic_discovery_settings_round_trip(repo: Store) ->
     topic = Topic(slug="mlp", name="MLP", query="MLP", created_at=NOW, discover_auto_add=True,
                   discover_min_matches=5)
     assert repo.create_topic(topic)
-    assert repo.get_topic("mlp") == topic
+    assert repo.get_topic("mlp").model_dump(exclude={"revision", "revised_at"}) == topic.model_dump(  # type: ignore[union-attr]
+        exclude={"revision", "revised_at"}), "the store adds only the revision"
 
 
 # ------------------------------------------------------------------ transcripts

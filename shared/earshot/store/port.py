@@ -33,6 +33,13 @@ Promises every adapter keeps:
   a lease takes one of the slots ``0 .. limit-1``, so whatever limits the callers pass,
   the host never has more live leases than the largest of them; a lease that is not
   released lapses at ``expires_at`` (a killed worker holds nothing for long);
+- a topic's ``revision`` (the validator of its page and feed) takes a fresh value, with
+  ``revised_at``, on every write that changes the topic or its matches: ``create_topic``,
+  ``save_topic``, and each match write that writes or drops at least one match
+  (``replace_*_matches``, ``put_run_matches``, ``drop_matches_outside_run``,
+  ``delete_feed``). Set after the match writes it covers, never before, so a reader that
+  sees the new value reads at least those matches; never reused (random), so a topic
+  removed and added again cannot repeat an old one;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
   DynamoDB writes are each durable, and the refresh orders its writes (matches,
   episodes, then the feed's state) so a retried check repairs a partial one.
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -103,6 +111,11 @@ def merge_feed_state(stored: FeedState, update: FeedState) -> FeedState:
         if value not in (None, "") or name in CLEARED_WHEN_EMPTY:
             data[name] = value
     return FeedState.model_validate(data)
+
+
+def new_revision() -> str:
+    """A fresh topic revision (see the promises above): random, so never reused."""
+    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True)

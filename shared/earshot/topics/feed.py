@@ -71,6 +71,24 @@ def last_change(topic: Topic, episodes: list[MatchedEpisode], *, now: datetime) 
     return max(past, default=None)
 
 
+def feed_stable_until(topic: Topic, matches: list[MatchedEpisode], *, now: datetime) -> datetime | None:
+    """The first instant after ``now`` at which the feed of these matches could read
+    differently with nothing stored changed: a future-dated date reaching ``now`` can move
+    ``lastBuildDate`` (:func:`last_change`). None: never. The feed's validator
+    (``earshot.web.topics``) holds until then.
+
+    >>> from datetime import UTC
+    >>> t = Topic(slug="t", name="T", query="t", updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> ahead = MatchedEpisode(feed_id="f", episode_id="e", published=datetime(2026, 7, 1, tzinfo=UTC))
+    >>> feed_stable_until(t, [ahead], now=datetime(2026, 6, 1, tzinfo=UTC)).date().isoformat()
+    '2026-07-01'
+    >>> feed_stable_until(t, [ahead], now=datetime(2026, 8, 1, tzinfo=UTC)) is None
+    True
+    """
+    dates = [topic.created_at, topic.updated_at, *(ep.published for ep in matches)]
+    return min((d for d in dates if d is not None and d > now), default=None)
+
+
 def render_topic_feed(
     topic: Topic, matches: list[MatchedEpisode], *, now: datetime, page_url: str, feed_url: str,
     limit: int = FEED_LIMIT,

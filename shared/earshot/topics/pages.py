@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 
 from markupsafe import Markup
 
 from earshot import templating
-from earshot.models import Topic
-from earshot.topics.stats import EpisodeCard, TopicReport, popularity_by_year
+from earshot.models import MatchedEpisode, Topic
+from earshot.topics.stats import YEAR, EpisodeCard, TopicReport, popularity_by_year
 
 CHART_HEIGHT = 120
 BAR_WIDTH = 36
@@ -77,6 +78,26 @@ def year_bars(per_year: dict[str, int]) -> list[Bar]:
 def has_play_from(card: EpisodeCard) -> bool:
     """The card shows a "Play from" control: a transcript moment and a player to start."""
     return card.moment is not None and templating.safe_link(card.audio_url) is not None
+
+
+def page_stable_until(matches: Iterable[MatchedEpisode], *, now: datetime) -> datetime:
+    """The first instant after ``now`` at which the page of these matches could read
+    differently with nothing stored changed: the footer's date turns at midnight UTC, an
+    episode dated in the future starts to count when its date comes, and one leaves "the
+    last 12 months" (ranking, cadence) a year after its date (``stats``). The page's
+    validator (``earshot.web.topics``) holds until then.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    >>> page_stable_until([], now=now).isoformat()
+    '2026-03-02T00:00:00+00:00'
+    >>> year_old = MatchedEpisode(feed_id="f", episode_id="e", published=datetime(2025, 3, 1, 16, tzinfo=UTC))
+    >>> page_stable_until([year_old], now=now).isoformat()
+    '2026-03-01T16:00:00+00:00'
+    """
+    midnight = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(), tzinfo=UTC)
+    turns = (at for m in matches if m.published is not None for at in (m.published, m.published + YEAR))
+    return min([midnight, *(at for at in turns if at > now)])
 
 
 def render_topic_page(topic: Topic, report: TopicReport, *, now: datetime, feed_url: str | None = None,

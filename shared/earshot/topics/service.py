@@ -152,13 +152,6 @@ def topic_matches(repo: Store, slug: str) -> tuple[Topic, list[MatchedEpisode]]:
     return topic, repo.list_matches(slug)
 
 
-def latest_matches(repo: Store, slug: str, *, limit: int) -> tuple[Topic, list[MatchedEpisode]]:
-    """A topic and its ``limit`` newest matched listings (raises NotFound): what a view of
-    the latest episodes needs, read without the rest of the topic's archive."""
-    topic = get_topic(repo, slug)
-    return topic, repo.list_matches(slug, limit=limit)
-
-
 def topic_report(
     repo: Store, slug: str, *, now: datetime,
     window: tuple[datetime, datetime] | None = None, latest_limit: int | None = 20,

@@ -5,28 +5,48 @@
 
 Unknown slugs raise NotFound, which ``earshot.web.api`` maps to 404.
 
-Both carry validators (RFC 9110 §8.8.3): a strong ``ETag``, the SHA-256 of the exact
-bytes, and ``Cache-Control``. A request whose ``If-None-Match`` names the current tag gets
-``304 Not Modified`` with no body (RFC 9110 §13.1.2, §15.4.5): a podcast app that polls a
-topic's feed every hour downloads it only when an episode was added. The body is still
-rendered to know its tag; what a 304 saves is the bytes sent, which AWS bills as data
-transfer out, and the app's own work. A client that accepts gzip gets the body gzipped
-(``Content-Encoding: gzip``, ``Vary: Accept-Encoding``; the HTTP API does not compress),
-under its own tag (``"<hash>-gzip"``: a strong tag names one representation), and either
-tag of the current content answers 304.
+Both carry validators (RFC 9110 §8.8.3): a strong ``ETag`` and ``Cache-Control``. A
+request whose ``If-None-Match`` names the current tag gets ``304 Not Modified`` with no
+body (RFC 9110 §13.1.2, §15.4.5), so a podcast app that polls a topic's feed every few
+hours downloads it only when an episode was added.
+
+The tag is not a digest of the body: it is built from what the body is made of, so a
+conditional request is answered from the topic's own item (one read) without reading the
+topic's matches or rendering anything. Its parts:
+
+- the topic's ``revision``, which the store replaces after every change of the topic or
+  its matches (``earshot.store.port``);
+- the page's links (the public base URL or the request's domain) and a digest of the
+  layer's code and templates (:func:`code_revision`: a deploy that renders differently);
+- how long the body stays as it is with nothing stored changed (``.<epoch second>``):
+  the page's date and "last 12 months" turn with time (``pages.page_stable_until``), the
+  feed's ``lastBuildDate`` when a future-dated episode's date comes
+  (``feed.feed_stable_until``); past that second the tag no longer matches. A tag issued
+  within :data:`SETTLE_S` of a new revision holds only until then (see there).
+
+A client that accepts gzip gets the body gzipped (``Content-Encoding: gzip``,
+``Vary: Accept-Encoding``; the HTTP API does not compress), under its own tag
+(``"<tag>-gzip"``: a strong tag names one representation), and either tag of the current
+content answers 304.
 """
 
 
+
+import functools
 import hashlib
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+import earshot
 from earshot import runtime
-from earshot.topics.feed import FEED_LIMIT, render_topic_feed
-from earshot.topics.pages import CONTENT_SECURITY_POLICY, render_topic_page
-from earshot.topics.service import latest_matches, topic_matches
+from earshot.models import Topic
+from earshot.topics.feed import FEED_LIMIT, feed_stable_until, render_topic_feed
+from earshot.topics.pages import CONTENT_SECURITY_POLICY, page_stable_until, render_topic_page
+from earshot.topics.service import get_topic
 from earshot.topics.stats import build_report
 from earshot.web.links import public_base_url
 
@@ -36,6 +56,14 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]  # Powertools l
 CACHE_CONTROL = "public, max-age=300"
 # Listings the feed reads: FEED_LIMIT episodes, each listed in up to three feeds.
 FEED_READ_LIMIT = 3 * FEED_LIMIT
+# DynamoDB's eventually consistent reads go to any of an item's replicas: right after a
+# change, the topic's new revision may be read from one replica and its matches from
+# another that has not applied the change yet. A tag issued in the first SETTLE_S seconds
+# of a revision therefore holds only until then, and the next poll reads the settled
+# matches (replicas apply writes within about a second).
+SETTLE_S = 30
+# What the layer's code and templates are made of (see code_revision).
+CODE_SUFFIXES = (".py", ".j2", ".js")
 
 
 def _base() -> str:
@@ -48,13 +76,57 @@ def _urls(slug: str) -> tuple[str, str]:
     return f"{base}/topics/{slug}", f"{base}/topics/{slug}/feed.xml"
 
 
-def entity_tag(body: bytes) -> str:
-    """A strong entity tag for these exact bytes (RFC 9110 §8.8.3: a quoted string).
+@functools.cache
+def code_revision() -> str:
+    """A digest of the layer's code and templates (read once per process): a deploy that
+    changes how a page or feed is rendered gives every tag a new value."""
+    root = Path(earshot.__file__).parent
+    digest = hashlib.sha256(earshot.__version__.encode())
+    for path in sorted(p for p in root.rglob("*") if p.suffix in CODE_SUFFIXES):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
-    >>> entity_tag(b"hello")
-    '"2cf24dba5fb0a30e26e83b2ac5b9e29e"'
+
+def validator(kind: str, topic: Topic, *links: str) -> str:
+    """The part of a tag that names the stored content and how it is shown: the route,
+    the topic's revision, the links written into the body, the code."""
+    parts = (kind, topic.slug, topic.revision or "", *links, code_revision())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def entity_tag(validated: str, until: datetime | None, *, gzipped: bool = False) -> str:
+    """A strong entity tag (RFC 9110 §8.8.3: a quoted string): the validator, the second
+    until which the body holds, the coding.
+
+    >>> entity_tag("ab12", datetime(2026, 1, 1, tzinfo=UTC), gzipped=True)
+    '"ab12.1767225600-gzip"'
+    >>> entity_tag("ab12", None)
+    '"ab12"'
     """
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    held = f".{int(until.timestamp())}" if until is not None else ""
+    return f'"{validated}{held}{"-gzip" if gzipped else ""}"'
+
+
+def held_tag(if_none_match: str | None, validated: str, now: datetime) -> str | None:
+    """The tag in an ``If-None-Match`` field value (a comma-separated list; ``W/`` taken
+    as the same tag) that names ``validated`` content still as it is at ``now``: the tag's
+    opaque part without its coding, or None.
+
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> [held_tag(v, "ab12", now) for v in (None, "*", '"ab12"', 'W/"ab12-gzip"', '"x", "ab12.1767225601"')]
+    [None, None, 'ab12', 'ab12', 'ab12.1767225601']
+    >>> [held_tag(v, "ab12", now) for v in ('"ab12.1767225600"', '"ab13"', '"ab12.x"', "ab12")]
+    [None, None, None, None]
+    """
+    for candidate in (if_none_match or "").split(","):
+        tag = candidate.strip().removeprefix("W/")
+        if len(tag) < 2 or tag[0] != '"' or tag[-1] != '"':
+            continue
+        opaque = tag[1:-1].removesuffix("-gzip")
+        name, _, until = opaque.partition(".")
+        if name == validated and (not until or (until.isdigit() and now.timestamp() < int(until))):
+            return opaque
+    return None
 
 
 def none_match(if_none_match: str | None, etag: str) -> bool:
@@ -94,44 +166,59 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return False
 
 
-def _validated(body: str, content_type: str, headers: dict[str, str]) -> Response[str]:
-    """200 with the body and its validators, or 304 when the client holds this version.
-    A 304 carries the same ETag, Cache-Control and Vary a 200 would (RFC 9110 §15.4.5)."""
+Render = Callable[[Topic, datetime], tuple[str, datetime | None]]
+
+
+def _served(kind: str, slug: str, render: Render, content_type: str, headers: dict[str, str]) -> Response[str]:
+    """The route's answer: 304 from the topic's item alone when the client holds the
+    current tag; else the rendered body (``render`` reads the matches) with its tag. A
+    304 carries the same ETag, Cache-Control and Vary a 200 would (RFC 9110 §15.4.5)."""
+    now = datetime.now(UTC)
+    topic = get_topic(runtime.store(), slug)
     event_headers = router.current_event.headers
-    data = body.encode("utf-8")
-    etag = entity_tag(data)
     gzipped = accepts_gzip(event_headers.get("accept-encoding"))
+    if_none_match = event_headers.get("if-none-match")
+    validated = validator(kind, topic, *_urls(slug))
+    kept = ("ETag", "Cache-Control", "Vary")
+    headers = {**headers, "Vary": "Accept-Encoding"}
+    if held := held_tag(if_none_match, validated, now):
+        etag = f'"{held}{"-gzip" if gzipped else ""}"'
+        return Response(304, None, "", headers={k: v for k, v in {**headers, "ETag": etag}.items() if k in kept})
+    body, until = render(topic, now)
+    if topic.revised_at is not None and (settled := topic.revised_at + timedelta(seconds=SETTLE_S)) > now:
+        until = min(until, settled) if until is not None else settled
+    headers["ETag"] = entity_tag(validated, until, gzipped=gzipped)
+    if none_match(if_none_match, headers["ETag"]):  # "*", or a tag issued just now
+        return Response(304, None, "", headers={k: v for k, v in headers.items() if k in kept})
     # Powertools gzips the body as the response is built (after the route's validation);
     # its gzip header carries no time, so the same content gives the same bytes.
-    sent_tag = etag[:-1] + '-gzip"' if gzipped else etag
-    headers = {**headers, "ETag": sent_tag, "Vary": "Accept-Encoding"}
-    if_none_match = event_headers.get("if-none-match")
-    if none_match(if_none_match, etag) or none_match(if_none_match, etag[:-1] + '-gzip"'):
-        kept = ("ETag", "Cache-Control", "Vary")
-        return Response(304, None, "", headers={k: v for k, v in headers.items() if k in kept})
     return Response(200, content_type, body, headers=headers, compress=gzipped)
 
 
 @router.get("/topics/<slug>")
 def topic_page(slug: str) -> Response[str]:
-    now = datetime.now(UTC)
-    topic, matches = topic_matches(runtime.store(), slug)
-    _, feed_url = _urls(slug)
-    html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
-                             subscribe_url=f"{_base()}/subscriptions")
+    def render(topic: Topic, now: datetime) -> tuple[str, datetime | None]:
+        matches = runtime.store().list_matches(slug)
+        _, feed_url = _urls(slug)
+        html = render_topic_page(topic, build_report(matches, now=now), now=now, feed_url=feed_url,
+                                 subscribe_url=f"{_base()}/subscriptions")
+        return html, page_stable_until(matches, now=now)
+
     # The page's policy (earshot.topics.pages): its own script by hash, audio from any http(s) host.
-    return _validated(html, "text/html; charset=utf-8",
-                      {"Cache-Control": CACHE_CONTROL, "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                       "X-Content-Type-Options": "nosniff"})
+    return _served("page", slug, render, "text/html; charset=utf-8",
+                   {"Cache-Control": CACHE_CONTROL, "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                    "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/topics/<slug>/feed.xml")
 def topic_feed(slug: str) -> Response[str]:
-    now = datetime.now(UTC)
-    # The feed lists the newest FEED_LIMIT episodes, duplicates folded: it reads the newest
-    # listings only (a few per episode), not the topic's whole archive, since every podcast
-    # app following the topic polls it and DynamoDB bills each poll by what it reads.
-    topic, matches = latest_matches(runtime.store(), slug, limit=FEED_READ_LIMIT)
-    page_url, feed_url = _urls(slug)
-    body = render_topic_feed(topic, matches, now=now, page_url=page_url, feed_url=feed_url)
-    return _validated(body.decode("utf-8"), "application/rss+xml; charset=utf-8", {"Cache-Control": CACHE_CONTROL})
+    def render(topic: Topic, now: datetime) -> tuple[str, datetime | None]:
+        # The feed lists the newest FEED_LIMIT episodes, duplicates folded: it reads the
+        # newest listings only (a few per episode), not the topic's whole archive, since
+        # every podcast app following the topic polls it and DynamoDB bills what it reads.
+        matches = runtime.store().list_matches(slug, limit=FEED_READ_LIMIT)
+        page_url, feed_url = _urls(slug)
+        body = render_topic_feed(topic, matches, now=now, page_url=page_url, feed_url=feed_url)
+        return body.decode("utf-8"), feed_stable_until(topic, matches, now=now)
+
+    return _served("feed", slug, render, "application/rss+xml; charset=utf-8", {"Cache-Control": CACHE_CONTROL})

@@ -60,7 +60,9 @@ class DynamoStore(FeedItems, EpisodeItems, TopicItems, SubscriptionItems, Discov
         if self.get_feed(feed_id) is None:
             return False
         for topic in self.list_topics():
-            self._delete_matches(topic.slug, self._match_keys(topic.slug, feed_id=feed_id))
+            if dropped := self._match_keys(topic.slug, feed_id=feed_id):
+                self._delete_matches(topic.slug, dropped)
+                self._revise_topic(topic.slug)
         self._delete_transcript_items(feed_id)
         self._delete_episode_items(feed_id)
         self.client.delete_item(TableName=self.table_name, Key=serialize(keys.feed(feed_id)))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from earshot.models import BackfillJob, MatchedEpisode, SegmentProgress, Topic
 from earshot.store.dynamodb import keys
 from earshot.store.dynamodb.base import DynamoTable, deserialize, serialize
-from earshot.store.port import iso
+from earshot.store.port import iso, new_revision
 
 
 class TopicItems(DynamoTable):
@@ -27,6 +27,8 @@ class TopicItems(DynamoTable):
     def _topic_item(self, topic: Topic) -> dict[str, Any]:
         data = topic.model_dump(mode="json")
         data["created_at"], data["updated_at"] = iso(topic.created_at), iso(topic.updated_at)
+        # Every write of the topic is a change its page may show: a fresh revision.
+        data["revision"], data["revised_at"] = new_revision(), iso(datetime.now(UTC))
         return {**keys.topic(topic.slug), "type_pk": "TOPIC", "type_sk": topic.slug, **data}
 
     def create_topic(self, topic: Topic) -> bool:
@@ -65,6 +67,17 @@ class TopicItems(DynamoTable):
         self._delete_matches(slug, self._match_keys(slug))
         self.client.delete_item(TableName=self.table_name, Key=serialize(keys.backfill(slug)))
         return "Attributes" in resp
+
+    def _revise_topic(self, slug: str) -> None:
+        """A fresh revision on the topic item, after the match writes it covers (one
+        UpdateItem; the ``type`` index does not project it, so it writes nothing there).
+        A topic removed meanwhile is not brought back as a bare item."""
+        self._if(
+            "update_item", Key=serialize(keys.topic(slug)),
+            UpdateExpression="SET revision = :r, revised_at = :t",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=serialize({":r": new_revision(), ":t": iso(datetime.now(UTC))}),
+        )
 
     def _match_keys(self, slug: str, *, feed_id: str | None = None) -> list[str]:
         """Sort keys of a topic's match items (optionally one feed's), keys only read."""
@@ -113,6 +126,8 @@ class TopicItems(DynamoTable):
                  if keys.episode_of_match_sk(sk) in ids and sk not in new_keys] if ids else []
         self._put_matches(slug, matches)
         self._delete_matches(slug, stale)
+        if matches or stale:
+            self._revise_topic(slug)
         return len(stale)
 
     def replace_topic_matches(self, slug: str, matches: list[MatchedEpisode]) -> int:
@@ -120,6 +135,8 @@ class TopicItems(DynamoTable):
         stale = [sk for sk in self._match_keys(slug) if sk not in new_keys]
         self._put_matches(slug, matches)
         self._delete_matches(slug, stale)
+        if matches or stale:
+            self._revise_topic(slug)
         return len(stale)
 
     def _put_matches(self, slug: str, matches: list[MatchedEpisode], *, run_id: str | None = None) -> None:
@@ -182,6 +199,8 @@ class TopicItems(DynamoTable):
 
     def put_run_matches(self, slug: str, run_id: str, matches: list[MatchedEpisode]) -> None:
         self._put_matches(slug, matches, run_id=run_id)
+        if matches:
+            self._revise_topic(slug)
 
     def drop_matches_outside_run(self, slug: str, run_id: str) -> int:
         stale = [item["sk"]["S"] for item in self._query_all(
@@ -191,4 +210,6 @@ class TopicItems(DynamoTable):
             ProjectionExpression="sk",
         )]
         self._delete_matches(slug, stale)
+        if stale:
+            self._revise_topic(slug)
         return len(stale)
