@@ -164,7 +164,8 @@ def test_a_check_in_flight_when_its_feed_is_removed_writes_nothing(repo: Store) 
     assert repo.delete_feed(feed.feed_id)
 
     outcome = refresh_feed(check, repo=repo, settings=Settings(EARSHOT_ALLOW_LOCAL_FILES=True), now=NOW,
-                           on_new_episodes=lambda f, episodes: match_new_episodes(repo, f, episodes))
+                           on_new_episodes=lambda f, new, changed: match_new_episodes(
+                               repo, f, new + changed, changed_ids=[e.id for e in changed]))
 
     assert outcome.result == "removed" and outcome.new_episodes == 0
     assert repo.get_feed(feed.feed_id) is None and list(repo.iter_all_episodes()) == []

@@ -428,9 +428,10 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
     slot_stats = SlotStats()
     transcript_jobs: dict[str, list[dict[str, Any]]] = {}
 
-    def on_new_episodes(feed: FeedState, episodes: list[Episode]) -> int:
-        transcript_jobs[feed.feed_id] = jobs_for(feed.feed_id, episodes)  # one thread per feed: no lock needed
-        return match_new_episodes(store, feed, episodes)
+    def on_new_episodes(feed: FeedState, new: list[Episode], changed: list[Episode]) -> int:
+        # Once per batch of the feed's episodes; one thread per feed: no lock needed.
+        transcript_jobs.setdefault(feed.feed_id, []).extend(jobs_for(feed.feed_id, new + changed))
+        return match_new_episodes(store, feed, new + changed, changed_ids=[e.id for e in changed])
 
     futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
                             on_new_episodes=on_new_episodes, stats=slot_stats)
