@@ -145,7 +145,7 @@ def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "a
     Traceback (most recent call last):
     earshot.errors.NotAFeed: an HTML page, not a feed
     """
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(): that copies the whole body
         raise NotAFeed("empty body")
     if parser == "auto":
         try:
@@ -190,7 +190,7 @@ def parse_in_batches(
     ...     parsed.feed.title, parsed.episode_count, [[e.id for e in b] for b in parsed.batches()]
     ('Show', 3, [['a', 'b'], ['c']])
     """
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(): that copies the whole body
         raise NotAFeed("empty body")
     if parser == "auto":
         spool = _DraftSpool(batch_size)
