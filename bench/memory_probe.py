@@ -107,7 +107,7 @@ def refresh_probe(mode: str, url: str, cap: int) -> dict:
         def on_new_episodes(f, new, changed):  # noqa: ANN001, ANN202
             return match_new_episodes(store, f, new + changed, changed_ids=[e.id for e in changed])
 
-        checks = 1 if mode == "refresh" else 2  # the server answers a path's second request with the grown body
+        checks = 2 if mode == "refresh_again" else 1  # a path's second request gets the grown body
         with fetcher.make_client(settings) as client:
             for number in range(1, checks + 1):
                 state = store.get_feed(feed.feed_id)

@@ -98,7 +98,7 @@ def _cycle_section(r: dict) -> list[str]:
                    f"/ {b['slots']} slots = **{_f(b['biggest_host_s'])} s** (all {w['feeds']:,} feeds' delays / "
                    f"{b['concurrency']} in flight = {_f(b['all_hosts_s'])} s), so no scheduler can beat "
                    f"{_f(best)}× rss2email on this workload with the per-host limit on; the CPU is "
-                   f"{_f(c['cpu_s'])} s in one process ({_f(c['parse']['seconds'])} s of it in `parse_feed`), "
+                   f"{_f(c['cpu_s'])} s in one process ({_f(c['parse']['seconds'])} s of it parsing), "
                    f"and Python runs one thread at a time (the GIL), so the cycle cannot be shorter than about that "
                    f"either.")
         out.append("")
@@ -110,9 +110,9 @@ def _cycle_section(r: dict) -> list[str]:
                f"rss2email cycle 2 parsed every 200 it got ({rc[1]['status']}).")
     out.append("")
     p0, p1 = ec[0]["parse"], ec[1]["parse"]
-    out.append(f"Where Earshot's time goes: cold, `parse_feed` took {_f(p0['seconds'])} CPU-s for {p0['calls']} feeds "
+    out.append(f"Where Earshot's time goes: cold, parsing (`parse_in_batches`) took {_f(p0['seconds'])} CPU-s for {p0['calls']} feeds "
                f"({_f(p0['bytes'] / 1e6)} MB, {p0['episodes']:,} episodes) of {_f(ec[0]['cpu_s'])} CPU-s in total, "
-               f"the SQLite store {_f(ec[0]['store_cpu_s'])} CPU-s; warm, `parse_feed` {_f(p1['seconds'])} CPU-s of "
+               f"the SQLite store {_f(ec[0]['store_cpu_s'])} CPU-s; warm, parsing {_f(p1['seconds'])} CPU-s of "
                f"{_f(ec[1]['cpu_s'])}, the store {_f(ec[1]['store_cpu_s'])}. The database after both cycles: "
                f"{e['counts']['feeds']:,} feeds, {e['counts']['episodes']:,} episodes, "
                f"{_f(e['db_bytes'] / 1e6)} MB; peak RSS {e.get('max_rss_mb')} MB.")
@@ -268,11 +268,11 @@ def _memory_section(m: dict | None) -> list[str]:
             f"{grown * 1024 / parse['episodes']:.1f} KB per episode. The refresh instead parses in batches "
             "(`parse_in_batches`): ids can only be given once every item is read (a guid shared by a later item "
             "changes an earlier item's id), so each mapped item is set aside in a temporary file as it is read, "
-            "and only the identity rule's inputs stay in memory (natural id and content key, ~0.3 KB an item); "
+            "and only what the identity rule reads stays in memory (each item's natural id and content key); "
             "then the episodes are read back 500 at a time and diffed, matched and stored batch by batch, and the "
-            "body is let go. The first check peaks at "
-            f"{refresh['peak_rss_mb']} MB, {refresh['peak_rss_mb'] - base['peak_rss_mb']:.0f} MB over the imports "
-            "with the body in it.")
+            f"body is let go. The first check peaks at {refresh['peak_rss_mb']} MB: the imports, the body, and "
+            f"{refresh['peak_rss_mb'] - base['peak_rss_mb'] - body_mb:.0f} MB for the rest (the identity rule's "
+            "inputs and id choices, one batch, the parser's and SQLite's buffers).")
     return out
 
 

@@ -34,8 +34,9 @@ Promises every adapter keeps:
   the host never has more live leases than the largest of them; a lease that is not
   released lapses at ``expires_at`` (a killed worker holds nothing for long);
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
-  DynamoDB writes are each durable, and the refresh orders its writes (matches,
-  episodes, then the feed's state) so a retried check repairs a partial one.
+  DynamoDB writes are each durable, and the refresh orders its writes (per batch of
+  episodes its matches, then the episodes; the feed's state last) so a retried check
+  repairs a partial one.
 """
 
 from __future__ import annotations
