@@ -2,7 +2,8 @@
 
 One rule, in this module, used by every parser path (``ingest.parser`` calls
 :func:`assign_ids` on whatever items it read) and by the refresh that stores what they
-parse (``ingest.refresh`` calls :func:`keep_stored_ids`). ``topics.dedup`` shares
+parse (``ingest.refresh`` hands each batch of episodes to :class:`StoredIdKeeper`, which
+is :func:`keep_stored_ids` a batch at a time). ``topics.dedup`` shares
 :func:`tracking_free_url`.
 
 1. **Natural id** (:func:`stable_episode_id`): the item's guid; else its enclosure URL;
