@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from earshot.identity import (
     Candidate,
     IdChoice,
+    StoredIdKeeper,
     assign_ids,
     content_key,
     derived_id,
@@ -210,3 +211,13 @@ def test_keep_stored_ids(parsed: list[Episode], choices: dict[str, IdChoice], st
     assert [e.id for e in result] == expected
     assert len(calls) == loads
     assert [e.audio_url for e in result] == [e.audio_url for e in parsed], "only ids change"
+
+    # The same document handed over in batches, split at every point, gives the same ids
+    # (the held ones come at the end, each with its document position).
+    for split in range(len(parsed) + 1):
+        keeper = StoredIdKeeper(choices, stored, [e.id for e in parsed], lambda _ids: stored_episodes)
+        kept = keeper.keep(parsed[:split]) + keeper.keep(parsed[split:])
+        held = keeper.settle()
+        positions = [p for p in range(len(parsed)) if p not in {p for p, _ in held}]
+        in_order = sorted([*zip(positions, kept, strict=True), *held], key=lambda pair: pair[0])
+        assert [e.id for _, e in in_order] == expected, f"split at {split}"

@@ -84,11 +84,12 @@ def handler(event: dict, context) -> dict:
     transcript_jobs: dict[str, list[dict]] = {}
     jobs_lock = threading.Lock()
 
-    def on_new_episodes(feed, episodes):
+    def on_new_episodes(feed, new, changed):  # once per batch of a feed's episodes
+        episodes = new + changed
         if transcript_queue is not None and (jobs := jobs_for(feed.feed_id, episodes)):
             with jobs_lock:
-                transcript_jobs[feed.feed_id] = jobs
-        return match_new_episodes(repo, feed, episodes)
+                transcript_jobs.setdefault(feed.feed_id, []).extend(jobs)
+        return match_new_episodes(repo, feed, episodes, changed_ids=[e.id for e in changed])
 
     slot_stats = SlotStats()
     started = refresh_feeds(

@@ -2,7 +2,8 @@
 
 One rule, in this module, used by every parser path (``ingest.parser`` calls
 :func:`assign_ids` on whatever items it read) and by the refresh that stores what they
-parse (``ingest.refresh`` calls :func:`keep_stored_ids`). ``topics.dedup`` shares
+parse (``ingest.refresh`` hands each batch of episodes to :class:`StoredIdKeeper`, which
+is :func:`keep_stored_ids` a batch at a time). ``topics.dedup`` shares
 :func:`tracking_free_url`.
 
 1. **Natural id** (:func:`stable_episode_id`): the item's guid; else its enclosure URL;
@@ -22,7 +23,8 @@ parse (``ingest.refresh`` calls :func:`keep_stored_ids`). ``topics.dedup`` share
      The id depends on the item alone, not on its position, so the same feed fetched
      twice -- or reordered, or grown by another item with that guid -- gives the same
      ids.
-3. **Stored episodes keep their ids** (:func:`keep_stored_ids`, at refresh). A group
+3. **Stored episodes keep their ids** (:func:`keep_stored_ids`, at refresh; a big feed's
+   episodes come in batches, through :class:`StoredIdKeeper`, with the same result). A group
    forms over time (a new item copies an old guid) or dissolves (the feed drops its
    older items). So before diffing against what is stored, an item whose derived id is
    stored keeps the derived id, and an item in a group whose natural id is stored for
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -315,34 +317,82 @@ def keep_stored_ids(
     episodes, and is called at most once, only when an item of a shared guid may be an
     episode stored under the bare guid and the content hashes cannot tell which.
     """
-    out = list(episodes)
-    taken = {e.id for e in out}
-    pending: list[int] = []  # items that may be the episode stored under their natural id
-
-    def rename(index: int, new_id: str) -> None:
-        taken.discard(out[index].id)
-        taken.add(new_id)
-        out[index] = out[index].model_copy(update={"id": new_id})
-
-    for index, episode in enumerate(out):
-        choice = choices.get(episode.id)
-        if choice is None or episode.id not in (choice.natural, choice.derived):
-            continue
-        if episode.id == choice.natural:
-            # Unique in this document now, but stored while its natural id was shared.
-            if choice.derived in stored and choice.derived not in taken:
-                rename(index, choice.derived)
-        elif choice.derived not in stored and choice.natural in stored and choice.natural not in taken:
-            as_natural = episode.model_copy(update={"id": choice.natural})
-            if stored[choice.natural] == as_natural.content_hash:
-                rename(index, choice.natural)
-            else:
-                pending.append(index)
-    if pending:
-        by_id = {e.id: e for e in load_stored()}
-        for index in pending:
-            natural = choices[out[index].id].natural
-            earlier = by_id.get(natural)
-            if earlier is not None and natural not in taken and same_content(earlier, out[index]):
-                rename(index, natural)
+    keeper = StoredIdKeeper(choices, stored, [e.id for e in episodes], lambda _ids: load_stored())
+    out = keeper.keep(episodes)
+    for position, episode in keeper.settle():  # ascending positions: each lands where it was
+        out.insert(position, episode)
     return out
+
+
+class StoredIdKeeper:
+    """:func:`keep_stored_ids` for a document handed over in batches, in document order
+    (the refresh of a big feed): the same ids as for the whole document at once.
+
+    ``ids`` is every episode id of the document (the keys of the parser's choices);
+    ``load_stored`` reads the stored episodes among the ids it is given. :meth:`keep`
+    returns each batch's episodes under their ids, except the few that wait for the
+    whole document (an item of a shared guid whose bare guid is stored with other
+    content: it takes the guid only if no later item of the document already did), which
+    :meth:`settle` returns at the end.
+    """
+
+    def __init__(
+        self,
+        choices: Mapping[str, IdChoice],
+        stored: Mapping[str, str],
+        ids: Iterable[str],
+        load_stored: Callable[[Collection[str]], Iterable[Episode]],
+    ) -> None:
+        self.choices = choices
+        self.stored = stored
+        self.load_stored = load_stored
+        self.taken = set(ids)
+        self.position = 0  # document position of the next episode handed to keep()
+        self.held: list[tuple[int, Episode]] = []
+
+    def keep(self, episodes: Iterable[Episode]) -> list[Episode]:
+        """The batch under the ids that keep stored episodes where they are, in order,
+        without the ones held for :meth:`settle`."""
+        out: list[Episode] = []
+        for episode in episodes:
+            position, self.position = self.position, self.position + 1
+            choice = self.choices.get(episode.id)
+            if choice is None or episode.id not in (choice.natural, choice.derived):
+                out.append(episode)
+            elif episode.id == choice.natural:
+                # Unique in this document now, but stored while its natural id was shared.
+                if choice.derived in self.stored and choice.derived not in self.taken:
+                    episode = self._renamed(episode, choice.derived)
+                out.append(episode)
+            elif (choice.derived not in self.stored and choice.natural in self.stored
+                  and choice.natural not in self.taken):
+                as_natural = episode.model_copy(update={"id": choice.natural})
+                if self.stored[choice.natural] == as_natural.content_hash:
+                    out.append(self._renamed(episode, choice.natural))
+                else:
+                    self.held.append((position, episode))
+            else:
+                out.append(episode)
+        return out
+
+    def settle(self) -> list[tuple[int, Episode]]:
+        """The held episodes, each with its document position, once every batch was kept:
+        one takes its bare guid when the episode stored under it has the same content."""
+        if not self.held:
+            return []
+        naturals = {self.choices[e.id].natural for _, e in self.held}
+        by_id = {e.id: e for e in self.load_stored(naturals)}
+        out: list[tuple[int, Episode]] = []
+        for position, episode in self.held:
+            natural = self.choices[episode.id].natural
+            earlier = by_id.get(natural)
+            if earlier is not None and natural not in self.taken and same_content(earlier, episode):
+                episode = self._renamed(episode, natural)
+            out.append((position, episode))
+        self.held = []
+        return out
+
+    def _renamed(self, episode: Episode, new_id: str) -> Episode:
+        self.taken.discard(episode.id)
+        self.taken.add(new_id)
+        return episode.model_copy(update={"id": new_id})

@@ -14,13 +14,14 @@ feed drops items.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import pytest
 
 from earshot import runtime
+from earshot.ingest.parser import parse_feed
 from earshot.ingest.refresh import new_feed
 from earshot.models import Episode, FeedState, Topic
 from earshot.store import Store
@@ -216,3 +217,104 @@ def test_a_new_show_is_stored_checked_on_schedule_and_matches_its_first_episode(
     assert set(stored(backend, fid)) == {"first"}
     assert [(m.feed_id, m.episode_id) for m in backend.store().list_matches("pipelines")] == [(fid, "first")]
     assert state(backend, fid).last_new_episode_at is not None
+
+
+# ------------------------------------------------ a feed bigger than a batch
+# The refresh stores a feed's episodes a batch at a time (earshot.ingest.parser's
+# EPISODE_BATCH, 500): these feeds span three batches, and their shared guids span batches.
+BIG = 1_234
+TOPIC_EVERY = 100  # every 100th episode's title says "pipeline"
+
+
+def big_item(n: int, *, guid: str | None = None, title: str | None = None, audio: int | None = None) -> str:
+    """Item ``n`` of a big feed (0 is the newest, an hour apart)."""
+    words = "Pipeline politics" if n % TOPIC_EVERY == 0 else "Talk"
+    return (f"<item><title>{title or f'{words} {n}'}</title><guid isPermaLink='false'>{guid or f'g-{n}'}</guid>"
+            f"<pubDate>{(NOW - timedelta(hours=n)).strftime('%a, %d %b %Y %H:%M:%S GMT')}</pubDate>"
+            f"<description>&lt;p&gt;Notes for episode {n}.&lt;/p&gt;</description>"
+            f"<enclosure url='https://cdn.example/big/{n if audio is None else audio}.mp3' type='audio/mpeg' "
+            "length='1'/></item>")
+
+
+def big_feed(count: int = BIG, *, description: str = "d", first: str = "",
+             edits: dict[int, str] | None = None) -> bytes:
+    """Items 0..count-1; items 450 and 1100 carry item 10's guid (other audio: three
+    episodes), item 900 repeats item 20 exactly (one episode); ``edits`` retitles items."""
+    def listed(n: int) -> str:
+        if n in (450, 1100):
+            return big_item(n, guid="g-10")
+        if n == 900:
+            return big_item(20)
+        return big_item(n, title=(edits or {}).get(n))
+    return (f"<?xml version='1.0'?><rss version='2.0'><channel><title>Big Show</title>"
+            f"<link>https://loopback.example/</link><description>{description}</description>{first}"
+            + "".join(listed(n) for n in range(count)) + "</channel></rss>").encode()
+
+
+def as_stored(episodes: Iterable[Episode]) -> dict[str, dict]:
+    return {e.id: e.model_dump(mode="json", exclude={"feed_id", "content_hash"}) for e in episodes}
+
+
+def test_a_feed_bigger_than_a_batch_is_stored_as_one_parse_gives_it_and_never_loses_an_episode(
+        backend: Backend, feed_server: FeedServer) -> None:
+    # Given a topic and a feed of 1,234 items whose shared guids span the refresh's batches
+    backend.add_topic("pipelines", "pipeline")
+    body = big_feed()
+    url = feed_server.route("/big.xml", Serve(body))
+    fid = backend.add(url)
+
+    # When it is checked
+    backend.cycle()
+
+    # Then every episode the whole document gives is stored, as it gives it
+    whole = parse_feed(body, url=url)
+    assert len(whole.episodes) == BIG - 1, "item 900 repeats item 20"
+    first = stored(backend, fid)
+    assert as_stored(first.values()) == as_stored(whole.episodes)
+    assert sum(i.startswith("g-10#") for i in first) == 3 and "g-10" not in first
+    feed = state(backend, fid)
+    assert feed.episode_count == BIG - 1 and feed.last_new_episode_at is not None
+    warnings = " ".join(feed.parse_warnings or [])
+    assert "5 items share 2 guids" in warnings and "1 repeated item skipped" in warnings
+    # and each batch was matched: the topic has its episodes from all three
+    matched = {m.episode_id for m in backend.store().list_matches("pipelines")}
+    assert matched == {e.id for e in whole.episodes if e.title.startswith("Pipeline")}
+    assert len(matched) == BIG // TOPIC_EVERY  # 0, 100, ... 1200 less 900 (a repeat of 20)
+
+    # When it is checked again with a different body but the same items
+    feed_server.route("/big.xml", Serve(big_feed(description="new channel description")))
+    backend.cycle()
+    # Then nothing is new, nothing changed
+    again = state(backend, fid)
+    assert as_stored(stored(backend, fid).values()) == as_stored(first.values())
+    assert (again.last_result, again.episode_count) == ("parsed", BIG - 1)
+    assert again.last_new_episode_at == feed.last_new_episode_at
+
+    # When the feed drops all but its newest 300 items (item 10's guid is no longer shared)
+    feed_server.route("/big.xml", Serve(big_feed(300)))
+    backend.cycle()
+    # Then no episode is lost and none changes its id
+    assert as_stored(stored(backend, fid).values()) == as_stored(first.values())
+    assert state(backend, fid).episode_count == BIG - 1
+
+
+def test_a_guid_copied_from_a_later_batch_keeps_the_stored_episode_its_id(
+        backend: Backend, feed_server: FeedServer) -> None:
+    # Given a big feed, stored
+    url = feed_server.route("/copied.xml", Serve(big_feed()))
+    fid = backend.add(url)
+    backend.cycle()
+    assert stored(backend, fid)["g-1000"].title == "Pipeline politics 1000"
+
+    # When a new episode on top copies the guid of item 1000 (in the third batch), whose
+    # title is edited in the same fetch
+    newcomer = big_item(-1, guid="g-1000", title="Copied guid", audio=5000)
+    feed_server.route("/copied.xml", Serve(big_feed(first=newcomer, edits={1000: "Edited 1000"})))
+    backend.cycle()
+
+    # Then the stored episode keeps its id and takes the edit; the newcomer gets its own id
+    episodes = stored(backend, fid)
+    assert episodes["g-1000"].title == "Edited 1000"
+    (copied,) = [e for e in episodes.values() if e.title == "Copied guid"]
+    assert copied.id.startswith("g-1000#")
+    assert state(backend, fid).episode_count == BIG

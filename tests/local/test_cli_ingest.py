@@ -12,7 +12,9 @@ import pytest
 from earshot.ingest.parser import parse_feed
 from earshot_local import functions
 from earshot_local.cli import main
+from earshot_local.cli.ingest import _episode_json
 from tests.support.aws_stack import REPO_ROOT
+from tests.support.bigfeed import generated_feed
 from tests.support.feedserver import FeedServer, Serve, Validated
 
 SAMPLE = REPO_ROOT / "samples" / "feeds" / "gradient-descent.xml"
@@ -49,6 +51,21 @@ def test_parse_gives_the_same_episodes_on_either_parser(
         outputs.append(json.loads(capsys.readouterr().out))
     # Then all three print the same feed, episodes and warnings
     assert outputs[0]["episodes"] and outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize("items", [0, 1, 1_234])
+def test_parse_prints_what_json_dump_of_the_whole_feed_would(items: int, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a feed of no items, one, and more than two batches of the printer
+    path = tmp_path / "feed.xml"
+    path.write_bytes(generated_feed(items) if items else b"<rss version='2.0'><channel><title>New</title></channel></rss>")
+    # When it is parsed (its episodes printed a batch at a time)
+    assert main(["parse", str(path)]) == 0
+    # Then the text is json.dump's of the whole parse, byte for byte
+    whole = parse_feed(path.read_bytes(), url=path.resolve().as_uri())
+    expected = {"feed": whole.feed.model_dump(mode="json"), "episodes": [_episode_json(e) for e in whole.episodes],
+                "warnings": whole.warnings}
+    assert capsys.readouterr().out == json.dumps(expected, ensure_ascii=False, indent=2) + "\n"
 
 
 def test_parse_refuses_an_unknown_parser(capsys: pytest.CaptureFixture[str]) -> None:

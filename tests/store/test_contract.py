@@ -25,6 +25,7 @@ from earshot.models import (
     FeedState,
     LeftOut,
     MatchedEpisode,
+    RefreshOutcome,
     SegmentProgress,
     Subscriber,
     TokenRecord,
@@ -34,11 +35,12 @@ from earshot.models import (
     TranscriptState,
 )
 from earshot.settings import Settings
-from earshot.store import Store
+from earshot.store import Store, feed_id_for
 from earshot.store.archive import TranscriptArchive
-from earshot.topics.matching import match_new_episodes
+from earshot.topics.matching import clear_topic_cache, match_new_episodes
 from earshot_local.sqlite_store import SqliteStore
 from tests.support.aws_stack import EmbeddedBackend
+from tests.support.bigfeed import TOPIC_WORD, generated_feed
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -164,11 +166,99 @@ def test_a_check_in_flight_when_its_feed_is_removed_writes_nothing(repo: Store) 
     assert repo.delete_feed(feed.feed_id)
 
     outcome = refresh_feed(check, repo=repo, settings=Settings(EARSHOT_ALLOW_LOCAL_FILES=True), now=NOW,
-                           on_new_episodes=lambda f, episodes: match_new_episodes(repo, f, episodes))
+                           on_new_episodes=lambda f, new, changed: match_new_episodes(
+                               repo, f, new + changed, changed_ids=[e.id for e in changed]))
 
     assert outcome.result == "removed" and outcome.new_episodes == 0
     assert repo.get_feed(feed.feed_id) is None and list(repo.iter_all_episodes()) == []
     assert repo.count_matches("mlp") == 0
+
+
+# A feed of three refresh batches (parser.EPISODE_BATCH is 500), its guids repeating across them.
+BIG_ITEMS = 1_100
+
+
+def _refresh_big(repo: Store, path: Path, calls: list[tuple[int, int]]) -> RefreshOutcome:
+    feed = repo.get_feed(feed_id_for(path.as_uri()))
+    assert feed is not None
+
+    def on_new_episodes(f: FeedState, new: list[Episode], changed: list[Episode]) -> int:
+        calls.append((len(new), len(changed)))
+        return match_new_episodes(repo, f, new + changed, changed_ids=[e.id for e in changed])
+
+    return refresh_feed(FeedCheck.from_state(feed), repo=repo, settings=Settings(EARSHOT_ALLOW_LOCAL_FILES=True),
+                        now=NOW, on_new_episodes=on_new_episodes)
+
+
+def _big_feed_and_topic(repo: Store, tmp_path: Path) -> Path:
+    path = tmp_path / "big.xml"
+    path.write_bytes(generated_feed(BIG_ITEMS))
+    repo.add_feed(new_feed(path.as_uri(), NOW))
+    repo.create_topic(Topic(slug="pipes", name="Pipes", query=TOPIC_WORD, created_at=NOW, updated_at=NOW))
+    clear_topic_cache()
+    return path
+
+
+def test_a_big_feed_is_stored_batch_by_batch_and_checked_again_writes_no_episode(
+        repo: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _big_feed_and_topic(repo, tmp_path)
+    written: list[tuple[str, int]] = []
+    for name in ("put_new_episodes", "update_changed_episodes"):
+        real = getattr(repo, name)
+        monkeypatch.setattr(repo, name, lambda feed_id, episodes, now, _n=name, _real=real: (
+            written.append((_n, len(episodes))), _real(feed_id, episodes, now))[1])
+    calls: list[tuple[int, int]] = []
+
+    first = _refresh_big(repo, path, calls)
+
+    episodes = BIG_ITEMS - 1  # item 60 repeats item 5
+    assert (first.result, first.new_episodes, first.episodes_seen) == ("parsed", episodes, episodes)
+    # Batches of 500 items; the first lost the repeat of item 5.
+    assert [n for n, _ in calls] == [499, 500, 100] and sum(c for _, c in calls) == 0
+    assert written == [("put_new_episodes", n) for n, _ in calls]
+    assert len(repo.episode_hashes(first.feed_id)) == episodes
+    assert repo.count_matches("pipes") == 11  # items 0, 100, ... 1000: one in every batch
+
+    # The same items in a different body: everything is diffed, nothing is written or matched.
+    path.write_bytes(generated_feed(BIG_ITEMS, description="another channel description"))
+    written.clear()
+    calls.clear()
+    again = _refresh_big(repo, path, calls)
+    assert (again.result, again.new_episodes, again.changed_episodes, again.episodes_seen) == (
+        "parsed", 0, 0, episodes)
+    assert written == [] and calls == []
+    assert repo.get_feed(again.feed_id).episode_count == episodes  # type: ignore[union-attr]
+
+
+def test_a_check_that_fails_between_batches_is_done_again_in_full_by_the_next(
+        repo: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _big_feed_and_topic(repo, tmp_path)
+    real_put = repo.put_new_episodes
+    puts: list[int] = []
+
+    def failing_second_put(feed_id: str, episodes: list[Episode], now: datetime) -> None:
+        puts.append(len(episodes))
+        if len(puts) == 2:
+            raise RuntimeError("the database went away")  # an infrastructure failure: it propagates
+        real_put(feed_id, episodes, now)
+
+    monkeypatch.setattr(repo, "put_new_episodes", failing_second_put)
+    with pytest.raises(RuntimeError):
+        _refresh_big(repo, path, [])
+    feed_id = feed_id_for(path.as_uri())
+    feed = repo.get_feed(feed_id)
+    assert feed is not None and feed.body_sha256 is None and feed.last_result is None, "the feed state waits"
+    # SQLite rolled the check back; DynamoDB kept the first batch (499 episodes), matched
+    # before it was stored.
+    kept = len(repo.episode_hashes(feed_id))
+    assert kept in (0, 499)
+
+    monkeypatch.setattr(repo, "put_new_episodes", real_put)
+    retried = _refresh_big(repo, path, [])
+    assert (retried.result, retried.new_episodes) == ("parsed", BIG_ITEMS - 1 - kept)
+    assert len(repo.episode_hashes(feed_id)) == BIG_ITEMS - 1
+    assert repo.get_feed(feed_id).episode_count == BIG_ITEMS - 1  # type: ignore[union-attr]
+    assert repo.count_matches("pipes") == 11, "every episode matched, the first batch's too"
 
 
 def _match(feed_id: str, episode_id: str, published: datetime | None, title: str = "") -> MatchedEpisode:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from earshot import runtime
 from earshot.errors import EarshotError, InvalidUrl, ParseError
-from earshot.ingest.parser import PARSER_CHOICES, parse_feed
+from earshot.ingest.parser import PARSER_CHOICES, BatchedFeed, parse_in_batches
 from earshot.ingest.politeness import HostBusy, SlotStats
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.ingest.sources import is_local_source, local_path, read_source, source_url
@@ -94,17 +94,29 @@ def cmd_parse(args: argparse.Namespace) -> int:
     settings = domain_settings()
     try:
         result = read_source(args.source, settings=settings)
-        parsed = parse_feed(result.body or b"", url=result.url, parser=args.parser or settings.parser)
+        parsed = parse_in_batches(result.body or b"", url=result.url, parser=args.parser or settings.parser)
     except EarshotError as exc:
         raise CliError(problem_with(args.source, exc)) from None
-    out = {
-        "feed": parsed.feed.model_dump(mode="json"),
-        "episodes": [_episode_json(e) for e in parsed.episodes],
-        "warnings": parsed.warnings,
-    }
-    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    del result  # parsed: the body can go while the episodes are printed
+    with parsed:
+        _print_parsed(parsed, sys.stdout)
     return 0
+
+
+def _print_parsed(parsed: BatchedFeed, out: TextIO) -> None:
+    """``{"feed": ..., "episodes": [...], "warnings": [...]}`` as ``json.dump(indent=2)``
+    writes it, the episodes a batch at a time (a feed of 30,000 is never all in memory)."""
+    def dumped(value: Any, level: int) -> str:
+        # JSON escapes line breaks inside strings: every raw one is the indentation's.
+        return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + "  " * level)
+
+    out.write('{\n  "feed": ' + dumped(parsed.feed.model_dump(mode="json"), 1) + ',\n  "episodes": [')
+    separator = "\n    "
+    for batch in parsed.batches():
+        for episode in batch:
+            out.write(separator + dumped(_episode_json(episode), 2))
+            separator = ",\n    "
+    out.write(("]" if separator == "\n    " else "\n  ]") + ',\n  "warnings": ' + dumped(parsed.warnings, 1) + "\n}\n")
 
 
 def _episode_json(episode: Episode) -> dict[str, Any]:
@@ -264,17 +276,17 @@ def add_feeds(repo: Store, urls: list[str], *, test_fetch: bool, out: TextIO | N
         if test_fetch:
             try:
                 result = read_source(url, settings=settings)
-                parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
+                with parse_in_batches(result.body or b"", url=result.url, parser=settings.parser) as parsed:
+                    info, count = parsed.feed, parsed.episode_count
             except EarshotError as exc:
                 summary.refused.append((url, problem_with(url, exc)))
                 print(f"error: {problem_with(url, exc)}", file=sys.stderr)
                 continue
-            feed.title = parsed.feed.title
-            feed.author, feed.link, feed.podcast_guid = parsed.feed.author, parsed.feed.link, parsed.feed.podcast_guid
-            count = len(parsed.episodes)
+            feed.title = info.title
+            feed.author, feed.link, feed.podcast_guid = info.author, info.link, info.podcast_guid
             # A new show publishes its channel before its first episode: that is a feed.
             episodes = "0 episodes yet" if count == 0 else f"{count} episode{'s' if count != 1 else ''}"
-            detail = f"  ({parsed.feed.title or 'untitled'}, {episodes})"
+            detail = f"  ({info.title or 'untitled'}, {episodes})"
         if repo.add_feed(feed):
             summary.added += 1
             print(f"added {url}{detail}", file=out)
@@ -437,9 +449,10 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
     slot_stats = SlotStats()
     transcript_jobs: dict[str, list[dict[str, Any]]] = {}
 
-    def on_new_episodes(feed: FeedState, episodes: list[Episode]) -> int:
-        transcript_jobs[feed.feed_id] = jobs_for(feed.feed_id, episodes)  # one thread per feed: no lock needed
-        return match_new_episodes(store, feed, episodes)
+    def on_new_episodes(feed: FeedState, new: list[Episode], changed: list[Episode]) -> int:
+        # Once per batch of the feed's episodes; one thread per feed: no lock needed.
+        transcript_jobs.setdefault(feed.feed_id, []).extend(jobs_for(feed.feed_id, new + changed))
+        return match_new_episodes(store, feed, new + changed, changed_ids=[e.id for e in changed])
 
     futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
                             on_new_episodes=on_new_episodes, stats=slot_stats)

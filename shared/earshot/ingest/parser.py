@@ -20,6 +20,13 @@
          ids by the one identity rule (``earshot.identity``): items that share a guid
          stay apart when their content differs, repeats of one item are dropped
 
+    parse_in_batches(body, url=..., parser="auto", batch_size=...)
+      the same episodes for the refresh, a batch at a time: on the fast path each mapped
+      item is set aside in a temporary file (in memory while small) as it is read, and
+      only the identity rule's inputs stay in memory, so a feed of 30,000 episodes never
+      has them all as objects at once; the fallback builds them all, then hands them out
+      in batches
+
 How feedparser treats DTDs and entities
 ---------------------------------------
 Findings for feedparser 6.0.x, read from its source and checked by experiment.
@@ -49,10 +56,14 @@ from __future__ import annotations
 import functools
 import html
 import io
+import pickle
 import re
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
@@ -64,7 +75,7 @@ from feedparser.datetimes import _parse_date as feedparser_date
 # too, so a parser path that forgets one is still bounded.
 from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
-from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
+from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
 from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
@@ -134,7 +145,7 @@ def parse_feed(body: bytes, *, url: str | None = None, parser: ParserChoice = "a
     Traceback (most recent call last):
     earshot.errors.NotAFeed: an HTML page, not a feed
     """
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(): that copies the whole body
         raise NotAFeed("empty body")
     if parser == "auto":
         try:
@@ -149,6 +160,92 @@ def parse_fast(body: bytes, *, url: str | None = None) -> ParsedFeed:
     :func:`parse_feed` would run feedparser."""
     builder = _EpisodeBuilder(url)
     return _from_fast(read_feed(body, builder.add), builder, url)
+
+
+EPISODE_BATCH = 500
+"""Episodes per batch of :func:`parse_in_batches` (about 2 MB of them on a talk show)."""
+# Set-aside episodes stay in memory up to this size, then move to a temporary file: a
+# typical feed never touches the disk, a 50 MB one never holds its episodes in memory.
+_SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+
+
+def parse_in_batches(
+    body: bytes, *, url: str | None = None, parser: ParserChoice = "auto", batch_size: int = EPISODE_BATCH
+) -> BatchedFeed:
+    """:func:`parse_feed` for the refresh: the same feed, warnings, id choices and
+    episodes, in the same order, with the episodes handed out ``batch_size`` at a time.
+
+    Ids can only be given once every item has been read (a guid shared by a later item
+    changes an earlier item's id), so the fast path maps each item as it is read, keeps
+    in memory only what the identity rule needs (each item's natural id and content
+    key), and sets the episode aside in a temporary file; ids are given at the end, and
+    :meth:`BatchedFeed.batches` reads the episodes back a batch at a time. The fallback
+    (feedparser) builds every episode at once, as :func:`parse_feed` does, and only
+    hands them out in batches. Raises what :func:`parse_feed` raises.
+
+    >>> with parse_in_batches(
+    ...     b"<rss version='2.0'><channel><title>Show</title><item><guid>a</guid></item>"
+    ...     b"<item><guid>b</guid></item><item><guid>c</guid></item></channel></rss>", batch_size=2,
+    ... ) as parsed:
+    ...     parsed.feed.title, parsed.episode_count, [[e.id for e in b] for b in parsed.batches()]
+    ('Show', 3, [['a', 'b'], ['c']])
+    """
+    if not body or body.isspace():  # not body.strip(): that copies the whole body
+        raise NotAFeed("empty body")
+    if parser == "auto":
+        spool = _DraftSpool(batch_size)
+        try:
+            builder = _SpooledBuilder(url, spool)
+            fast = _from_fast(read_feed(body, builder.add), builder, url)
+        except Declined:
+            spool.close()  # feedparser settles it, as in parse_feed
+        except BaseException:
+            spool.close()
+            raise
+        else:
+            return BatchedFeed(fast.feed, fast.warnings, fast.id_choices, spool, batch_size)
+    parsed = _parse_with_feedparser(body, url)
+    return BatchedFeed(parsed.feed, parsed.warnings, parsed.id_choices, parsed.episodes, batch_size)
+
+
+class BatchedFeed:
+    """A parsed feed whose episodes come a batch at a time (:func:`parse_in_batches`).
+
+    ``feed``, ``warnings`` and ``id_choices`` are :class:`ParsedFeed`'s. Close it, or use
+    it as a context manager, to let go of the episodes set aside.
+    """
+
+    def __init__(self, feed: FeedInfo, warnings: list[str], id_choices: dict[str, IdChoice],
+                 episodes: _DraftSpool | list[Episode], batch_size: int) -> None:
+        self.feed = feed
+        self.warnings = warnings
+        self.id_choices = id_choices
+        self._episodes = episodes
+        self._batch_size = batch_size
+
+    @property
+    def episode_count(self) -> int:
+        """How many episodes the batches hold (repeats of an item are not episodes)."""
+        return len(self._episodes) if isinstance(self._episodes, list) else self._episodes.kept
+
+    def batches(self) -> Iterator[list[Episode]]:
+        """The episodes in document order, at most ``batch_size`` a list; read them once."""
+        if isinstance(self._episodes, _DraftSpool):
+            yield from self._episodes.batches()
+            return
+        for start in range(0, len(self._episodes), self._batch_size):
+            yield self._episodes[start:start + self._batch_size]
+
+    def close(self) -> None:
+        if isinstance(self._episodes, _DraftSpool):
+            self._episodes.close()
+
+    def __enter__(self) -> BatchedFeed:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
 
 
 def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> ParsedFeed:
@@ -426,10 +523,84 @@ class _EpisodeBuilder:
         if draft is None:
             self.empty += 1  # nothing to identify, show or play
         else:
-            self.drafts.append(draft)
+            self._keep(draft)
+
+    def _keep(self, draft: _Draft) -> None:
+        self.drafts.append(draft)
 
     def finish(self) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
         return _identified(self.drafts, self.bad_dates, self.empty)
+
+
+class _DraftSpool:
+    """Drafts set aside in document order: what the identity rule reads (and where each
+    fallback title came from) in memory, the episodes pickled to a temporary file a
+    batch at a time. The file is this process's own and never read by anything else."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = max(1, batch_size)
+        self.candidates: list[Candidate] = []
+        self.title_sources: list[str | None] = []
+        self.ids: list[str | None] = []  # each draft's episode id, None for a repeat: set by the builder's finish
+        self._unwritten: list[Episode] = []
+        self._file = tempfile.SpooledTemporaryFile(max_size=_SPOOL_MEMORY_BYTES)
+
+    def append(self, draft: _Draft) -> None:
+        self.candidates.append(draft.candidate)
+        self.title_sources.append(draft.title_source)
+        self._unwritten.append(draft.episode)
+        if len(self._unwritten) >= self.batch_size:
+            self._write()
+
+    @property
+    def kept(self) -> int:
+        return sum(episode_id is not None for episode_id in self.ids)
+
+    def _write(self) -> None:
+        if self._unwritten:
+            pickle.dump(self._unwritten, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._unwritten = []
+
+    def batches(self) -> Iterator[list[Episode]]:
+        """The episodes under their ids, repeats left out, in document order."""
+        self._write()
+        self._file.seek(0)
+        position = 0
+        while position < len(self.ids):
+            written: list[Episode] = pickle.load(self._file)  # this process's own file, written above
+            batch = [episode if episode_id == episode.id else episode.model_copy(update={"id": episode_id})
+                     for episode, episode_id in zip(written, self.ids[position:position + len(written)], strict=True)
+                     if episode_id is not None]
+            position += len(written)
+            if batch:
+                yield batch
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _SpooledBuilder(_EpisodeBuilder):
+    """The builder whose drafts go to a :class:`_DraftSpool`; ``finish`` gives ids to them
+    by the same rule and returns no episodes: the spool hands them out."""
+
+    def __init__(self, base: str | None, spool: _DraftSpool) -> None:
+        super().__init__(base)
+        self.spool = spool
+
+    def _keep(self, draft: _Draft) -> None:
+        self.spool.append(draft)
+
+    def finish(self) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
+        spool = self.spool
+        assignment = assign_ids(spool.candidates)
+        spool.ids = assignment.ids
+        repeated = [c.natural_id for c, episode_id in zip(spool.candidates, spool.ids, strict=True)
+                    if episode_id is None]
+        titled_from = Counter(source for source, episode_id in zip(spool.title_sources, spool.ids, strict=True)
+                              if episode_id is not None and source)
+        spool.candidates, spool.title_sources = [], []  # given ids: no longer needed
+        return [], assignment.choices, _identity_warnings(assignment, repeated, titled_from, self.bad_dates,
+                                                          self.empty)
 
 
 def _identified(
@@ -451,6 +622,13 @@ def _identified(
         if draft.title_source:
             titled_from[draft.title_source] += 1
 
+    return episodes, assignment.choices, _identity_warnings(assignment, repeated, titled_from, bad_dates, empty)
+
+
+def _identity_warnings(
+    assignment: Assignment, repeated: list[str], titled_from: Counter[str], bad_dates: list[str], empty: int
+) -> list[str]:
+    """What the mapping and the identity rule left out or made up, as the feed's warnings."""
     warnings = []
     if empty:
         warnings.append(
@@ -476,7 +654,7 @@ def _identified(
             f"{len(bad_dates)} items have an unparseable or implausible date, left empty: "
             f"{_examples(bad_dates)}"
         )
-    return episodes, assignment.choices, warnings
+    return warnings
 
 
 def _draft(

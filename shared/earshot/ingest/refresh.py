@@ -4,11 +4,14 @@
 
 1. conditional GET with the stored validators (``fetcher``);
 2. 304, or a body whose SHA-256 equals the last one: record the check, parse nothing;
-3. parse and normalize (``parser``);
-4. give each parsed episode the id that keeps stored episodes where they are
-   (``earshot.identity.keep_stored_ids``), match, then store new and changed episodes
-   (``store``); never delete — feeds truncate;
-5. update the feed's state and ``next_check_at`` from one policy (``schedule``).
+3. parse and normalize (``parser.parse_in_batches``): the episodes come a few hundred
+   at a time, so a feed of 30,000 episodes is never held as 30,000 objects;
+4. for each batch, give each episode the id that keeps stored episodes where they are
+   (``earshot.identity.StoredIdKeeper``), match, then store new and changed episodes
+   (``store``); never delete — feeds truncate. Across batches only small aggregates are
+   kept: the new episodes' ids, counts, the newest dates for the cadence;
+5. update the feed's state and ``next_check_at`` from one policy (``schedule``), last:
+   a check cut short before this step is done again in full by the next one.
 
 A feed failing is data, not an exception: the typed error's ``kind`` and message are
 recorded on the feed, the error counter rises and the next check backs off. Only
@@ -26,9 +29,10 @@ Lambda deadline).
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
@@ -38,12 +42,12 @@ from pydantic import BaseModel
 
 from earshot import bounds
 from earshot.errors import FeedError, FeedGone, HttpStatusError, InternalFeedError, InvalidUrl
-from earshot.identity import keep_stored_ids
+from earshot.identity import StoredIdKeeper
 from earshot.ingest import schedule
-from earshot.ingest.parser import parse_feed
+from earshot.ingest.parser import BatchedFeed, parse_in_batches
 from earshot.ingest.politeness import HostScheduler, SlotStats
 from earshot.ingest.sources import read_source
-from earshot.models import WARNING_KINDS, Episode, FeedState, FeedStatus, FetchResult, ParsedFeed, RefreshOutcome
+from earshot.models import WARNING_KINDS, Episode, FeedState, FeedStatus, FetchResult, RefreshOutcome
 from earshot.settings import Settings
 from earshot.store import Store, feed_id_for
 from earshot.urls import checked_feed_url
@@ -53,8 +57,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Called with the feed and the episodes that were new or changed (topic matching hooks in here).
-NewEpisodesHook = Callable[[FeedState, list[Episode]], object]
+# Called with the feed, then one batch's new episodes and its changed ones (already stored
+# under the same id), before that batch is stored: once per batch with any, so several
+# times for a big feed (topic matching and transcript jobs hook in here).
+NewEpisodesHook = Callable[[FeedState, list[Episode], list[Episode]], object]
 
 
 class FeedCheck(BaseModel):
@@ -133,7 +139,8 @@ def refresh_feed(
         # 3. parse and normalize; every stored value meets its bound (earshot.bounds), and
         # what a bound had to cut becomes one typed warning on the feed
         with bounds.recording() as cuts:
-            parsed = parse_feed(result.body or b"", url=result.url, parser=settings.parser)
+            parsed = parse_in_batches(result.body or b"", url=result.url, parser=settings.parser)
+        result = result.model_copy(update={"body": None})  # parsed: the body (up to the cap) can go
     except NotStarted:
         raise  # nothing was fetched or recorded: the caller hands the check back
     except FeedGone as exc:
@@ -145,13 +152,14 @@ def refresh_feed(
         error = InternalFeedError(f"{type(exc).__name__}: {exc}")
         return _record_failure(feed, previous, error, now, repo, settings, rng)
 
-    # 4-5. match, store new and changed episodes, then the feed's state, as one unit:
-    # one SQLite transaction locally; on DynamoDB the order makes a retry repair a
-    # partial write (episodes not yet stored are new again, so they are matched again).
-    # Infrastructure errors propagate, so the check is retried.
-    with repo.atomic():
-        new, changed, stored_count = _diff_episodes(feed, parsed, repo)
-        if stored_count == len(new) and repo.get_feed(feed.feed_id) is None:
+    # 4-5. match, store new and changed episodes batch by batch, then the feed's state, as
+    # one unit: one SQLite transaction locally; on DynamoDB the order makes a retry repair
+    # a partial write (the feed's body hash is saved last, so the next check parses again;
+    # episodes not yet stored are new again, so they are matched again, and each batch is
+    # matched before it is stored). Infrastructure errors propagate, so the check is retried.
+    with parsed, repo.atomic():
+        stored = repo.episode_hashes(feed.feed_id)
+        if not stored and repo.get_feed(feed.feed_id) is None:
             # Nothing stored yet: a first check, or the feed was removed while this check
             # was in flight (one read, only then). A removed feed gets nothing written.
             return _outcome(feed, "removed")
@@ -159,19 +167,74 @@ def refresh_feed(
         feed.title = parsed.feed.title or feed.title
         feed.podcast_guid = parsed.feed.podcast_guid
         feed.author, feed.link = parsed.feed.author, parsed.feed.link
-        if on_new_episodes and (new or changed):
-            on_new_episodes(feed, new + changed)
-        _store_episodes(feed, new, changed, repo, now)
-        interval_s = schedule.cadence_interval_s([e.published for e in parsed.episodes], settings)
+        tally = _store_batches(feed, parsed, stored, repo, now, on_new_episodes)
+        interval_s = schedule.cadence_interval_s(tally.newest, settings)
         _record_success(feed, result, now, settings, interval_s=interval_s, ttl_minutes=parsed.feed.ttl_minutes)
         feed.body_sha256 = body_sha256
-        feed.episode_count = stored_count
+        feed.episode_count = len(stored) + len(tally.new_ids)
         _record_warnings(feed, moved_warnings + bounds.warnings_for(cuts) + parsed.warnings)
-        if new:
+        if tally.new_ids:
             feed.last_new_episode_at = now
         feed.last_result = "parsed"
         repo.save_feed_state(feed, previous=previous)
-    return _outcome(feed, "parsed", new=new, changed=changed, seen=len(parsed.episodes))
+    return _outcome(feed, "parsed", new_ids=tally.new_ids, changed=tally.changed, seen=tally.seen)
+
+
+class _Tally:
+    """What a refresh keeps across batches: small, whatever the feed's size."""
+
+    def __init__(self) -> None:
+        self.new_ids: list[str] = []
+        self.changed = 0
+        self.seen = 0
+        self.newest: list[datetime] = []  # the newest dates, as many as the cadence reads (a min-heap)
+
+    def add_dates(self, episodes: list[Episode]) -> None:
+        for episode in episodes:
+            if episode.published is None:
+                continue
+            if len(self.newest) < schedule.CADENCE_WINDOW:
+                heapq.heappush(self.newest, episode.published)
+            elif episode.published > self.newest[0]:
+                heapq.heapreplace(self.newest, episode.published)
+
+
+def _store_batches(
+    feed: FeedState, parsed: BatchedFeed, stored: dict[str, str], repo: Store, now: datetime,
+    on_new_episodes: NewEpisodesHook | None,
+) -> _Tally:
+    """Diff, match and store the parsed episodes a batch at a time.
+
+    Ids first follow the stored episodes (an item stored before its guid was shared, or
+    while it was, keeps the id it was stored under), so nothing is stored twice or re-keyed.
+    """
+    keeper = StoredIdKeeper(parsed.id_choices, stored, parsed.id_choices.keys(),
+                            lambda ids: _stored_episodes(repo, feed.feed_id, ids))
+    tally = _Tally()
+    for batch in parsed.batches():
+        _store_batch(feed, keeper.keep(batch), stored, repo, now, on_new_episodes, tally)
+    _store_batch(feed, [episode for _, episode in keeper.settle()], stored, repo, now, on_new_episodes, tally)
+    return tally
+
+
+def _stored_episodes(repo: Store, feed_id: str, episode_ids: Collection[str]) -> list[Episode]:
+    return [episode for episode_id in sorted(episode_ids)
+            if (episode := repo.get_episode(feed_id, episode_id)) is not None]
+
+
+def _store_batch(
+    feed: FeedState, episodes: list[Episode], stored: dict[str, str], repo: Store, now: datetime,
+    on_new_episodes: NewEpisodesHook | None, tally: _Tally,
+) -> None:
+    new = [e for e in episodes if e.id not in stored]
+    changed = [e for e in episodes if e.id in stored and stored[e.id] != e.content_hash]
+    if on_new_episodes and (new or changed):
+        on_new_episodes(feed, new, changed)
+    _store_episodes(feed, new, changed, repo, now)
+    tally.new_ids += [e.id for e in new]
+    tally.changed += len(changed)
+    tally.seen += len(episodes)
+    tally.add_dates(episodes)
 
 
 def _follow_permanent_redirect(feed: FeedState, result: FetchResult) -> list[str]:
@@ -192,20 +255,6 @@ def _record_warnings(feed: FeedState, warnings: list[str]) -> None:
     with the typed kinds among them (a typed warning starts with its kind)."""
     feed.parse_warnings = warnings
     feed.warning_kinds = [kind for kind in WARNING_KINDS if any(w.startswith(f"{kind}:") for w in warnings)]
-
-
-def _diff_episodes(feed: FeedState, parsed: ParsedFeed, repo: Store) -> tuple[list[Episode], list[Episode], int]:
-    """The parsed episodes that are new and changed, and how many the feed will have stored.
-
-    Ids first follow the stored episodes (an item stored before its guid was shared, or
-    while it was, keeps the id it was stored under), so nothing is stored twice or re-keyed.
-    """
-    stored = repo.episode_hashes(feed.feed_id)
-    episodes = keep_stored_ids(parsed.episodes, parsed.id_choices, stored,
-                               lambda: repo.list_episodes(feed.feed_id))
-    new = [e for e in episodes if e.id not in stored]
-    changed = [e for e in episodes if e.id in stored and stored[e.id] != e.content_hash]
-    return new, changed, len(stored) + len(new)
 
 
 def _store_episodes(feed: FeedState, new: list[Episode], changed: list[Episode], repo: Store, now: datetime) -> None:
@@ -266,14 +315,15 @@ def _record_error(feed: FeedState, exc: FeedError) -> None:
 
 
 def _outcome(
-    feed: FeedState, result: str, *, new: list[Episode] = (), changed: list[Episode] = (),  # type: ignore[assignment]
+    feed: FeedState, result: str, *, new_ids: list[str] | None = None, changed: int = 0,
     seen: int = 0, error: FeedError | None = None,
 ) -> RefreshOutcome:
+    new_ids = new_ids or []
     return RefreshOutcome(
         feed_id=feed.feed_id, url=feed.url, result=result, status=feed.last_status,
-        new_episodes=len(new), changed_episodes=len(changed), episodes_seen=seen,
+        new_episodes=len(new_ids), changed_episodes=changed, episodes_seen=seen,
         error_kind=error.kind if error else None, error_message=str(error) if error else None,
-        next_check_at=feed.next_check_at, new_episode_ids=[e.id for e in new],
+        next_check_at=feed.next_check_at, new_episode_ids=new_ids,
     )
 
 

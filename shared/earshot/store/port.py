@@ -41,8 +41,9 @@ Promises every adapter keeps:
   sees the new value reads at least those matches; never reused (random), so a topic
   removed and added again cannot repeat an old one;
 - ``atomic()`` groups one feed's writes. SQLite commits them in one transaction;
-  DynamoDB writes are each durable, and the refresh orders its writes (matches,
-  episodes, then the feed's state) so a retried check repairs a partial one.
+  DynamoDB writes are each durable, and the refresh orders its writes (per batch of
+  episodes its matches, then the episodes; the feed's state last) so a retried check
+  repairs a partial one.
 """
 
 from __future__ import annotations

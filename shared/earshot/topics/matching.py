@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -178,7 +178,8 @@ _cache = _TopicCache()
 clear_topic_cache = _cache.clear
 
 
-def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) -> int:
+def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode], *,
+                       changed_ids: Collection[str] | None = None) -> int:
     """Match a feed's new/changed episodes against the topics; returns matches written.
 
     Percolation: each episode is evaluated only against the topics its words make
@@ -187,6 +188,8 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     topic it no longer even mentions: for episodes already stored (changed ones; read
     with one keys-only query) every topic's earlier matches are replaced, so a topic
     never shows stale text; new episodes touch only the topics they match.
+    ``changed_ids`` says which of ``episodes`` are stored already when the caller knows
+    (the refresh does, batch after batch); None reads the feed's stored ids.
     """
     if not episodes:
         return 0
@@ -198,7 +201,7 @@ def match_new_episodes(repo: "Store", feed: FeedState, episodes: list[Episode]) 
     for episode in episodes:
         for i in index.percolator.candidate_indexes(Document.from_episode(episode, podcast.title)):
             per_topic.setdefault(i, []).append(episode)
-    stored = repo.episode_hashes(feed.feed_id)
+    stored: Collection[str] = repo.episode_hashes(feed.feed_id) if changed_ids is None else set(changed_ids)
     changed_ids = [ep.id for ep in episodes if ep.id in stored]
     written = 0
     for i, compiled in enumerate(index.topics):
