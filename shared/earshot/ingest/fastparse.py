@@ -320,7 +320,8 @@ class FastReader:
                 elif local == "chapters":
                     tags.chapters.append(dict(child.attrib))
                 continue
-            if _namespace(child) in PODCAST_NAMESPACES or (name == "media:content" or name == "media:group"):
+            # (a Podcasting 2.0 element always has the "podcast:" name: it was read above)
+            if name == "media:content" or name == "media:group":
                 if name == "media:content":
                     tags.media.append({key.lower(): value for key, value in child.attrib.items()})
                 elif name == "media:group":
@@ -458,7 +459,7 @@ def _link(context: dict[str, Any], element: Any, utf8: bool) -> dict[str, str] |
         return attrs
     value = _resolve(_text(element, utf8))
     # feedparser's repair of query strings it once took for entity references
-    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&")) if "&" in value else value
     return None
 
 
@@ -518,14 +519,26 @@ def _content_type(value: str) -> str:
 
 def _resolve(uri: str) -> str:
     """feedparser's URI fix-up with no base URL: extra slashes after the scheme go."""
+    slashes = uri.find("://")
+    if slashes < 0 or uri[slashes + 3:slashes + 4] != "/":
+        return uri  # nothing the pattern would change (the common case: no regex call)
     return _URI_SLASHES.sub(r"\1\3", uri)
 
 
 def _name(element: Any) -> str:
     """The element's name as feedparser sees it: ``prefix:local``, lowercased."""
     tag = element.tag
+    name = _TAG_NAMES_SEEN.get(tag)
+    if name is not None:
+        return name
     if not isinstance(tag, str):
         return ""
+    if tag[0] != "{" or tag[1:].partition("}")[0].lower() in _PREFIXES:
+        # The document's prefix does not matter: the name depends on the tag alone.
+        name = _feedparser_name(tag, None)
+        if len(_TAG_NAMES_SEEN) < 4096:
+            _TAG_NAMES_SEEN[tag] = name
+        return name
     key = (tag, element.prefix)
     name = _NAMES.get(key)
     if name is None:
@@ -536,6 +549,7 @@ def _name(element: Any) -> str:
 
 
 _NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
+_TAG_NAMES_SEEN: dict[str, str] = {}  # the same, for tags whose name does not depend on the prefix
 
 
 def _feedparser_name(tag: str, given_prefix: str | None) -> str:

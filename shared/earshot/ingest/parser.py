@@ -732,9 +732,19 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
     return _joined_url(href, base)
 
 
+# An absolute http(s) URL that urljoin and urlsplit give back unchanged: a lowercase
+# scheme, a plain host (and port), no whitespace, brackets or path parameters, no empty
+# query or fragment. Most enclosure and link URLs are such; they skip both calls.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:/[^\s;?#\[\]]*)?(?:\?[^\s#\[\]]+)?(?:#[^\s\[\]]+)?"
+)
+
+
 # Feeds repeat URLs (one show image on every item, one base): join each pair once.
 @functools.lru_cache(maxsize=4096)
 def _joined_url(href: str, base: str | None) -> str | None:
+    if _PLAIN_ABSOLUTE.fullmatch(href):
+        return href
     try:
         joined = urljoin(base, href.strip()) if base else href.strip()
         parts = urlsplit(joined)
