@@ -72,6 +72,7 @@ from earshot.textutil import (
     UNTITLED_EPISODE,
     clean_text,
     clip,
+    neutralize,
     parse_duration,
     strip_html,
     strip_serialized_html,
@@ -497,8 +498,8 @@ def _draft(
     from_guid = entry.get("guidislink") and link == entry.get("id")
     link = _absolute_url(link, None if from_guid else base)
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
-    summary_html = _summary_html(entry, sanitizer)
-    summary = clip(strip_serialized_html(summary_html), MAX_SUMMARY_CHARS)
+    summary_html, summary = _show_notes(entry, sanitizer)
+    summary = clip(summary, MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
@@ -702,16 +703,20 @@ def media_rss_audio(
     return min(ranked)[1] if ranked else None
 
 
-def _summary_html(entry: Any, sanitizer: Sanitizer) -> str:
-    """Show notes as sanitized HTML: content:encoded (or Atom content), else description."""
+def _show_notes(entry: Any, sanitizer: Sanitizer) -> tuple[str, str]:
+    """Show notes as sanitized HTML and as plain text: content:encoded (or Atom
+    content), else description."""
     detail = next((c for c in entry.get("content") or () if c.get("value")), None)
     detail = detail or entry.get("summary_detail")
     if not detail or not (detail.get("value") or "").strip():
-        return ""
+        return "", ""
     value = str(detail["value"]).strip()
     if detail.get("type") not in _HTML_TYPES:
-        return html.escape(value, quote=False)
-    return sanitizer.clean(value, xml_base=detail.get("base") or None)
+        # Plain text: what strip_serialized_html would give back from the escaped text
+        # (one line, spaces collapsed), without escaping it only to unescape it.
+        return html.escape(value, quote=False), " ".join(neutralize(value).split())
+    cleaned = sanitizer.clean(value, xml_base=detail.get("base") or None)
+    return cleaned, strip_serialized_html(cleaned)
 
 
 # -------------------------------------------------------------------------- values
