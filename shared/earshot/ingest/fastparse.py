@@ -223,13 +223,26 @@ class FastReader:
     # ----------------------------------------------------------------- events
 
     def _drain(self) -> None:
+        # Most events are of elements inside an item (depth > 3): those are checked here,
+        # inline, and read when their item ends; the rest go to _start and _end.
+        depth = self._depth
         for event, element in self._parser.read_events():
             if event == "start":
-                self._depth += 1
-                self._start(element)
+                depth += 1
+                if depth > 3:
+                    if element.get(_XML_BASE) is not None:
+                        raise Declined("xml:base")
+                    if element.tag in _ITEM_TAGS:
+                        raise Declined("an item inside another element")
+                else:
+                    self._depth = depth
+                    self._start(element)
             else:
-                self._end(element)
-                self._depth -= 1
+                if depth <= 3:
+                    self._depth = depth
+                    self._end(element)
+                depth -= 1
+        self._depth = depth
 
     def _start(self, element: Any) -> None:
         if element.get(_XML_BASE) is not None:
@@ -256,8 +269,6 @@ class FastReader:
                 self._in_channel = self._seen_channel = True
         elif depth == 3 and self._in_channel and _name(element) == "item":
             self._items += 1
-        elif depth > 3 and element.tag in _ITEM_TAGS:
-            raise Declined("an item inside another element")
 
     def _end(self, element: Any) -> None:
         depth = self._depth
