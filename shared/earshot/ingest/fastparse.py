@@ -25,11 +25,12 @@ stripped, mis-decoded UTF-8 repaired and C1 controls read as Windows-1252; a gui
 without ``isPermaLink="false"`` is the link when there is no ``<link>`` before it.
 
 It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
-cannot read exactly so: XML that is not well-formed, any encoding but UTF-8, a DOCTYPE,
-a root other than ``<rss>``, ``xml:base``, markup inside a text element, and the
-elements whose feedparser handling depends on more state than is worth copying
-(``media:title``, ``media:description``, ``dc:title``, ``dc:description``, an item
-``<image>``, Atom content). Declining is never wrong, only slower.
+cannot read exactly so: XML that is not well-formed, an encoding other than UTF-8 and
+the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``,
+``xml:base``, markup inside a text element, and the elements whose feedparser handling
+depends on more state than is worth copying (an item ``<image>`` or ``<source>`` with
+child elements, Atom content).
+Declining is never wrong, only slower.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ _DECLINED = frozenset({
     "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item",
     "channel", "feed", "info",
 })
+# Item children that feedparser reads into fields Earshot ignores, but that reset its
+# title lock (read here when they have no child elements).
+_UNLOCKING = frozenset({"image", "source"})
 # In the channel, what would change how feedparser files the first item's summaries.
 _CHANNEL_DECLINED = frozenset({"content", "body", "xhtml:body", "fullitem", "content:encoded", "source", "entry",
                                "feed", "channel"})
@@ -114,8 +118,12 @@ _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHUNK_BYTES = 64 * 1024
 # Declared encodings read here (as the Python codec feedparser would decode with): the
 # single-byte ones decode every byte the same way in libxml2 and in Python.
+# (Checked byte for byte, 0x80-0xFF, against libxml2: the same characters, and the same
+# bytes undefined -- which libxml2 refuses, so the document goes to feedparser.)
 _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
-              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252"}
+              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
+              "windows-1251": "cp1251", "cp1251": "cp1251", "windows-1250": "cp1250", "cp1250": "cp1250",
+              "koi8-r": "koi8_r", "iso-8859-2": "iso8859_2", "iso-8859-15": "iso8859_15"}
 _MAX_CHANNEL_CHARS = 1_000_000
 
 
@@ -323,6 +331,12 @@ class FastReader:
         for child in item:
             name = _name(child)
             if name in _DECLINED:
+                if name in _UNLOCKING and not len(child):
+                    # feedparser keeps nothing Earshot reads of an item's <image> or
+                    # <source> (text only: the RSS 2.0 shapes), but either one unlocks
+                    # the title, so that a later <title> of the item wins.
+                    state.title_locked = False
+                    continue
                 raise Declined(f"item <{name}>")
             if name.startswith("podcast:") and _namespace(child) in PODCAST_NAMESPACES:
                 local = name.partition(":")[2]
