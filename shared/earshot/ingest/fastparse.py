@@ -330,6 +330,8 @@ class FastReader:
         links: list[dict[str, str]] = []
         for child in item:
             name = _name(child)
+            if name not in _ITEM_CHILDREN_SEEN and not name.startswith("podcast:"):
+                continue  # none of the branches below reads or declines it (most tags)
             if name in _DECLINED:
                 if name in _UNLOCKING and not len(child):
                     # feedparser keeps nothing Earshot reads of an item's <image> or
@@ -410,6 +412,9 @@ _TEXT_CHILDREN = frozenset({
     "summary", "content:encoded", "link", "guid", "id", "itunes:title", "itunes:duration", "itunes:episode",
     "itunes:season",
 }) | _PUBLISHED | _UPDATED
+# Every item child name that _read_item reads or declines, besides "podcast:" ones.
+_ITEM_CHILDREN_SEEN = _TEXT_CHILDREN | _DECLINED | _AUTHORS | {"media:content", "media:group", "enclosure",
+                                                               "itunes:image"}
 
 
 @dataclass
@@ -538,8 +543,10 @@ def _looks_like_html(text: str) -> bool:
 
 def _content_type(value: str) -> str:
     value = value.lower()
-    return {"text": "text/plain", "plain": "text/plain", "html": "text/html",
-            "xhtml": "application/xhtml+xml"}.get(value, value)
+    return _CONTENT_TYPES.get(value, value)
+
+
+_CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}
 
 
 def _resolve(uri: str) -> str:
