@@ -119,9 +119,10 @@ _CHUNK_BYTES = 64 * 1024
 # Declared encodings read here (as the Python codec feedparser would decode with): the
 # single-byte ones decode every byte the same way in libxml2 and in Python.
 # (Checked byte for byte, 0x80-0xFF, against libxml2: the same characters, and the same
-# bytes undefined -- which libxml2 refuses, so the document goes to feedparser.)
+# bytes undefined -- which libxml2 refuses, so the document goes to feedparser. libxml2
+# does not know the name "latin-1": such a document goes to feedparser too.)
 _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
-              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
+              "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
               "windows-1251": "cp1251", "cp1251": "cp1251", "windows-1250": "cp1250", "cp1250": "cp1250",
               "koi8-r": "koi8_r", "iso-8859-2": "iso8859_2", "iso-8859-15": "iso8859_15"}
 _MAX_CHANNEL_CHARS = 1_000_000
