@@ -535,6 +535,8 @@ def _text(element: Any, utf8: bool) -> str:
 
 
 def _looks_like_html(text: str) -> bool:
+    if "</" not in text and "&" not in text:
+        return False  # neither pattern below can match (most titles: no regex call)
     if not (_CLOSE_TAG.search(text) or _ENTITY_REF.search(text)):
         return False
     if any(tag.lower() not in _HTML_ELEMENTS for tag in _TAG_NAMES.findall(text)):

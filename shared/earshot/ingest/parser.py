@@ -58,7 +58,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
+from feedparser.datetimes import _date_handlers as _DATE_HANDLERS
 from feedparser.datetimes import _parse_date as feedparser_date
+from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
 # Text caps live with every other stored bound (earshot.bounds); the models apply them
 # too, so a parser path that forgets one is still bounded.
@@ -613,9 +615,27 @@ def _entry_date(entry: Any) -> tuple[str | None, Any]:
 
 def _feedparser_date(value: object) -> Any:
     try:
-        return feedparser_date(value) if isinstance(value, str) and value else None
+        if not (isinstance(value, str) and value):
+            return None
+        if value[0].isascii() and value[0].isalpha() and _DATE_HANDLERS[:1] == [_parse_date_w3dtf]:
+            # feedparser tries W3C-DTF first, which finds no 4-digit year at the start
+            # of text that starts with a letter (every RFC 822 date): skip it.
+            return _first_date(value, _DATE_HANDLERS[1:])
+        return feedparser_date(value)
     except Exception:  # a crash in one of its date handlers is one unreadable date  # noqa: BLE001
         return None
+
+
+def _first_date(value: str, handlers: list[Any]) -> Any:
+    """feedparser's ``_parse_date`` over ``handlers``: the first 9-tuple one gives."""
+    for handler in handlers:
+        try:
+            parsed = handler(value)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            continue
+        if parsed and len(parsed) == 9:
+            return parsed
+    return None
 
 
 def _feedparser_tags(entry: Any) -> _ItemTags:
