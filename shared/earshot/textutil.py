@@ -204,31 +204,28 @@ def strip_serialized_html(html: str | None) -> str:
     """
     if not html or not html.strip():
         return ""
-    parts: list[str] = []
+    # One split instead of a match object per tag: the text before the first tag, then
+    # for each tag its four groups (closing slash, name, attributes, self-closing
+    # slash) and the text after it.
+    pieces = _SERIALIZED_TAG.split(html)
+    if any("<" in text for text in pieces[::5]):
+        return strip_html(html)
+    first = pieces[0]
+    parts: list[str] = [unescape(first).replace("\n", " ")] if first else []
     hidden_depth = 0
-    position = 0
-    for match in _SERIALIZED_TAG.finditer(html):
-        text = html[position:match.start()]
-        if "<" in text:
-            return strip_html(html)
+    for index in range(1, len(pieces), 5):
+        closing, tag, self_closing, text = pieces[index], pieces[index + 1].lower(), pieces[index + 3], pieces[index + 4]
+        # <x/>: only a void break counts (as handle_startendtag does)
+        if not self_closing or closing or tag in _BLOCK_TAGS or tag in _CELL_TAGS:
+            opening = not closing and not self_closing
+            if tag in _HIDDEN_TAGS:
+                hidden_depth = max(0, hidden_depth + (1 if opening else -1))
+            elif tag in _BLOCK_TAGS:
+                parts.append("\n")
+            elif tag in _CELL_TAGS:
+                parts.append(" ")
         if text and not hidden_depth:
             parts.append(unescape(text).replace("\n", " "))
-        position = match.end()
-        closing, tag, self_closing = match.group(1), match.group(2).lower(), match.group(4)
-        if self_closing and not closing and tag not in _BLOCK_TAGS and tag not in _CELL_TAGS:
-            continue  # <x/>: only a void break counts (as handle_startendtag does)
-        opening = not closing and not self_closing
-        if tag in _HIDDEN_TAGS:
-            hidden_depth = max(0, hidden_depth + (1 if opening else -1))
-        elif tag in _BLOCK_TAGS:
-            parts.append("\n")
-        elif tag in _CELL_TAGS:
-            parts.append(" ")
-    text = html[position:]
-    if "<" in text:
-        return strip_html(html)
-    if text and not hidden_depth:
-        parts.append(unescape(text).replace("\n", " "))
     return _tidy("".join(parts))
 
 
