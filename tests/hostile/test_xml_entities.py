@@ -166,20 +166,23 @@ def test_entity_declarations_in_wide_encodings_are_refused(encoding: str) -> Non
 
 
 # The document shapes the fast path reads besides plain UTF-8 RSS: every single-byte
-# encoding it accepts, and items carrying a text-only <image> or <source>.
+# encoding it accepts, items carrying a text-only <image> or <source>, and blank lines
+# before the XML declaration. (encoding, extra item elements, bytes before "<?xml")
 SHAPES = {
-    **{f"encoding-{name}": (name, "") for name in sorted(set(fastparse._ENCODINGS) - {"utf-8", "utf8"})},
-    "item-image-and-source": ("utf-8", "<image>https://e.example/i.png</image><source url='https://e.example/'>S</source>"),
+    **{f"encoding-{name}": (name, "", "") for name in sorted(set(fastparse._ENCODINGS) - {"utf-8", "utf8"})},
+    "item-image-and-source": ("utf-8", "<image>https://e.example/i.png</image><source url='https://e.example/'>S</source>",
+                              ""),
+    "blank-lines-before-declaration": ("utf-8", "", "\r\n\n  \n"),
 }
 
 
-def shaped(body: bytes, encoding: str, item_extra: str) -> bytes:
+def shaped(body: bytes, encoding: str, item_extra: str, blank: str) -> bytes:
     text = body.decode().replace("<guid>x</guid>", f"<guid>x</guid>{item_extra}")
     if text.startswith("<?xml version='1.0'?>"):
         text = text.replace("<?xml version='1.0'?>", f"<?xml version='1.0' encoding='{encoding}'?>", 1)
     else:
         text = f"<?xml version='1.0' encoding='{encoding}'?>{text}"
-    return text.encode(encoding)
+    return (blank + text).encode(encoding)
 
 
 REFUSED = [p for p in PROBES if p.earshot_refuses]
@@ -211,3 +214,4 @@ def test_every_shape_the_fast_path_reads_is_read_by_it(shape: str) -> None:
     body = shaped(doc("", "", one_line=True), *SHAPES[shape])
     assert [e.id for e in parse_feed(body, parser="auto").episodes] == ["x"]
     fastparse.read_feed(body, lambda entry, tags: None)
+    assert parse_feed(body, parser="auto") == parse_feed(body, parser="feedparser")

@@ -114,6 +114,10 @@ _URI_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _LINK_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")
 _XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+# Blank lines before the XML declaration: a common defect (XML allows nothing before
+# it) that every parser path skips, so the document is read, not recovered.
+BLANKS = b" \t\r\n"
+BLANK_BEFORE_DECLARATION = re.compile(rb"[ \t\r\n]+<\?xml[ \t\r\n]")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHUNK_BYTES = 64 * 1024
 # Declared encodings read here (as the Python codec feedparser would decode with): the
@@ -152,6 +156,7 @@ class FastFeed:
     channel_xml: bytes
     items: int  # each handed to the reader's ``on_item`` as it was read
     podcast_guid: str | None
+    blank_prolog: bool = False  # blank lines before the XML declaration were skipped
 
 
 def read_feed(body: bytes, on_item: ItemSink) -> FastFeed:
@@ -188,6 +193,7 @@ class FastReader:
         self._podcast_guid: str | None = None
         self._in_channel = False
         self._seen_channel = False
+        self._blank_prolog = False
 
     def feed(self, chunk: bytes) -> None:
         if not self._checked_prolog:
@@ -195,9 +201,15 @@ class FastReader:
             match = _FIRST_ELEMENT.search(self._head)
             if match is None and len(self._head) < 1024 * 1024:
                 return  # the root element has not started yet
-            self._set_encoding(_check_prolog(self._head[: match.start() if match else len(self._head)]))
+            head = self._head
+            if BLANK_BEFORE_DECLARATION.match(head):
+                # read as parser reads it on every path: without the blank lines
+                head = head.lstrip(BLANKS)
+                self._blank_prolog = True
+                match = _FIRST_ELEMENT.search(head)
+            self._set_encoding(_check_prolog(head[: match.start() if match else len(head)]))
             self._checked_prolog = True
-            chunk, self._head = self._head, b""
+            chunk, self._head = head, b""
         try:
             self._parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
@@ -223,7 +235,7 @@ class FastReader:
                        f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
         return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
                         items=self._items,
-                        podcast_guid=self._podcast_guid)
+                        podcast_guid=self._podcast_guid, blank_prolog=self._blank_prolog)
 
     def _set_encoding(self, codec: str) -> None:
         self._codec = codec

@@ -10,7 +10,9 @@
          note the root element, whether there is a channel, channel ``podcast:guid``
          and every item's ``podcast:transcript`` / ``podcast:chapters`` / ``media:content``
       3. feedparser on the same bytes (a BytesIO; its sanitizer and URI resolution off:
-         show notes are sanitized on both paths by ``earshot.ingest.sanitize``)
+         show notes are sanitized on both paths by ``earshot.ingest.sanitize``), less
+         any blank lines before the XML declaration (skipped with a warning on both
+         paths, so such a document is read strictly, not recovered)
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
          MalformedFeed; no channel and no items -> NotAFeed; a channel with no items
          yet (a new show) -> ParsedFeed with 0 episodes; broken but recovered ->
@@ -67,7 +69,7 @@ from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.fastparse import BLANK_BEFORE_DECLARATION, BLANKS, Declined, FastFeed, ItemTags, read_feed
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import (
@@ -111,6 +113,8 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 _EXAMPLES_SHOWN = 3
 
 
+
+BLANK_PROLOG_WARNING = "not well-formed XML: blank lines before the XML declaration, skipped"
 
 ParserChoice = Literal["auto", "feedparser"]
 """``auto``: the fast path, feedparser for what it declines; ``feedparser``: always feedparser."""
@@ -163,20 +167,25 @@ def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> Par
         raise Declined("feedparser did not read the channel alone as the whole document")
     scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
     info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
-    warnings = [] if info.title else ["the channel has no title"]
+    warnings = [BLANK_PROLOG_WARNING] if fast.blank_prolog else []
+    if not info.title:
+        warnings.append("the channel has no title")
     episodes, choices, episode_warnings = builder.finish()
     return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
 
 
 def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
     scan = _scan(body)
-    result = _run_feedparser(body)
+    # Blank lines before "<?xml" would send feedparser to its loose parser for the
+    # whole document; they are skipped, and noted, as the fast path does.
+    blank_prolog = BLANK_BEFORE_DECLARATION.match(body) is not None
+    result = _run_feedparser(body.lstrip(BLANKS) if blank_prolog else body)
     version = result.get("version") or ""
     if not version:
         raise NotAFeed(_not_a_feed_reason(body, scan.root))
 
     entries = result.get("entries") or []
-    warnings: list[str] = []
+    warnings: list[str] = [BLANK_PROLOG_WARNING] if blank_prolog else []
     problem = result.get("bozo_exception") if result.get("bozo") else None
     if isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
         # Encoding or content-type notes: the XML itself parsed strictly.
