@@ -214,7 +214,8 @@ def strip_serialized_html(html: str | None) -> str:
     parts: list[str] = [unescape(first).replace("\n", " ")] if first else []
     hidden_depth = 0
     for index in range(1, len(pieces), 5):
-        closing, tag, self_closing, text = pieces[index], pieces[index + 1].lower(), pieces[index + 3], pieces[index + 4]
+        closing, tag = pieces[index], pieces[index + 1].lower()
+        self_closing, text = pieces[index + 3], pieces[index + 4]
         # <x/>: only a void break counts (as handle_startendtag does)
         if not self_closing or closing or tag in _BLOCK_TAGS or tag in _CELL_TAGS:
             opening = not closing and not self_closing

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html.entities
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -247,7 +247,8 @@ class FastReader:
         # Most events are of elements inside an item (depth > 3): those are checked here,
         # inline, and read when their item ends; the rest go to _start and _end.
         depth = self._depth
-        for event, element in self._parser.read_events():
+        events: Iterable[tuple[str, Any]] = self._parser.read_events()  # only elements: no "ns" events asked
+        for event, element in events:
             if event == "start":
                 depth += 1
                 if depth > 3:
