@@ -149,6 +149,17 @@ def tracking_free_url(url: str | None) -> str | None:
     rest = _SCHEME.sub("", url.strip())
     while (prefix := _TRACKING_PREFIX.match(rest)) is not None and prefix.end() > 0:
         rest = _SCHEME.sub("", rest[prefix.end():])
+    if rest.isascii() and not _SPLIT_SENSITIVE.search(rest):
+        # What urlsplit("//" + rest) gives for plain ASCII text (no brackets, no tab
+        # or line break to remove), read with str methods: most enclosure URLs.
+        end = len(rest)
+        for delimiter in "/?#":
+            found = rest.find(delimiter, 0, end)
+            if found >= 0:
+                end = found
+        path = rest[end:].partition("#")[0]
+        path, _, query = path.partition("?")
+        return (rest[:end].lower() + path + (f"?{query}" if query else "")) or None
     try:
         parts = urlsplit("//" + rest)
         netloc = parts.netloc.lower()
@@ -156,6 +167,9 @@ def tracking_free_url(url: str | None) -> str | None:
         return rest.split("#", 1)[0] or None
     query = f"?{parts.query}" if parts.query else ""
     return (netloc + parts.path + query) or None
+
+
+_SPLIT_SENSITIVE = re.compile(r"[\[\]\t\r\n]")
 
 
 def churn_free_url(url: str | None) -> str | None:

@@ -163,3 +163,55 @@ def test_entity_declarations_in_wide_encodings_are_refused(encoding: str) -> Non
         "version='1.0'?>", f"version='1.0' encoding='{encoding.upper()}'?>").encode(encoding)
     with pytest.raises(UnsafeXml):
         parse_feed(body)
+
+
+# The document shapes the fast path reads besides plain UTF-8 RSS: every single-byte
+# encoding it accepts, items carrying a text-only <image> or <source>, and blank lines
+# before the XML declaration. (encoding, extra item elements, bytes before "<?xml")
+SHAPES = {
+    **{f"encoding-{name}": (name, "", "") for name in sorted(set(fastparse._ENCODINGS) - {"utf-8", "utf8"})},
+    "item-image-and-source": ("utf-8", "<image>https://e.example/i.png</image><source url='https://e.example/'>S</source>",
+                              ""),
+    "blank-lines-before-declaration": ("utf-8", "", "\r\n\n  \n"),
+}
+
+
+def shaped(body: bytes, encoding: str, item_extra: str, blank: str) -> bytes:
+    text = body.decode().replace("<guid>x</guid>", f"<guid>x</guid>{item_extra}")
+    if text.startswith("<?xml version='1.0'?>"):
+        text = text.replace("<?xml version='1.0'?>", f"<?xml version='1.0' encoding='{encoding}'?>", 1)
+    else:
+        text = f"<?xml version='1.0' encoding='{encoding}'?>{text}"
+    return (blank + text).encode(encoding)
+
+
+REFUSED = [p for p in PROBES if p.earshot_refuses]
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("probe", REFUSED, ids=[p.id for p in REFUSED])
+def test_every_shape_the_fast_path_reads_refuses_entities_on_both_paths(
+    probe: Probe, shape: str, canary_url: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = shaped(probe.body(canary_url, feed_server.url("")), *SHAPES[shape])
+    for parser in PARSER_CHOICES:
+        with pytest.raises(UnsafeXml):
+            parse_feed(body, url="https://feeds.example/feed.xml", parser=parser)
+    # and lxml itself, with the fast path's DOCTYPE check taken away, expands nothing
+    monkeypatch.setattr(fastparse, "_check_prolog", lambda prolog: fastparse._ENCODINGS[SHAPES[shape][0]])
+    items: list[object] = []
+    try:
+        result = repr((fastparse.read_feed(body, lambda entry, tags: items.append(entry)), items))
+    except fastparse.Declined as exc:
+        result = str(exc)
+    assert CANARY not in result and "lollol" not in result and "Inner" not in result
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_shape_the_fast_path_reads_is_read_by_it(shape: str) -> None:
+    # (so the test above exercises the fast path, not a decline before it)
+    body = shaped(doc("", "", one_line=True), *SHAPES[shape])
+    assert [e.id for e in parse_feed(body, parser="auto").episodes] == ["x"]
+    fastparse.read_feed(body, lambda entry, tags: None)
+    assert parse_feed(body, parser="auto") == parse_feed(body, parser="feedparser")

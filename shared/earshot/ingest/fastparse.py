@@ -25,18 +25,19 @@ stripped, mis-decoded UTF-8 repaired and C1 controls read as Windows-1252; a gui
 without ``isPermaLink="false"`` is the link when there is no ``<link>`` before it.
 
 It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
-cannot read exactly so: XML that is not well-formed, any encoding but UTF-8, a DOCTYPE,
-a root other than ``<rss>``, ``xml:base``, markup inside a text element, and the
-elements whose feedparser handling depends on more state than is worth copying
-(``media:title``, ``media:description``, ``dc:title``, ``dc:description``, an item
-``<image>``, Atom content). Declining is never wrong, only slower.
+cannot read exactly so: XML that is not well-formed, an encoding other than UTF-8 and
+the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``,
+``xml:base``, markup inside a text element, and the elements whose feedparser handling
+depends on more state than is worth copying (an item ``<image>`` or ``<source>`` with
+child elements, Atom content).
+Declining is never wrong, only slower.
 """
 
 from __future__ import annotations
 
 import html.entities
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -85,6 +86,9 @@ _DECLINED = frozenset({
     "abstract", "content", "body", "xhtml:body", "fullitem", "image", "itunes:link", "source", "entry", "item",
     "channel", "feed", "info",
 })
+# Item children that feedparser reads into fields Earshot ignores, but that reset its
+# title lock (read here when they have no child elements).
+_UNLOCKING = frozenset({"image", "source"})
 # In the channel, what would change how feedparser files the first item's summaries.
 _CHANNEL_DECLINED = frozenset({"content", "body", "xhtml:body", "fullitem", "content:encoded", "source", "entry",
                                "feed", "channel"})
@@ -110,12 +114,21 @@ _URI_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _LINK_ENTITY = re.compile(r"&([A-Za-z0-9_]+);")
 _XML_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+# Blank lines before the XML declaration: a common defect (XML allows nothing before
+# it) that every parser path skips, so the document is read, not recovered.
+BLANKS = b" \t\r\n"
+BLANK_BEFORE_DECLARATION = re.compile(rb"[ \t\r\n]+<\?xml[ \t\r\n]")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHUNK_BYTES = 64 * 1024
 # Declared encodings read here (as the Python codec feedparser would decode with): the
 # single-byte ones decode every byte the same way in libxml2 and in Python.
+# (Checked byte for byte, 0x80-0xFF, against libxml2: the same characters, and the same
+# bytes undefined -- which libxml2 refuses, so the document goes to feedparser. libxml2
+# does not know the name "latin-1": such a document goes to feedparser too.)
 _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
-              "latin-1": "latin-1", "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252"}
+              "latin1": "latin-1", "windows-1252": "cp1252", "cp1252": "cp1252",
+              "windows-1251": "cp1251", "cp1251": "cp1251", "windows-1250": "cp1250", "cp1250": "cp1250",
+              "koi8-r": "koi8_r", "iso-8859-2": "iso8859_2", "iso-8859-15": "iso8859_15"}
 _MAX_CHANNEL_CHARS = 1_000_000
 
 
@@ -143,6 +156,7 @@ class FastFeed:
     channel_xml: bytes
     items: int  # each handed to the reader's ``on_item`` as it was read
     podcast_guid: str | None
+    blank_prolog: bool = False  # blank lines before the XML declaration were skipped
 
 
 def read_feed(body: bytes, on_item: ItemSink) -> FastFeed:
@@ -179,6 +193,7 @@ class FastReader:
         self._podcast_guid: str | None = None
         self._in_channel = False
         self._seen_channel = False
+        self._blank_prolog = False
 
     def feed(self, chunk: bytes) -> None:
         if not self._checked_prolog:
@@ -186,9 +201,15 @@ class FastReader:
             match = _FIRST_ELEMENT.search(self._head)
             if match is None and len(self._head) < 1024 * 1024:
                 return  # the root element has not started yet
-            self._set_encoding(_check_prolog(self._head[: match.start() if match else len(self._head)]))
+            head = self._head
+            if BLANK_BEFORE_DECLARATION.match(head):
+                # read as parser reads it on every path: without the blank lines
+                head = head.lstrip(BLANKS)
+                self._blank_prolog = True
+                match = _FIRST_ELEMENT.search(head)
+            self._set_encoding(_check_prolog(head[: match.start() if match else len(head)]))
             self._checked_prolog = True
-            chunk, self._head = self._head, b""
+            chunk, self._head = head, b""
         try:
             self._parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
@@ -214,7 +235,7 @@ class FastReader:
                        f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
         return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
                         items=self._items,
-                        podcast_guid=self._podcast_guid)
+                        podcast_guid=self._podcast_guid, blank_prolog=self._blank_prolog)
 
     def _set_encoding(self, codec: str) -> None:
         self._codec = codec
@@ -223,13 +244,27 @@ class FastReader:
     # ----------------------------------------------------------------- events
 
     def _drain(self) -> None:
-        for event, element in self._parser.read_events():
+        # Most events are of elements inside an item (depth > 3): those are checked here,
+        # inline, and read when their item ends; the rest go to _start and _end.
+        depth = self._depth
+        events: Iterable[tuple[str, Any]] = self._parser.read_events()  # only elements: no "ns" events asked
+        for event, element in events:
             if event == "start":
-                self._depth += 1
-                self._start(element)
+                depth += 1
+                if depth > 3:
+                    if element.get(_XML_BASE) is not None:
+                        raise Declined("xml:base")
+                    if element.tag in _ITEM_TAGS:
+                        raise Declined("an item inside another element")
+                else:
+                    self._depth = depth
+                    self._start(element)
             else:
-                self._end(element)
-                self._depth -= 1
+                if depth <= 3:
+                    self._depth = depth
+                    self._end(element)
+                depth -= 1
+        self._depth = depth
 
     def _start(self, element: Any) -> None:
         if element.get(_XML_BASE) is not None:
@@ -256,8 +291,6 @@ class FastReader:
                 self._in_channel = self._seen_channel = True
         elif depth == 3 and self._in_channel and _name(element) == "item":
             self._items += 1
-        elif depth > 3 and element.tag in _ITEM_TAGS:
-            raise Declined("an item inside another element")
 
     def _end(self, element: Any) -> None:
         depth = self._depth
@@ -311,7 +344,15 @@ class FastReader:
         links: list[dict[str, str]] = []
         for child in item:
             name = _name(child)
+            if name not in _ITEM_CHILDREN_SEEN and not name.startswith("podcast:"):
+                continue  # none of the branches below reads or declines it (most tags)
             if name in _DECLINED:
+                if name in _UNLOCKING and not len(child):
+                    # feedparser keeps nothing Earshot reads of an item's <image> or
+                    # <source> (text only: the RSS 2.0 shapes), but either one unlocks
+                    # the title, so that a later <title> of the item wins.
+                    state.title_locked = False
+                    continue
                 raise Declined(f"item <{name}>")
             if name.startswith("podcast:") and _namespace(child) in PODCAST_NAMESPACES:
                 local = name.partition(":")[2]
@@ -320,7 +361,8 @@ class FastReader:
                 elif local == "chapters":
                     tags.chapters.append(dict(child.attrib))
                 continue
-            if _namespace(child) in PODCAST_NAMESPACES or (name == "media:content" or name == "media:group"):
+            # (a Podcasting 2.0 element always has the "podcast:" name: it was read above)
+            if name == "media:content" or name == "media:group":
                 if name == "media:content":
                     tags.media.append({key.lower(): value for key, value in child.attrib.items()})
                 elif name == "media:group":
@@ -384,6 +426,9 @@ _TEXT_CHILDREN = frozenset({
     "summary", "content:encoded", "link", "guid", "id", "itunes:title", "itunes:duration", "itunes:episode",
     "itunes:season",
 }) | _PUBLISHED | _UPDATED
+# Every item child name that _read_item reads or declines, besides "podcast:" ones.
+_ITEM_CHILDREN_SEEN = _TEXT_CHILDREN | _DECLINED | _AUTHORS | {"media:content", "media:group", "enclosure",
+                                                               "itunes:image"}
 
 
 @dataclass
@@ -458,7 +503,7 @@ def _link(context: dict[str, Any], element: Any, utf8: bool) -> dict[str, str] |
         return attrs
     value = _resolve(_text(element, utf8))
     # feedparser's repair of query strings it once took for entity references
-    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&"))
+    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&")) if "&" in value else value
     return None
 
 
@@ -503,6 +548,8 @@ def _text(element: Any, utf8: bool) -> str:
 
 
 def _looks_like_html(text: str) -> bool:
+    if "</" not in text and "&" not in text:
+        return False  # neither pattern below can match (most titles: no regex call)
     if not (_CLOSE_TAG.search(text) or _ENTITY_REF.search(text)):
         return False
     if any(tag.lower() not in _HTML_ELEMENTS for tag in _TAG_NAMES.findall(text)):
@@ -512,20 +559,34 @@ def _looks_like_html(text: str) -> bool:
 
 def _content_type(value: str) -> str:
     value = value.lower()
-    return {"text": "text/plain", "plain": "text/plain", "html": "text/html",
-            "xhtml": "application/xhtml+xml"}.get(value, value)
+    return _CONTENT_TYPES.get(value, value)
+
+
+_CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}
 
 
 def _resolve(uri: str) -> str:
     """feedparser's URI fix-up with no base URL: extra slashes after the scheme go."""
+    slashes = uri.find("://")
+    if slashes < 0 or uri[slashes + 3:slashes + 4] != "/":
+        return uri  # nothing the pattern would change (the common case: no regex call)
     return _URI_SLASHES.sub(r"\1\3", uri)
 
 
 def _name(element: Any) -> str:
     """The element's name as feedparser sees it: ``prefix:local``, lowercased."""
     tag = element.tag
+    name = _TAG_NAMES_SEEN.get(tag)
+    if name is not None:
+        return name
     if not isinstance(tag, str):
         return ""
+    if tag[0] != "{" or tag[1:].partition("}")[0].lower() in _PREFIXES:
+        # The document's prefix does not matter: the name depends on the tag alone.
+        name = _feedparser_name(tag, None)
+        if len(_TAG_NAMES_SEEN) < 4096:
+            _TAG_NAMES_SEEN[tag] = name
+        return name
     key = (tag, element.prefix)
     name = _NAMES.get(key)
     if name is None:
@@ -536,6 +597,7 @@ def _name(element: Any) -> str:
 
 
 _NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
+_TAG_NAMES_SEEN: dict[str, str] = {}  # the same, for tags whose name does not depend on the prefix
 
 
 def _feedparser_name(tag: str, given_prefix: str | None) -> str:

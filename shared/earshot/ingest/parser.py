@@ -10,7 +10,9 @@
          note the root element, whether there is a channel, channel ``podcast:guid``
          and every item's ``podcast:transcript`` / ``podcast:chapters`` / ``media:content``
       3. feedparser on the same bytes (a BytesIO; its sanitizer and URI resolution off:
-         show notes are sanitized on both paths by ``earshot.ingest.sanitize``)
+         show notes are sanitized on both paths by ``earshot.ingest.sanitize``), less
+         any blank lines before the XML declaration (skipped with a warning on both
+         paths, so such a document is read strictly, not recovered)
       4. classify: no RSS/RDF/Atom root -> NotAFeed; broken XML with no items ->
          MalformedFeed; no channel and no items -> NotAFeed; a channel with no items
          yet (a new show) -> ParsedFeed with 0 episodes; broken but recovered ->
@@ -69,20 +71,23 @@ from urllib.parse import unquote, urljoin, urlsplit
 from xml.parsers import expat
 
 import feedparser
+from feedparser.datetimes import _date_handlers as _DATE_HANDLERS
 from feedparser.datetimes import _parse_date as feedparser_date
+from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
 # Text caps live with every other stored bound (earshot.bounds); the models apply them
 # too, so a parser path that forgets one is still bounded.
 from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.fastparse import Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.fastparse import BLANK_BEFORE_DECLARATION, BLANKS, Declined, FastFeed, ItemTags, read_feed
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import (
     UNTITLED_EPISODE,
     clean_text,
     clip,
+    neutralize,
     parse_duration,
     strip_html,
     strip_serialized_html,
@@ -119,6 +124,8 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 _EXAMPLES_SHOWN = 3
 
 
+
+BLANK_PROLOG_WARNING = "not well-formed XML: blank lines before the XML declaration, skipped"
 
 ParserChoice = Literal["auto", "feedparser"]
 """``auto``: the fast path, feedparser for what it declines; ``feedparser``: always feedparser."""
@@ -257,20 +264,25 @@ def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> Par
         raise Declined("feedparser did not read the channel alone as the whole document")
     scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
     info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
-    warnings = [] if info.title else ["the channel has no title"]
+    warnings = [BLANK_PROLOG_WARNING] if fast.blank_prolog else []
+    if not info.title:
+        warnings.append("the channel has no title")
     episodes, choices, episode_warnings = builder.finish()
     return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
 
 
 def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
     scan = _scan(body)
-    result = _run_feedparser(body)
+    # Blank lines before "<?xml" would send feedparser to its loose parser for the
+    # whole document; they are skipped, and noted, as the fast path does.
+    blank_prolog = BLANK_BEFORE_DECLARATION.match(body) is not None
+    result = _run_feedparser(body.lstrip(BLANKS) if blank_prolog else body)
     version = result.get("version") or ""
     if not version:
         raise NotAFeed(_not_a_feed_reason(body, scan.root))
 
     entries = result.get("entries") or []
-    warnings: list[str] = []
+    warnings: list[str] = [BLANK_PROLOG_WARNING] if blank_prolog else []
     problem = result.get("bozo_exception") if result.get("bozo") else None
     if isinstance(problem, feedparser.ThingsNobodyCaresAboutButMe):
         # Encoding or content-type notes: the XML itself parsed strictly.
@@ -675,8 +687,8 @@ def _draft(
     from_guid = entry.get("guidislink") and link == entry.get("id")
     link = _absolute_url(link, None if from_guid else base)
     title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
-    summary_html = _summary_html(entry, sanitizer)
-    summary = clip(strip_serialized_html(summary_html), MAX_SUMMARY_CHARS)
+    summary_html, summary = _show_notes(entry, sanitizer)
+    summary = clip(summary, MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
     if len(summary_html) > MAX_SUMMARY_HTML_CHARS:
@@ -790,9 +802,27 @@ def _entry_date(entry: Any) -> tuple[str | None, Any]:
 
 def _feedparser_date(value: object) -> Any:
     try:
-        return feedparser_date(value) if isinstance(value, str) and value else None
+        if not (isinstance(value, str) and value):
+            return None
+        if value[0].isascii() and value[0].isalpha() and _DATE_HANDLERS[:1] == [_parse_date_w3dtf]:
+            # feedparser tries W3C-DTF first, which finds no 4-digit year at the start
+            # of text that starts with a letter (every RFC 822 date): skip it.
+            return _first_date(value, _DATE_HANDLERS[1:])
+        return feedparser_date(value)
     except Exception:  # a crash in one of its date handlers is one unreadable date  # noqa: BLE001
         return None
+
+
+def _first_date(value: str, handlers: list[Any]) -> Any:
+    """feedparser's ``_parse_date`` over ``handlers``: the first 9-tuple one gives."""
+    for handler in handlers:
+        try:
+            parsed = handler(value)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            continue
+        if parsed and len(parsed) == 9:
+            return parsed
+    return None
 
 
 def _feedparser_tags(entry: Any) -> _ItemTags:
@@ -880,16 +910,20 @@ def media_rss_audio(
     return min(ranked)[1] if ranked else None
 
 
-def _summary_html(entry: Any, sanitizer: Sanitizer) -> str:
-    """Show notes as sanitized HTML: content:encoded (or Atom content), else description."""
+def _show_notes(entry: Any, sanitizer: Sanitizer) -> tuple[str, str]:
+    """Show notes as sanitized HTML and as plain text: content:encoded (or Atom
+    content), else description."""
     detail = next((c for c in entry.get("content") or () if c.get("value")), None)
     detail = detail or entry.get("summary_detail")
     if not detail or not (detail.get("value") or "").strip():
-        return ""
+        return "", ""
     value = str(detail["value"]).strip()
     if detail.get("type") not in _HTML_TYPES:
-        return html.escape(value, quote=False)
-    return sanitizer.clean(value, xml_base=detail.get("base") or None)
+        # Plain text: what strip_serialized_html would give back from the escaped text
+        # (one line, spaces collapsed), without escaping it only to unescape it.
+        return html.escape(value, quote=False), " ".join(neutralize(value).split())
+    cleaned = sanitizer.clean(value, xml_base=detail.get("base") or None)
+    return cleaned, strip_serialized_html(cleaned)
 
 
 # -------------------------------------------------------------------------- values
@@ -910,9 +944,19 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
     return _joined_url(href, base)
 
 
+# An absolute http(s) URL that urljoin and urlsplit give back unchanged: a lowercase
+# scheme, a plain host (and port), no whitespace, brackets or path parameters, no empty
+# query or fragment. Most enclosure and link URLs are such; they skip both calls.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:/[^\s;?#\[\]]*)?(?:\?[^\s#\[\]]+)?(?:#[^\s\[\]]+)?"
+)
+
+
 # Feeds repeat URLs (one show image on every item, one base): join each pair once.
 @functools.lru_cache(maxsize=4096)
 def _joined_url(href: str, base: str | None) -> str | None:
+    if _PLAIN_ABSOLUTE.fullmatch(href):
+        return href
     try:
         joined = urljoin(base, href.strip()) if base else href.strip()
         parts = urlsplit(joined)
