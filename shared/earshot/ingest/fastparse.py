@@ -342,10 +342,16 @@ class FastReader:
         state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
         self._channel_state.has_content = False
         links: list[dict[str, str]] = []
+        skipped = _SKIPPED_TAGS
         for child in item:
+            tag = child.tag
+            if tag in skipped:
+                continue  # a tag none of the branches below reads or declines (most tags)
             name = _name(child)
             if name not in _ITEM_CHILDREN_SEEN and not name.startswith("podcast:"):
-                continue  # none of the branches below reads or declines it (most tags)
+                if tag in _TAG_NAMES_SEEN and len(skipped) < 4096:
+                    skipped.add(tag)  # its name does not depend on the document's prefixes
+                continue
             if name in _DECLINED:
                 if name in _UNLOCKING and not len(child):
                     # feedparser keeps nothing Earshot reads of an item's <image> or
@@ -521,10 +527,13 @@ def _guid(entry: dict[str, Any], element: Any, utf8: bool) -> None:
 def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
     """A feedparser ``*_detail``: the value and its MIME type (an RSS "plain text"
     value that looks like HTML is HTML)."""
-    attrs = _attributes(element) if element.attrib else {}
-    mime = _content_type(attrs.get("type", default_type))
-    if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
-        raise Declined("base64 content")  # feedparser decodes it
+    if element.attrib:
+        attrs = _attributes(element)
+        mime = _content_type(attrs.get("type", default_type))
+        if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
+            raise Declined("base64 content")  # feedparser decodes it
+    else:
+        mime = default_type  # "text/plain" or "text/html": what _content_type gives back for them
     value = _text(element, utf8)
     if mime == "text/plain" and _looks_like_html(value):
         mime = "text/html"
@@ -596,6 +605,7 @@ def _name(element: Any) -> str:
     return name
 
 
+_SKIPPED_TAGS: set[Any] = set()  # item children's tags that _read_item neither reads nor declines
 _NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
 _TAG_NAMES_SEEN: dict[str, str] = {}  # the same, for tags whose name does not depend on the prefix
 
