@@ -79,7 +79,15 @@ from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 
 # Text caps live with every other stored bound (earshot.bounds); the models apply them
 # too, so a parser path that forgets one is still bounded.
-from earshot.bounds import MAX_SUMMARY_CHARS, MAX_SUMMARY_HTML_CHARS, MAX_TITLE_CHARS
+from earshot.bounds import (
+    MAX_GUID_CHARS,
+    MAX_ID_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_SUMMARY_HTML_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_BYTES,
+)
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
 from earshot.ingest.fastparse import BLANK_BEFORE_DECLARATION, BLANKS, Declined, FastFeed, ItemTags, read_feed
@@ -720,7 +728,7 @@ def _draft(
     duration = parse_duration(entry.get("itunes_duration"))
     if duration is None and media is not None:
         duration = media[3]
-    episode = Episode(
+    episode = _episode(
         id=natural_id,
         guid=guid,
         title=clip(shown_title, MAX_TITLE_CHARS),
@@ -740,6 +748,29 @@ def _draft(
         chapters=chapters,
     )
     return _Draft(episode=episode, candidate=candidate, title_source=title_source)
+
+
+def _episode(**values: Any) -> Episode:
+    """``Episode(**values)`` for the values ``_draft`` makes, without validating them again
+    when validation could not change them: every value already has its field's type (str,
+    int, a UTC datetime, validated Transcript and Chapters), so only a bound (a long
+    value clipped, digested or dropped, and recorded) or a reference without a URL could,
+    and those go through pydantic as before."""
+    urls = (values["audio_url"], values["link"], values["image"])
+    transcripts, chapters = values["transcripts"], values["chapters"]
+    if (
+        len(values["id"]) <= MAX_ID_CHARS
+        and len(values["title"]) <= MAX_TITLE_CHARS
+        and len(values["summary"]) <= MAX_SUMMARY_CHARS
+        and len(values["summary_html"]) <= MAX_SUMMARY_HTML_CHARS
+        and (values["guid"] is None or len(values["guid"]) <= MAX_GUID_CHARS)
+        and (values["audio_type"] is None or len(values["audio_type"]) <= MAX_LABEL_CHARS)
+        # a URL of at most a quarter of the byte bound fits whatever its characters
+        and all(url is None or len(url) <= MAX_URL_BYTES // 4 for url in urls)
+        and not transcripts and chapters is None
+    ):
+        return Episode.model_construct(**values)
+    return Episode(**values)
 
 
 def fallback_title(
