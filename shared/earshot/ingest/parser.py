@@ -882,7 +882,22 @@ def _rfc822_common(match: re.Match[str]) -> datetime | None:
     """The date as feedparser's RFC 822 handler gives it, as a UTC datetime; None when
     this shape is not enough to be sure (then feedparser reads it)."""
     day, month, year, hour, minute, second, zone = match.groups()
-    zone = zone.lower()
+    offset = _RFC822_OFFSETS.get(zone)
+    if offset is None:
+        offset = _rfc822_offset(zone.lower())
+        if offset is None:
+            return None
+        if len(_RFC822_OFFSETS) < 1024:
+            _RFC822_OFFSETS[zone] = offset
+    try:
+        stamp = datetime(int(year), _RFC822_MONTHS[month.lower()], int(day), int(hour), int(minute),
+                         int(second or 0))
+        return (stamp - offset).replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _rfc822_offset(zone: str) -> timedelta | None:
     if zone[0] in "+-":
         hours, minutes = int(zone[1:3]), int(zone[3:])
         if zone[0] == "-":
@@ -891,12 +906,10 @@ def _rfc822_common(match: re.Match[str]) -> datetime | None:
         hours, minutes = _RFC822_ZONES[zone], 0
     else:
         return None
-    try:
-        stamp = datetime(int(year), _RFC822_MONTHS[month.lower()], int(day), int(hour), int(minute),
-                         int(second or 0))
-        return (stamp - timedelta(hours=hours, minutes=minutes)).replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
+    return timedelta(hours=hours, minutes=minutes)
+
+
+_RFC822_OFFSETS: dict[str, timedelta] = {}  # a feed writes one zone on every item: each worked out once
 
 
 def _first_date(value: str, handlers: list[Any]) -> Any:
