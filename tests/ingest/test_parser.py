@@ -292,6 +292,11 @@ def test_episodes_are_what_validating_their_values_makes() -> None:
         assert episode == validated and episode.model_fields_set == validated.model_fields_set
         assert episode.model_dump_json() == validated.model_dump_json()
         assert pickle.loads(pickle.dumps(episode)) == validated
+    # A validator added to Episode must be weighed in parser._episode, which skips them
+    # for values they cannot change (a transcript or chapters reference always validates).
+    decorators = Episode.__pydantic_decorators__
+    assert set(decorators.field_validators) == {"_drop_unlinked_transcripts", "_drop_unlinked_chapters"}
+    assert not decorators.model_validators and not decorators.validators and not decorators.root_validators
 
 
 def test_unknown_declared_encoding_falls_back_to_utf8() -> None:
