@@ -22,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -35,9 +36,9 @@ from hypothesis import strategies as st
 
 from earshot.errors import MalformedFeed, NotAFeed, ParseError, UnsafeXml
 from earshot.ingest import parser as parser_module
-from earshot.ingest.fastparse import Declined
+from earshot.ingest.fastparse import Declined, FastReader
 from earshot.ingest.parser import PARSER_CHOICES, fallback_title, media_rss_audio, parse_fast, parse_feed
-from earshot.models import ParsedFeed
+from earshot.models import Episode, ParsedFeed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 FEED_URL = "https://feeds.example.com/show/feed.xml"
@@ -243,6 +244,59 @@ def test_an_item_image_with_child_elements_goes_to_feedparser() -> None:
     with pytest.raises(Declined, match="item <image>"):
         parse_fast(body, url=FEED_URL)
     assert outcome(body) == outcome(body, parser="feedparser")
+
+
+# The common shape read directly on the fast path, its edges (out-of-range fields, zones
+# feedparser's table does or does not know, extra words) and shapes left to feedparser.
+PUB_DATES = [
+    "Wed, 15 Jan 2020 10:00:00 +0100", "Thursday, 1 Feb 2024 23:59:59 -0530", "15 jan 2020 10:00 GMT",
+    "SAT,  29 Feb 2020 00:00:00 EST", "Mon, 31 Apr 2020 10:00:00 +0000", "Mon, 30 Apr 2020 24:00:00 +0000",
+    "Mon, 30 Apr 2020 23:59:60 +0000", "Tue, 1 Jan 0001 00:30:00 +0100", "Fri, 31 Dec 9999 23:00:00 -0200",
+    "Fri, 14 Jun 2024 08:00:00 CET", "Fri, 14 Jun 2024 08:00:00 PDT", "Fri, 14 Jun 2024 08:00:00 mest",
+    "Fri, 14 Jun 2024 08:00:00 +0000 (UTC)", "Fri, 14 Jun 24 08:00:00 +0000", "Fri,14 Jun 2024 08:00:00 +0000",
+    "Fri, 14 June 2024 08:00:00 GMT+2", "Fri, 14 Jun 2024 08:00:00 +05:30", "Fri, 14 Jun 2024 08:00:00 Etc/GMT",
+    "Fri, 14 Jun 2024", "2024-06-14T08:00:00Z", "Jun 14 2024 08:00:00 +0000", "Fri, 14 Jun 2024 8:0:0 +0000",
+]
+
+
+@pytest.mark.parametrize("written", PUB_DATES)
+def test_dates_read_alike_on_both_paths(written: str, parser_choice: str) -> None:
+    if parser_choice != "auto":
+        pytest.skip("compares the two paths itself")
+    body = rss(f"<title>t</title><item><guid>e1</guid><pubDate>{written}</pubDate></item>")
+    fast = parse_fast(body, url=FEED_URL)
+    assert fast.model_dump(mode="json") == outcome(body, parser="feedparser")
+
+
+def test_an_xml_base_deep_in_an_item_goes_to_feedparser_wherever_the_body_is_cut() -> None:
+    body = rss('<title>t</title><item><guid>e1</guid><description xml:base="https://other.example/">'
+               "&lt;a href='x'&gt;x&lt;/a&gt;</description></item>")
+    start = body.index(b"xml:base")
+    for cut in range(start - 2, start + 10):
+        reader = FastReader(lambda entry, tags: None)
+        with pytest.raises(Declined, match="xml:base"):
+            reader.feed(body[:cut])
+            reader.feed(body[cut:])
+            reader.close()
+    assert outcome(body) == outcome(body, parser="feedparser")
+
+
+def test_episodes_are_what_validating_their_values_makes() -> None:
+    # the mapping builds an episode without validating values no bound could change
+    body = rss('<title>t</title><item><guid>e1</guid><title>Ep &amp; 1</title><pubDate>Wed, 15 Jan 2020 10:00:00 '
+               '+0100</pubDate><enclosure url="a/1.mp3" type="audio/mpeg" length="12"/><itunes:duration>1:02'
+               "</itunes:duration><itunes:episode>3</itunes:episode><description>&lt;p&gt;Notes&lt;/p&gt;"
+               "</description><link>https://e.example/1</link></item><item><title>Untitled?</title></item>")
+    for episode in parse_feed(body, url=FEED_URL).episodes:
+        validated = Episode(**{name: getattr(episode, name) for name in episode.model_fields_set})
+        assert episode == validated and episode.model_fields_set == validated.model_fields_set
+        assert episode.model_dump_json() == validated.model_dump_json()
+        assert pickle.loads(pickle.dumps(episode)) == validated
+    # A validator added to Episode must be weighed in parser._episode, which skips them
+    # for values they cannot change (a transcript or chapters reference always validates).
+    decorators = Episode.__pydantic_decorators__
+    assert set(decorators.field_validators) == {"_drop_unlinked_transcripts", "_drop_unlinked_chapters"}
+    assert not decorators.model_validators and not decorators.validators and not decorators.root_validators
 
 
 def test_unknown_declared_encoding_falls_back_to_utf8() -> None:

@@ -194,6 +194,8 @@ class FastReader:
         self._in_channel = False
         self._seen_channel = False
         self._blank_prolog = False
+        self._base_possible = False  # ":base" seen in the bytes so far
+        self._tail = b""  # the last bytes fed, for a ":base" split between chunks
 
     def feed(self, chunk: bytes) -> None:
         if not self._checked_prolog:
@@ -210,6 +212,12 @@ class FastReader:
             self._set_encoding(_check_prolog(head[: match.start() if match else len(head)]))
             self._checked_prolog = True
             chunk, self._head = head, b""
+        if not self._base_possible:
+            # Any xml:base attribute (whatever prefix names the XML namespace) is written
+            # ":base" in the bytes of every encoding read here: without one, the
+            # per-element check below is skipped.
+            self._base_possible = b":base" in chunk or b":base" in self._tail + chunk[:4]
+            self._tail = chunk[-4:]
         try:
             self._parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
@@ -247,12 +255,13 @@ class FastReader:
         # Most events are of elements inside an item (depth > 3): those are checked here,
         # inline, and read when their item ends; the rest go to _start and _end.
         depth = self._depth
+        base_possible = self._base_possible
         events: Iterable[tuple[str, Any]] = self._parser.read_events()  # only elements: no "ns" events asked
         for event, element in events:
             if event == "start":
                 depth += 1
                 if depth > 3:
-                    if element.get(_XML_BASE) is not None:
+                    if base_possible and element.get(_XML_BASE) is not None:
                         raise Declined("xml:base")
                     if element.tag in _ITEM_TAGS:
                         raise Declined("an item inside another element")
@@ -342,10 +351,16 @@ class FastReader:
         state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
         self._channel_state.has_content = False
         links: list[dict[str, str]] = []
+        skipped = _SKIPPED_TAGS
         for child in item:
-            name = _name(child)
+            tag = child.tag
+            if tag in skipped:
+                continue  # a tag none of the branches below reads or declines (most tags)
+            name = _TAG_NAMES_SEEN.get(tag) or _name(child)
             if name not in _ITEM_CHILDREN_SEEN and not name.startswith("podcast:"):
-                continue  # none of the branches below reads or declines it (most tags)
+                if tag in _TAG_NAMES_SEEN and len(skipped) < 4096:
+                    skipped.add(tag)  # its name does not depend on the document's prefixes
+                continue
             if name in _DECLINED:
                 if name in _UNLOCKING and not len(child):
                     # feedparser keeps nothing Earshot reads of an item's <image> or
@@ -521,10 +536,13 @@ def _guid(entry: dict[str, Any], element: Any, utf8: bool) -> None:
 def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
     """A feedparser ``*_detail``: the value and its MIME type (an RSS "plain text"
     value that looks like HTML is HTML)."""
-    attrs = _attributes(element) if element.attrib else {}
-    mime = _content_type(attrs.get("type", default_type))
-    if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
-        raise Declined("base64 content")  # feedparser decodes it
+    if element.attrib:
+        attrs = _attributes(element)
+        mime = _content_type(attrs.get("type", default_type))
+        if attrs.get("mode") == "base64" or not (mime.startswith("text/") or mime.endswith(("+xml", "/xml"))):
+            raise Declined("base64 content")  # feedparser decodes it
+    else:
+        mime = default_type  # "text/plain" or "text/html": what _content_type gives back for them
     value = _text(element, utf8)
     if mime == "text/plain" and _looks_like_html(value):
         mime = "text/html"
@@ -596,6 +614,7 @@ def _name(element: Any) -> str:
     return name
 
 
+_SKIPPED_TAGS: set[Any] = set()  # item children's tags that _read_item neither reads nor declines
 _NAMES: dict[tuple[str, str | None], str] = {}  # names repeat on every item: work each out once
 _TAG_NAMES_SEEN: dict[str, str] = {}  # the same, for tags whose name does not depend on the prefix
 
