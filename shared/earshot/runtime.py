@@ -144,10 +144,15 @@ def _ses_mailer() -> Mailer:
 
 
 @functools.cache
-def http_client() -> httpx.Client:
+def http_client(for_settings: Settings | None = None) -> httpx.Client:
+    """The process's pooled client (one per settings, kept across invocations), with a
+    connection for each of the settings' ``worker_threads``: a run with more threads
+    than the process settings say passes its own settings, or its threads would queue
+    for connections (and that wait would count as the hosts' latency, which their pace
+    reads as the hosts slowing down)."""
     from earshot.ingest.fetcher import make_client
 
-    return make_client(settings())
+    return make_client(for_settings or settings())
 
 
 def directory_settings() -> Settings:

@@ -9,6 +9,7 @@ server's counts are exact, whatever the machine's speed.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -294,3 +295,27 @@ def _serialize_dynamodb_calls() -> None:
                 return _method(*args, **kwargs)  # type: ignore[operator]
 
         setattr(client, name, locked)
+
+
+def test_a_run_has_as_many_requests_in_flight_as_its_concurrency(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # Given 12 feeds, each on its own host, each answering after a second
+    from earshot_local.cli import main
+
+    hosts = [f"127.0.0.{n}" for n in range(10, 22)]
+    with running_feed_server(extra_hosts=hosts) as server:
+        urls = []
+        for n, host in enumerate(hosts):
+            server.route(f"/f{n}.xml", Delayed(1.0, Serve(_feed(n))))
+            urls.append(server.url(f"/f{n}.xml", host=host))
+        (tmp_path / "feeds.txt").write_text("\n".join(urls) + "\n")
+        # When one run checks them with 12 requests in flight (more threads than the
+        # deployed worker's default pool of 8 connections)
+        assert main(["--db", str(tmp_path / "e.db"), "run", "--feeds", str(tmp_path / "feeds.txt"),
+                     "--concurrency", "12", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    # Then all 12 hosts were asked at once: no thread queued for a connection (a wait the
+    # hosts' pace would have counted as their latency)
+    assert report["parsed"] == 12
+    assert server.max_total_in_flight == 12
+    assert set(server.max_in_flight.values()) == {1}

@@ -76,6 +76,7 @@ class FeedServer:
         self._listeners = [_Listener(self, host) for host in (PRIMARY_HOST, ALT_HOST, *extra_hosts)]
         self.in_flight: dict[str, int] = {}
         self.max_in_flight: dict[str, int] = {}
+        self.max_total_in_flight = 0  # over every host at once
 
     @property
     def port(self) -> int:
@@ -140,6 +141,7 @@ class FeedServer:
         with self._lock:
             now = self.in_flight[host] = self.in_flight.get(host, 0) + change
             self.max_in_flight[host] = max(self.max_in_flight.get(host, 0), now)
+            self.max_total_in_flight = max(self.max_total_in_flight, sum(self.in_flight.values()))
             return now
 
 

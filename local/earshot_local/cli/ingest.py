@@ -454,7 +454,8 @@ def run_cycle(local: LocalRuntime, cycle: int, *, check_all: bool, concurrency: 
         transcript_jobs.setdefault(feed.feed_id, []).extend(jobs_for(feed.feed_id, new + changed))
         return match_new_episodes(store, feed, new + changed, changed_ids=[e.id for e in changed])
 
-    futures = refresh_feeds(checks, repo=store, settings=settings, client=runtime.http_client(),
+    futures = refresh_feeds(checks, repo=store, settings=settings,
+                            client=runtime.http_client(settings),  # a connection for each of the cycle's threads
                             on_new_episodes=on_new_episodes, stats=slot_stats)
     results: Counter[str] = Counter()
     errors: Counter[str] = Counter()
