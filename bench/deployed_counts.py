@@ -77,6 +77,7 @@ def main() -> None:
             results = Counter(f.last_result for f in feeds)
             out["cycles"].append({
                 "cycle": cycle, "feeds": dispatched["queued"], "aws_calls": calls,
+                "host_slot_updates": backend.host_slot_writes,
                 "parsed": results["parsed"], "not_modified": results["not_modified"],
                 "unchanged": results["unchanged"],
                 "new_episodes": sum(f.episode_count - before.get(f.feed_id, 0) for f in feeds),

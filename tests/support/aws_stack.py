@@ -93,6 +93,7 @@ class EmbeddedBackend:
     def __init__(self, *, extra_env: dict[str, str] | None = None) -> None:
         self.extra_env = dict(extra_env or {})
         self.aws_calls: Counter[str] = Counter()
+        self.host_slot_writes = 0  # the UpdateItems of aws_calls that lease or free a host slot
         self.aws_seconds = 0.0
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -171,7 +172,10 @@ class EmbeddedBackend:
 
         def before(event_name: str, params: Any = None, context: Any = None, **_: Any) -> None:
             # event name: before-call.<service>.<Operation>
-            self.aws_calls[event_name.rsplit(".", 1)[-1]] += 1
+            operation = event_name.rsplit(".", 1)[-1]
+            self.aws_calls[operation] += 1
+            if operation == "UpdateItem" and b'"HOST#' in ((params or {}).get("body") or b""):
+                self.host_slot_writes += 1
             if context is not None:
                 starts[id(context)] = time.perf_counter()
 
@@ -186,6 +190,7 @@ class EmbeddedBackend:
 
     def reset_counters(self) -> None:
         self.aws_calls.clear()
+        self.host_slot_writes = 0
         self.aws_seconds = 0.0
 
     # -- running the real handlers -----------------------------------------
