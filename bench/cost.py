@@ -77,6 +77,12 @@ FOLLOWED_TOPIC_FEEDS = 1  # topic feeds with that many followers (the row's "1,0
 FEED_POLLS_PER_FOLLOWER_DAY = 6
 FEED_CHANGES_PER_DAY = 3
 GZIP_SHARE = 0.95  # requests that accept gzip (browsers, podcast apps)
+# The API keeps the bodies it rendered, by what they show (web/topics.py ``rendered``): a
+# changed feed's matches are read once per warm API container, its other downloads read
+# the topic's item alone. Containers that render each change: assumed 2 (1,000 apps
+# polling every 4 h keep about one warm). Page views are all counted as reading the
+# matches (a page revises with every new match, and views are sparse). 0 = off.
+API_RENDERS_PER_FEED_CHANGE = 2
 # Topic revisions (the page's and feed's validator): one UpdateItem each time a check
 # writes a topic's matches; counted as one per new episode (an episode matching several
 # topics revises each, one matching none revises nothing).
@@ -283,8 +289,11 @@ def serving_counts(obs: dict, *, subscribers: int, followers: int) -> dict:
     # topic's revision) the topic's item alone. Every page view is counted as a 200.
     rru_view, rru_full = topic_rru + rru(read_items["page"]), topic_rru + rru(read_items["feed"])
     rru_304 = topic_rru if TOPIC_VALIDATOR else rru_full
+    renders = (min(full, FOLLOWED_TOPIC_FEEDS * FEED_CHANGES_PER_DAY * 30.4 * API_RENDERS_PER_FEED_CHANGE)
+               if API_RENDERS_PER_FEED_CHANGE and TOPIC_VALIDATOR else full)
     return {"views": views, "polls": polls, "full_feeds": full, "requests": views + polls, "out_gb": out_bytes / 1e9,
-            "rru": views * rru_view + full * rru_full + (polls - full) * rru_304,
+            "rru": views * rru_view + renders * rru_full + (full - renders) * topic_rru + (polls - full) * rru_304,
+            "feed_renders": renders,
             "rru_per_view": rru_view, "rru_per_full_poll": rru_full, "rru_per_304": rru_304,
             "handler_s": {"page": _api_duration_s(page.get("route_cpu_ms", 200), read_items["page"] * item_bytes),
                           "feed": _api_duration_s(feed.get("route_cpu_ms", 200), read_items["feed"] * item_bytes),
@@ -368,8 +377,10 @@ def observability_lines(obs: dict, *, invocations: float, checks: float, other_i
          "a Query page of 1 MB)"),
         ("DynamoDB reads: pages and feeds", s["rru"] * PRICES["ddb_rru"],
          f"{s['rru_per_view']:.0f} RRU a page view (the topic + all {s['matches']} matches, "
-         f"{s['match_item_bytes']:.0f} B each), {s['rru_per_full_poll']:.0f} a feed poll that downloads (the newest "
-         f"300), {s['rru_per_304']:g} a poll answered 304 (the topic's {s['topic_item_bytes']:,} B item alone: "
+         f"{s['match_item_bytes']:.0f} B each), {s['rru_per_full_poll']:.0f} a feed render (the newest 300; "
+         f"{s['feed_renders']:,.0f} of the {s['full_feeds']:,.0f} downloads: one per warm API container and change, "
+         f"{API_RENDERS_PER_FEED_CHANGE} assumed; the others come from the rendered body kept by its validator, "
+         f"the topic's item alone), {s['rru_per_304']:g} a poll answered 304 (the topic's {s['topic_item_bytes']:,} B item alone: "
          f"{' + '.join(s['reads_304'] or ['GetItem'])}, measured)"),
         ("DynamoDB writes: topic revisions", revisions * revision_wru * PRICES["ddb_wru"],
          f"{revisions:,.0f} a month: the validator rewritten after each change of a topic's matches "
@@ -472,6 +483,8 @@ KNOBS: tuple[tuple[str, str, dict], ...] = (
     ("validator on the topic (web/topics.py)", "off: a 304 reads the matches and renders, as a 200 does",
      {"TOPIC_VALIDATOR": False}),
     ("gzip (web/topics.py)", "off", {"GZIP_SHARE": 0.0}),
+    ("rendered bodies kept (web/topics.py)", "off: every download reads the matches",
+     {"API_RENDERS_PER_FEED_CHANGE": 0}),
     ("followers' apps poll", "hourly instead of every 4 h", {"FEED_POLLS_PER_FOLLOWER_DAY": 24}),
     ("FeedErrorMetrics", "true (six error families with data every hour)", {"METRICS_EVERY_HOUR": 12}),
 )

@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     args = parser.parse_args()
     try:
-        from earshot import mime  # noqa: F401
+        from earshot.mail import mime  # noqa: F401
         from earshot.mail import digest
     except ImportError as exc:
         print(json.dumps({"error": f"pending: {exc}"}))

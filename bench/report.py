@@ -227,7 +227,9 @@ def _digest_section(d: dict | None) -> list[str]:
     out.append("")
     out.append("Per subscriber: `tokens.issue_token` + `RenderedDigest.personalize` + `mime.assemble` (what "
                "`delivery.send_batch` does between its DynamoDB and SES calls); those calls are not included. "
-               f"Target ≥ 2,000 messages/s: {'met' if d['messages_per_s'] >= 2000 else 'missed'}.")
+               f"Target ≥ 2,000 messages/s: {'met' if d['messages_per_s'] >= 2000 else 'missed'}."
+               + (f" Measured {d['measured_apart']} (`python bench/digest_bench.py --subscribers 10000`)."
+                  if d.get("measured_apart") else ""))
     return out
 
 
@@ -412,6 +414,10 @@ def cost_note(r: dict) -> str | None:
     """The header's line saying when the cost section's bases were measured again."""
     obs = r.get("observability") or {}
     if not obs.get("measured_at"):
+        if priced := r.get("cost_priced"):
+            return (COST_NOTE_PREFIX + f"priced again on {priced['at']} at commit {priced['commit']} (+ working "
+                    "tree) from this run's counts and sizes (`python bench/run.py --render-from "
+                    "bench/last-results.json`): the cost model of that commit, the measurements of the run above")
         return None
     return (COST_NOTE_PREFIX + f"its observability and serving bases measured again on {obs['measured_at']} and "
             "the section rendered again (`python bench/run.py --render-from bench/last-results.json --measure "

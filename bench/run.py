@@ -353,6 +353,9 @@ def render_from(path: Path, out: Path, *, measure: set[str], section: str | None
         results["observability"]["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     if "deployed" in results:
         results["cost"] = cost_results(results)
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        results["cost_priced"] = {"at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit}
     if out.resolve() == (REPO / "docs" / "benchmarks.md").resolve():
         LAST_RESULTS.write_text(json.dumps(results, indent=1, default=str))
     if section == "cost":

@@ -201,3 +201,29 @@ def test_the_feed_tag_ends_when_a_future_dated_episode_comes_due(
     _Clock.at = ahead
     again = _request(stack, "feed", **{"if-none-match": held["headers"]["ETag"]})
     assert again["statusCode"] == 200 and again["body"] != held["body"]
+
+
+@pytest.mark.parametrize("kind", sorted(EVENTS))
+def test_a_second_download_of_the_same_content_reads_only_the_topic(stack: EmbeddedBackend, kind: str) -> None:
+    # Given one follower's app that downloaded the feed (or a reader the page)
+    with dynamodb_requests() as sent:
+        first = _request(stack, kind)
+    assert sent == ["GetItem", "Query"]
+
+    # When another, holding no tag, downloads it
+    with dynamodb_requests() as sent:
+        second = _request(stack, kind)
+
+    # Then it gets the same body and tag, read from the topic's item alone
+    assert second["statusCode"] == 200 and second["body"] == first["body"]
+    assert second["headers"]["ETag"] == first["headers"]["ETag"]
+    assert sent == ["GetItem"]
+
+    # And once the topic's matches change, the next download reads them again: a new body
+    topic = _stored().get_topic(SLUG)
+    assert topic is not None
+    edit_topic(_stored(), SLUG, name=topic.name + " (renamed)", now=datetime.now(UTC))
+    with dynamodb_requests() as sent:
+        third = _request(stack, kind)
+    assert third["headers"]["ETag"] != first["headers"]["ETag"] and "(renamed)" in third["body"]
+    assert sent[:2] == ["GetItem", "Query"]

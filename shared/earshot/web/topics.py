@@ -24,6 +24,10 @@ topic's matches or rendering anything. Its parts:
   (``feed.feed_stable_until``); past that second the tag no longer matches. A tag issued
   within :data:`SETTLE_S` of a new revision holds only until then (see there).
 
+The same parts key the bodies this process has rendered (:func:`rendered`): a feed that
+changed is downloaded once by each of its followers' apps, and every download after the
+first one in a process is served from the topic's item alone too.
+
 A client that accepts gzip gets the body gzipped (``Content-Encoding: gzip``,
 ``Vary: Accept-Encoding``; the HTTP API does not compress), under its own tag
 (``"<tag>-gzip"``: a strong tag names one representation), and either tag of the current
@@ -34,6 +38,8 @@ content answers 304.
 
 import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +68,11 @@ FEED_READ_LIMIT = 3 * FEED_LIMIT
 # of a revision therefore holds only until then, and the next poll reads the settled
 # matches (replicas apply writes within about a second).
 SETTLE_S = 30
+# Bodies kept per process (see rendered): a topic's page and feed for a few topics (a
+# feed is a few hundred KB).
+RENDERED_KEPT = 32
+_rendered: OrderedDict[str, tuple[str, datetime | None]] = OrderedDict()
+_rendered_lock = threading.Lock()
 # What the layer's code and templates are made of (see code_revision).
 CODE_SUFFIXES = (".py", ".j2", ".js")
 
@@ -169,10 +180,32 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 Render = Callable[[Topic, datetime], tuple[str, datetime | None]]
 
 
+def rendered(validated: str, topic: Topic, now: datetime, render: Render) -> tuple[str, datetime | None]:
+    """The body ``validated`` names and the moment it stops holding: kept from an earlier
+    render in this process while that moment has not come (the tag's own rule, so a body
+    served from here is one a 304 would have confirmed), else rendered (``render`` reads
+    the matches) and kept. A body rendered within :data:`SETTLE_S` of the topic's revision
+    holds only until then, here as in its tag."""
+    with _rendered_lock:
+        kept = _rendered.get(validated)
+        if kept is not None and (kept[1] is None or now < kept[1]):
+            _rendered.move_to_end(validated)
+            return kept
+    body, until = render(topic, now)
+    if topic.revised_at is not None and (settled := topic.revised_at + timedelta(seconds=SETTLE_S)) > now:
+        until = min(until, settled) if until is not None else settled
+    with _rendered_lock:
+        _rendered[validated] = (body, until)
+        _rendered.move_to_end(validated)
+        while len(_rendered) > RENDERED_KEPT:
+            _rendered.popitem(last=False)
+    return body, until
+
+
 def _served(kind: str, slug: str, render: Render, content_type: str, headers: dict[str, str]) -> Response[str]:
     """The route's answer: 304 from the topic's item alone when the client holds the
-    current tag; else the rendered body (``render`` reads the matches) with its tag. A
-    304 carries the same ETag, Cache-Control and Vary a 200 would (RFC 9110 §15.4.5)."""
+    current tag; else the body (:func:`rendered`) with its tag. A 304 carries the same
+    ETag, Cache-Control and Vary a 200 would (RFC 9110 §15.4.5)."""
     now = datetime.now(UTC)
     topic = get_topic(runtime.store(), slug)
     event_headers = router.current_event.headers
@@ -184,9 +217,7 @@ def _served(kind: str, slug: str, render: Render, content_type: str, headers: di
     if held := held_tag(if_none_match, validated, now):
         etag = f'"{held}{"-gzip" if gzipped else ""}"'
         return Response(304, None, "", headers={k: v for k, v in {**headers, "ETag": etag}.items() if k in kept})
-    body, until = render(topic, now)
-    if topic.revised_at is not None and (settled := topic.revised_at + timedelta(seconds=SETTLE_S)) > now:
-        until = min(until, settled) if until is not None else settled
+    body, until = rendered(validated, topic, now, render)
     headers["ETag"] = entity_tag(validated, until, gzipped=gzipped)
     if none_match(if_none_match, headers["ETag"]):  # "*", or a tag issued just now
         return Response(304, None, "", headers={k: v for k, v in headers.items() if k in kept})
