@@ -148,16 +148,17 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
     # --- DynamoDB writes per warm check: the feed-state UpdateItem, plus index writes.
     # Every check moves next_check_at, the `due` index's sort key: a key change costs a
     # delete + a put in that index (projected attributes only). The `type` index projects
-    # a feed's url/title/status only, and a check leaves each of them out of its update
-    # unless it changed (tests/ingest/test_cycle.py), so a routine check writes nothing
-    # there; a feed's status changes a few times in its life, not per check.
+    # a feed's url/title/status only; a check leaves url and title out but rewrites
+    # `status` (usually to the same value: the check's copy may be stale, so it is always
+    # written). Counted as one index write to stay on the safe side: whether a same-value
+    # rewrite costs a write is not modelled.
     # The host slot leases (acquire and release, per host a worker serves) are UpdateItems
     # too, on a small item that no index projects: 1 WRU each. Results from before they
     # were counted apart derive them: every check writes its feed's state exactly once.
     slot_writes = warm.get("host_slot_updates", max(0, calls.get("UpdateItem", 0) - feeds)) / feeds
     state_writes = calls.get("UpdateItem", 0) / feeds - slot_writes
     due_projection = min(feed_item, 450)
-    wru_per_state_write = _wru(feed_item) + 2 * _wru(due_projection)
+    wru_per_state_write = _wru(feed_item) + 2 * _wru(due_projection) + _wru(feed_item)
     wru_per_check = state_writes * wru_per_state_write + slot_writes * HOST_SLOT_WRU
     episode_wru_month = FEEDS * NEW_EPISODES_PER_FEED_WEEK * WEEKS_PER_MONTH * _wru(ep_item)
     # Reads: the dispatcher's Query over the due index (~projection size per feed,
@@ -196,7 +197,7 @@ def monthly_cost(deployed: dict | None, digest: dict | None = None, *, interval_
          f"{dispatcher_s:.2f} s per run (scaled to {FEEDS:,} feeds) x 512 MB"),
         ("DynamoDB writes: feed state + indexes", checks * wru_per_check * PRICES["ddb_wru"],
          f"{state_writes:.2f} UpdateItem per check x {wru_per_state_write} WRU (item {feed_item:.0f} B: "
-         f"table 1 + `due` key move 2) + {slot_writes:.2f} host slot lease writes per check "
+         f"table 1 + `due` key move 2 + `type` 1) + {slot_writes:.2f} host slot lease writes per check "
          f"x {HOST_SLOT_WRU} WRU (politeness across workers)"),
         ("DynamoDB writes: new episodes", episode_wru_month * PRICES["ddb_wru"],
          f"{NEW_EPISODES_PER_FEED_WEEK} new episodes per feed-week x {_wru(ep_item)} WRU (item {ep_item:.0f} B)"),

@@ -316,9 +316,9 @@ def _cost_section(c: dict | None, obs: dict | None = None) -> list[str]:
     top = max(core_lines, key=lambda x: x["usd"])
     out.append(f"On the fetch path the biggest line is *{top['item']}* (${top['usd']:.2f} hourly); per check that is "
                f"{c['wru_per_check']} write units: the feed-state UpdateItem, plus the `due` index entry being moved "
-               "(its sort key `next_check_at` changes on every check: a delete and a put; the `type` index is not "
-               "written, since a check leaves the url, title and status it projects out unless they changed), and "
-               "the host slot leases (an acquire and a release of 1 write unit each, per host a "
+               "(its sort key `next_check_at` changes on every check: a delete and a put) and, counted "
+               "conservatively, the `type` index entry (a check rewrites the feed's `status`, which that index "
+               "projects), and the host slot leases (an acquire and a release of 1 write unit each, per host a "
                "worker serves: the per-host limit holds across every worker). So the knob that moves the fetch path "
                "most is **how often feeds are checked**, then write units per check.")
     if obs and "worker" in obs:

@@ -204,8 +204,8 @@ def test_infrastructure_failure_fails_only_its_record(stack: EmbeddedBackend, fe
 
 def test_routine_check_never_rewrites_what_the_type_index_projects(stack: EmbeddedBackend, feed_server: FeedServer,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ``type`` index is keyed by the url and projects the title and status: a routine
-    check leaves them out of its UpdateItem so it writes nothing to that index."""
+    """The ``type`` index is keyed by the url and projects the title: a routine check leaves
+    them out of its UpdateItem so it does not rewrite them in that index."""
     fid = add(feed_server.route("/f.xml", Validated(rss(("a", "A")))))
     run_cycle(stack)
     client = runtime.store().client
@@ -217,6 +217,6 @@ def test_routine_check_never_rewrites_what_the_type_index_projects(stack: Embedd
 
     (update,) = [u for u in updates if u["Key"]["pk"]["S"] == f"FEED#{fid}"]
     written = set(update["ExpressionAttributeNames"].values())
-    assert written.isdisjoint({"url", "title", "status", "type_pk", "type_sk"}), written
+    assert written.isdisjoint({"url", "title", "type_pk", "type_sk"}), written
     assert {"last_checked_at", "next_check_at", "last_result"} <= written
     assert feed(fid).title == "Loopback Radio" and feed(fid).status == "active", "left as they were"

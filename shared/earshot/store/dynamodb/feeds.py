@@ -48,9 +48,10 @@ class FeedItems(DynamoTable):
     def save_feed_state(self, feed: FeedState, *, previous: FeedState | None = None) -> None:
         """Write the feed's state after a check: one UpdateItem, the only write of a warm check.
 
-        With ``previous`` (the state the check started from), the url, title and status
-        (which the ``type`` index keys and projects) are left out when unchanged, so a
-        routine check writes nothing to that index.
+        With ``previous`` (the state the check started from), the url and title (which the
+        ``type`` index keys and projects) are left out when unchanged, so a routine check does
+        not rewrite them in that index. The status is always written: the check's copy of it
+        may be stale (a redelivered message), and the stored one must end right.
         Conditional on the feed still existing, so a feed removed meanwhile is not revived.
         """
         item = self._feed_item(feed)

@@ -45,7 +45,7 @@ TYPE_INDEX = "type"
 # A feed's attributes that the ``type`` index keys or projects and that a check only
 # rewrites when they changed (template.yaml projects them). ``status`` is projected too
 # but always written: a queued check's snapshot of it may be stale after a retry.
-TYPE_INDEXED_FEED_ATTRIBUTES = ("type_pk", "type_sk", "url", "title", "status")
+TYPE_INDEXED_FEED_ATTRIBUTES = ("type_pk", "type_sk", "url", "title")
 # Attributes the due index projects: what a fetch check (FeedCheck) carries besides its
 # key. tests/test_consistency.py holds this, template.yaml and FeedCheck in step.
 DUE_PROJECTION = (
