@@ -25,7 +25,7 @@ from earshot.ingest.politeness import Answer, HostBusy, HostPace, classify, next
 from earshot.ingest.refresh import FeedCheck, new_feed, refresh_feeds
 from earshot.settings import Settings
 from earshot_local.sqlite_store import SqliteStore
-from tests.support.aws_stack import EmbeddedBackend, sample_event
+from tests.support.aws_stack import EmbeddedBackend, sample_event, serialize_dynamodb_calls
 from tests.support.feedserver import RSS, Delayed, FeedServer, Serve, running_feed_server
 
 EARSHOT = str(Path(sys.executable).parent / "earshot")
@@ -232,7 +232,7 @@ def test_parallel_fetch_workers_never_exceed_a_hosts_limit() -> None:
         "EARSHOT_MAX_REQUESTS_PER_HOST": "2", "EARSHOT_HOST_CONCURRENCY_CEILING": "2",
         "EARSHOT_HOST_WAIT_S": "300",  # this test waits for slots rather than re-queue
     }) as stack:
-        _serialize_dynamodb_calls()
+        serialize_dynamodb_calls(runtime.store().client)  # type: ignore[attr-defined]
         # Given 4 batches of 6 checks, all on two hosts
         checks = []
         for n in range(24):
@@ -280,21 +280,6 @@ def _sqs_event(checks: list[FeedCheck]) -> dict:
     template = sample_event("fetch_worker_batch")["Records"][0]
     return {"Records": [{**template, "messageId": f"m-{c.feed_id}", "body": c.model_dump_json(exclude_none=True)}
                         for c in checks]}
-
-
-def _serialize_dynamodb_calls() -> None:
-    """moto does not lock between threads; the service applies each conditional write
-    atomically. Emulate that guarantee, so the test checks Earshot, not a race in the double."""
-    client = runtime.store().client  # type: ignore[attr-defined]
-    lock = threading.Lock()
-    for name in ("query", "update_item", "get_item", "put_item", "batch_write_item"):
-        method = getattr(client, name)
-
-        def locked(*args: object, _method: object = method, **kwargs: object) -> object:
-            with lock:
-                return _method(*args, **kwargs)  # type: ignore[operator]
-
-        setattr(client, name, locked)
 
 
 def test_a_run_has_as_many_requests_in_flight_as_its_concurrency(tmp_path: Path,

@@ -39,7 +39,7 @@ from earshot.store import Store, feed_id_for
 from earshot.store.archive import TranscriptArchive
 from earshot.topics.matching import clear_topic_cache, match_new_episodes
 from earshot_local.sqlite_store import SqliteStore
-from tests.support.aws_stack import EmbeddedBackend
+from tests.support.aws_stack import EmbeddedBackend, serialize_dynamodb_calls
 from tests.support.bigfeed import TOPIC_WORD, generated_feed
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -751,7 +751,7 @@ def test_concurrent_host_slot_acquirers_never_exceed_the_limit(repo: Store) -> N
     if not isinstance(repo, SqliteStore):
         # moto does not lock between threads; the service evaluates each conditional
         # UpdateItem atomically. Emulate that guarantee, not a race inside the double.
-        _serialize_dynamodb_calls(repo)
+        serialize_dynamodb_calls(repo.client)  # type: ignore[attr-defined]
     won: list[int] = []
     barrier = threading.Barrier(8)
 
@@ -768,17 +768,3 @@ def test_concurrent_host_slot_acquirers_never_exceed_the_limit(repo: Store) -> N
         t.join()
     assert len(won) <= 3 and len(won) == len(set(won)), won
     assert repo.acquire_host_slot("feeds.example", limit=3, lease_s=60, now=NOW) is None or len(won) < 3
-
-
-def _serialize_dynamodb_calls(repo: Store) -> None:
-    """Make each call of the store's DynamoDB client atomic, as the service is per request."""
-    client = repo.client  # type: ignore[attr-defined]
-    lock = threading.Lock()
-    for name in ("query", "update_item", "get_item", "put_item", "delete_item"):
-        method = getattr(client, name)
-
-        def locked(*args: object, _method: object = method, **kwargs: object) -> object:
-            with lock:
-                return _method(*args, **kwargs)  # type: ignore[operator]
-
-        setattr(client, name, locked)

@@ -322,3 +322,16 @@ def _ses_get_account(**_: Any) -> tuple[Any, dict[str, Any]]:
     }
 
 
+def serialize_dynamodb_calls(client: Any) -> None:
+    """Make each call of a DynamoDB client atomic, as the service is per request: moto does
+    not lock between threads, and a test of concurrent conditional writes must check
+    Earshot, not a race in the double."""
+    lock = threading.Lock()
+    for name in ("query", "update_item", "get_item", "put_item", "delete_item", "batch_write_item"):
+        method = getattr(client, name)
+
+        def locked(*args: object, _method: Any = method, **kwargs: object) -> object:
+            with lock:
+                return _method(*args, **kwargs)
+
+        setattr(client, name, locked)

@@ -32,7 +32,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
 from earshot.topics.query import (
@@ -45,6 +45,7 @@ from earshot.topics.query import (
     Or,
     Term,
     parse_query,
+    terms_of,
     word_forms,
 )
 
@@ -57,16 +58,6 @@ def _term_keys(term: Term) -> frozenset[str]:
     word = max(term.words, key=len)  # every word is required; the longest is the rarest, usually
     case_sensitive = word != word.lower()
     return frozenset(f.lower() for f in word_forms(word if case_sensitive else word.lower()))
-
-
-def _terms(node: Node) -> Iterator[Term]:
-    if isinstance(node, Term):
-        yield node
-    elif isinstance(node, (And, Or)):
-        for child in node.children:
-            yield from _terms(child)
-    elif isinstance(node, Not):
-        yield from _terms(node.child)
 
 
 def required_keys(node: Node) -> frozenset[str] | None:
@@ -109,7 +100,7 @@ class Percolator(Generic[T]):
         # The fields some term looks at: a document's words are read from these only.
         fields: dict[FieldName, None] = {}
         for root in roots:
-            fields.update((name, None) for term in _terms(root) for name in term.fields)
+            fields.update((name, None) for term in terms_of(root) for name in term.fields)
         self._fields = tuple(fields)
         for i, root in enumerate(roots):
             keys = required_keys(root)

@@ -447,7 +447,12 @@ class Query:
 
     @property
     def terms(self) -> list[Term]:
-        return [n for n in _walk(self.root) if isinstance(n, Term)]
+        return terms_of(self.root)
+
+
+def terms_of(node: Node) -> list[Term]:
+    """Every term under ``node``, negated ones too, in query order."""
+    return [n for n in _walk(node) if isinstance(n, Term)]
 
 
 def _walk(node: Node) -> Iterator[Node]:
