@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import html.entities
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -178,21 +178,21 @@ class FastReader:
         self._on_item = on_item
         self._items = 0
         self._parser = etree.XMLPullParser(
-            events=("start", "end"), resolve_entities=False, load_dtd=False, no_network=True,
+            events=("start", "end"), tag=("{*}item", "{*}entry", "{*}channel"),
+            resolve_entities=False, load_dtd=False, no_network=True,
             huge_tree=False, remove_comments=True, remove_pis=True, collect_ids=False,
         )
         self._head = b""
         self._checked_prolog = False
-        self._depth = 0
         self._version = ""
+        self._root_checked = False
+        self._channel: Any = None
         self._root_attributes = ""
         self._codec = "utf-8"
         self._channel_parts: list[str] = []
         self._channel_bytes = 0
         self._channel_state = _ItemState()
         self._podcast_guid: str | None = None
-        self._in_channel = False
-        self._seen_channel = False
         self._blank_prolog = False
         self._base_possible = False  # ":base" seen in the bytes so far
         self._tail = b""  # the last bytes fed, for a ":base" split between chunks
@@ -230,11 +230,12 @@ class FastReader:
             self._checked_prolog = True
             self.feed(b"")
         try:
-            self._parser.close()
+            root = self._parser.close()
         except etree.XMLSyntaxError as exc:
             raise Declined(f"not well-formed: {exc}") from None
         self._drain()
-        if not self._seen_channel:
+        self._root(root)
+        if self._channel is None:
             raise Declined("no RSS channel")
         if not self._items:
             raise Declined("no items")  # feedparser settles what an empty document is
@@ -252,74 +253,111 @@ class FastReader:
     # ----------------------------------------------------------------- events
 
     def _drain(self) -> None:
-        # Most events are of elements inside an item (depth > 3): those are checked here,
-        # inline, and read when their item ends; the rest go to _start and _end.
-        depth = self._depth
-        base_possible = self._base_possible
-        events: Iterable[tuple[str, Any]] = self._parser.read_events()  # only elements: no "ns" events asked
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if depth > 3:
-                    if base_possible and element.get(_XML_BASE) is not None:
-                        raise Declined("xml:base")
-                    if element.tag in _ITEM_TAGS:
-                        raise Declined("an item inside another element")
+        # The parser reports only elements named item, entry or channel (in any
+        # namespace), at any depth: everything else is read from the tree when its item
+        # or the channel ends, so there is no event per element of an item.
+        for event, element in self._parser.read_events():
+            name = _name(element)
+            if name == "item" or name == "entry":
+                if event == "start":
+                    self._item_start(element, name)
                 else:
-                    self._depth = depth
-                    self._start(element)
-            else:
-                if depth <= 3:
-                    self._depth = depth
-                    self._end(element)
-                depth -= 1
-        self._depth = depth
+                    self._item_end(element)
+            elif name == "channel":
+                if event == "start":
+                    self._channel_start(element)
+                else:
+                    self._channel_end(element)
+            # (else: an element of an unknown namespace that is named so, read as any other)
 
-    def _start(self, element: Any) -> None:
-        if element.get(_XML_BASE) is not None:
+    def _root(self, root: Any) -> None:
+        """Check the root element once: ``<rss>``, no DOCTYPE; note its version."""
+        if self._root_checked:
+            return
+        name = _name(root)
+        if name != "rss":
+            raise Declined(f"root <{name}>")
+        if root.getroottree().docinfo.doctype:
+            raise Declined("DOCTYPE")
+        if root.get(_XML_BASE) is not None:
             raise Declined("xml:base")
-        depth = self._depth
-        if depth == 1:
-            name = _name(element)
-            if name != "rss":
-                raise Declined(f"root <{name}>")
-            if element.getroottree().docinfo.doctype:
-                raise Declined("DOCTYPE")
-            version = _attributes(element).get("version", "")
-            self._version = _VERSIONS.get(version) or ("rss20" if version.startswith("2.") else "rss")
-            self._root_attributes = "".join(
-                f" {'xml:' if key.startswith('{http://www.w3.org/XML/1998/namespace}') else ''}"
-                f"{key.rpartition('}')[2]}={quoteattr(value)}"
-                for key, value in element.attrib.items()
-                if not key.startswith("{") or key.startswith("{http://www.w3.org/XML/1998/namespace}")
-            )
-        elif depth == 2:
-            if _name(element) == "channel":
-                if self._seen_channel:
-                    raise Declined("a second channel")
-                self._in_channel = self._seen_channel = True
-        elif depth == 3 and self._in_channel and _name(element) == "item":
-            self._items += 1
+        version = _attributes(root).get("version", "")
+        self._version = _VERSIONS.get(version) or ("rss20" if version.startswith("2.") else "rss")
+        self._root_attributes = "".join(
+            f" {'xml:' if key.startswith('{http://www.w3.org/XML/1998/namespace}') else ''}"
+            f"{key.rpartition('}')[2]}={quoteattr(value)}"
+            for key, value in root.attrib.items()
+            if not key.startswith("{") or key.startswith("{http://www.w3.org/XML/1998/namespace}")
+        )
+        self._root_checked = True
 
-    def _end(self, element: Any) -> None:
-        depth = self._depth
-        if depth == 2:
-            name = _name(element)
-            if name == "channel":
-                self._in_channel = False
-            elif name == "item":
+    def _channel_start(self, channel: Any) -> None:
+        root = channel.getparent()
+        self._root(channel if root is None else root)
+        if root is None or root.getparent() is not None:
+            raise Declined("a channel inside another element")
+        if self._channel is not None:
+            raise Declined("a second channel")
+        if channel.get(_XML_BASE) is not None:
+            raise Declined("xml:base")
+        while root[0] is not channel:
+            del root[0]  # an element before the channel: nothing is read from it
+        self._channel = channel
+
+    def _channel_end(self, channel: Any) -> None:
+        # The channel's own elements after its last item (an item deletes those before it).
+        for child in channel:
+            self._channel_child(child)
+        channel.clear(keep_tail=False)
+
+    def _item_start(self, item: Any, name: str) -> None:
+        self._root(item.getroottree().getroot())
+        parent = item.getparent()
+        if parent is None or parent is not self._channel:
+            if parent is not None and parent.getparent() is None:
                 raise Declined("an item outside the channel")
-            _forget(element)
-        elif depth == 3 and self._in_channel:
-            name = _name(element)
-            if name == "item":
-                entry: dict[str, Any] = {}
-                tags = ItemTags()
-                self._read_item(element, entry, tags)
-                self._on_item(entry, tags)
-            else:
-                self._read_channel_child(name, element)
-            _forget(element)
+            raise Declined("an item inside another element")
+        if name == "entry":
+            raise Declined("channel <entry>")
+        self._items += 1
+
+    def _item_end(self, item: Any) -> None:
+        channel = self._channel
+        # The channel's own elements before this item, in document order (they can
+        # change how feedparser files the item's summaries), then the item itself.
+        while True:
+            first = channel[0]
+            if first is item:
+                break
+            self._channel_child(first)
+            del channel[0]
+        self._read(item)
+        item.clear(keep_tail=False)
+        del channel[0]
+
+    def _read(self, item: Any) -> None:
+        if self._base_possible:
+            for element in item.iter():
+                if element.get(_XML_BASE) is not None:
+                    raise Declined("xml:base")
+        entry: dict[str, Any] = {}
+        tags = ItemTags()
+        self._read_item(item, entry, tags)
+        self._on_item(entry, tags)
+
+    def _channel_child(self, element: Any) -> None:
+        name = _name(element)
+        if name == "item":
+            # an <Item> (feedparser's names are case-insensitive; the parser reports
+            # the lowercase tag only): an item all the same
+            self._items += 1
+            self._read(element)
+            return
+        if self._base_possible:
+            for inner in element.iter():
+                if inner.get(_XML_BASE) is not None:
+                    raise Declined("xml:base")
+        self._read_channel_child(name, element)
 
     # ---------------------------------------------------------------- channel
 
@@ -650,15 +688,6 @@ def _attributes(element: Any) -> dict[str, str]:
         key = key.lower()
         out[key] = value.lower() if key in ("rel", "type") else value
     return out
-
-
-def _forget(element: Any) -> None:
-    """Free what has been read: the element's subtree and its earlier siblings."""
-    element.clear(keep_tail=False)
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
 
 
 def _check_prolog(prolog: bytes) -> str:
