@@ -146,6 +146,38 @@ class ItemTags:
     media: list[dict[str, str]] = field(default_factory=list)  # <media:content>, in or out of <media:group>
 
 
+UNPARSED: Any = object()
+"""``RawItem.date_parsed`` when the date is still as written (the fast path's)."""
+
+
+@dataclass(slots=True)
+class RawItem:
+    """One item as read, before it is mapped to its episode: the values feedparser
+    files for it that Earshot reads. The fast path reads them here; the fallback takes
+    them from feedparser's entry (``parser._raw_item``), so both go through one mapping.
+    Text is stripped and repaired as feedparser does; None is "no such element"."""
+
+    guid: str | None = None  # <guid> (or <id>): the last one's text
+    guid_is_link: bool = False  # feedparser's guidislink: the first guid is a permalink and no link came before it
+    link: str | None = None
+    title: str = ""  # the title feedparser files: the first non-empty <title>, or a later media:title
+    title_type: str = ""  # its MIME type ("text/html" when an RSS title looks like HTML)
+    content: str = ""  # the first non-empty content (content:encoded, or a second summary)
+    content_type: str = ""
+    content_base: str | None = None  # an xml:base in effect there (feedparser's path only)
+    summary: str = ""  # the last description or itunes:summary filed as the summary
+    summary_type: str = ""
+    summary_base: str | None = None
+    enclosures: list[tuple[str, str, str]] = field(default_factory=list)  # (href, type, length), in order
+    image: str | None = None  # itunes:image
+    itunes_title: str | None = None
+    itunes_duration: str | None = None
+    itunes_episode: str | None = None
+    itunes_season: str | None = None
+    date: str | None = None  # pubDate (or published...) as written, else updated (or modified...)
+    date_parsed: Any = UNPARSED  # what feedparser parsed it to, where feedparser read the item
+
+
 @dataclass
 class FastFeed:
     """What the fast path read: feedparser-shaped channel and entries, and item tags."""
@@ -167,7 +199,7 @@ def read_feed(body: bytes, on_item: ItemSink) -> FastFeed:
     return reader.close()
 
 
-ItemSink = Callable[[dict[str, Any], ItemTags], None]
+ItemSink = Callable[[RawItem, ItemTags], None]
 """Receives each item, in document order, as soon as it has been read."""
 
 
@@ -340,10 +372,10 @@ class FastReader:
             for element in item.iter():
                 if element.get(_XML_BASE) is not None:
                     raise Declined("xml:base")
-        entry: dict[str, Any] = {}
+        raw = RawItem()
         tags = ItemTags()
-        self._read_item(item, entry, tags)
-        self._on_item(entry, tags)
+        self._read_item(item, raw, tags)
+        self._on_item(raw, tags)
 
     def _channel_child(self, element: Any) -> None:
         name = _name(element)
@@ -371,15 +403,15 @@ class FastReader:
         if self._channel_bytes > _MAX_CHANNEL_CHARS:
             raise Declined("a channel of more than 1 MB besides its items")
         if name in ("description", "dc:description", "media:description", "abstract"):
-            _description(self._channel_state, {}, element, feed_level=True)
+            _description(self._channel_state, None, element)
         elif name in ("itunes:summary", "summary"):
-            _summary(self._channel_state, {}, element, feed_level=True)
+            _summary(self._channel_state, None, element)
         elif name == "podcast:guid" and self._podcast_guid is None and _namespace(element) in PODCAST_NAMESPACES:
             self._podcast_guid = (element.text or "").strip() or None
 
     # ------------------------------------------------------------------- item
 
-    def _read_item(self, item: Any, entry: dict[str, Any], tags: ItemTags) -> None:
+    def _read_item(self, item: Any, raw: RawItem, tags: ItemTags) -> None:
         if item.attrib:
             attrs = _attributes(item)
             if attrs.get("rdf:about") or attrs.get("about") or attrs.get("href") or attrs.get("lastmod"):
@@ -388,8 +420,10 @@ class FastReader:
         # ends: a channel description filed as content carries it into the next item.
         state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
         self._channel_state.has_content = False
-        links: list[dict[str, str]] = []
+        utf8 = state.utf8
         skipped = _SKIPPED_TAGS
+        published: str | None = None
+        updated: str | None = None
         for child in item:
             tag = child.tag
             if tag in skipped:
@@ -426,52 +460,57 @@ class FastReader:
                         elif inner in _DECLINED or (len(grandchild) and inner in _TEXT_CHILDREN):
                             raise Declined(f"<{inner}> in media:group")
                         elif inner == "media:title":
-                            _media_title(state, entry, grandchild)
+                            _media_title(state, raw, grandchild)
                         elif inner == "media:description":
-                            _description(state, entry, grandchild, feed_level=False)
+                            _description(state, raw, grandchild)
                 continue
             if len(child) and (name in _TEXT_CHILDREN or name in _AUTHORS):
                 raise Declined(f"markup inside <{name}>")
-            if name in ("title", "dc:title"):
-                _title(state, entry, child)
-            elif name == "media:title":
-                _media_title(state, entry, child)
-            elif name == "link":
-                link = _link(entry, child, state.utf8)
-                if link is not None:
-                    links.append(link)
-            elif name in ("guid", "id"):
-                _guid(entry, child, state.utf8)
-            elif name in ("description", "dc:description", "media:description"):
-                _description(state, entry, child, feed_level=False)
-            elif name in ("itunes:summary", "summary"):
-                _summary(state, entry, child, feed_level=False)
-            elif name == "content:encoded":
-                state.has_content = True
-                entry.setdefault("content", []).append(_detail(child, "text/html", state.utf8))
-                state.saw_summary_key = True
-                if "summary" not in entry:
-                    entry["summary"] = entry["content"][-1]["value"]
+            if name == "title" or name == "dc:title":
+                if not state.title_locked:
+                    raw.title_type, raw.title = _detail(child, "text/plain", utf8)
+                    if raw.title:
+                        state.title_locked = True
             elif name == "enclosure":
                 attrs = _attributes(child)
                 href = attrs.get("url", attrs.get("uri", attrs.get("href")))
-                links.append({"rel": "enclosure", "href": href or "", "type": attrs.get("type", ""),
-                              "length": attrs.get("length", "")})
+                raw.enclosures.append((href or "", attrs.get("type", ""), attrs.get("length", "")))
+            elif name == "link":
+                _link(raw, child, utf8)
+            elif name == "guid" or name == "id":
+                _guid(raw, child, utf8)
+            elif name in _PUBLISHED:
+                published = _text(child, utf8)
+            elif name in _ITEM_TEXT:
+                value = _text(child, utf8)
+                if name == "itunes:duration":
+                    raw.itunes_duration = value
+                elif name == "itunes:episode":
+                    raw.itunes_episode = value
+                elif name == "itunes:season":
+                    raw.itunes_season = value
+                else:
+                    raw.itunes_title = value
+            elif name in ("description", "dc:description", "media:description"):
+                _description(state, raw, child)
+            elif name == "itunes:summary" or name == "summary":
+                _summary(state, raw, child)
+            elif name == "content:encoded":
+                state.has_content = True
+                state.saw_summary_key = True
+                _content(raw, _detail(child, "text/html", utf8))
             elif name == "itunes:image":
                 attrs = _attributes(child)
                 href = attrs.get("href") or attrs.get("url")
                 if href:
-                    entry["image"] = {"href": href}
-            elif name in _PUBLISHED:
-                entry["published"] = _text(child, state.utf8)
+                    raw.image = href
+            elif name == "media:title":
+                _media_title(state, raw, child)
             elif name in _UPDATED:
-                entry["updated"] = _text(child, state.utf8)
-            elif name in _ITEM_TEXT:
-                entry[name.replace(":", "_")] = _text(child, state.utf8)
-        entry["enclosures"] = [
-            {"href": link["href"], "type": link.get("type", ""), "length": link.get("length", "")}
-            for link in links if link.get("rel") == "enclosure"
-        ]
+                updated = _text(child, utf8)
+        # RSS has pubDate (feedparser's "published"); Atom requires <updated>: a
+        # published date is the item's date when there is one, even an empty one.
+        raw.date = published if published is not None else updated
 
 
 _TEXT_CHILDREN = frozenset({
@@ -494,85 +533,80 @@ class _ItemState:
     saw_summary_key: bool = False  # 'summary' in the context
 
 
-def _title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
-    if state.title_locked:
-        return
-    detail = _detail(element, "text/plain", state.utf8)
-    context["title"] = detail["value"]
-    context["title_detail"] = detail
-    if detail["value"]:
-        state.title_locked = True
-
-
-def _media_title(state: _ItemState, context: dict[str, Any], element: Any) -> None:
+def _media_title(state: _ItemState, raw: RawItem, element: Any) -> None:
     """feedparser reads ``media:title`` as a title that never locks the title in."""
     if not state.title_locked:
-        context["title_detail"] = _detail(element, "text/plain", state.utf8)
+        raw.title_type, raw.title = _detail(element, "text/plain", state.utf8)
 
 
-def _description(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+def _description(state: _ItemState, raw: RawItem | None, element: Any) -> None:
+    """A description: the item's summary (None: the channel's, where only the state
+    it leaves counts), or its content after another summary."""
     if state.saw_summary_key and not state.has_content:
-        _as_content(state, context, element, feed_level=feed_level)
+        _as_content(state, raw, element)
         return
     detail = _detail(element, "text/html", state.utf8)
-    key = "subtitle" if feed_level else "summary"
-    context[key] = detail["value"]
-    context[f"{key}_detail"] = detail
-    if not feed_level:
+    if raw is not None:
+        raw.summary_type, raw.summary = detail
         state.saw_summary_key = True
 
 
-def _summary(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+def _summary(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     if state.saw_summary_key and not state.has_content:
-        _as_content(state, context, element, feed_level=feed_level)
+        _as_content(state, raw, element)
         return
     detail = _detail(element, "text/plain", state.utf8)
-    context["summary"] = detail["value"]
-    context["summary_detail"] = detail
+    if raw is not None:
+        raw.summary_type, raw.summary = detail
     state.saw_summary_key = True
 
 
-def _as_content(state: _ItemState, context: dict[str, Any], element: Any, *, feed_level: bool) -> None:
+def _as_content(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     """feedparser files a second summary of an item, before any content, as content."""
     state.has_content = True
-    if feed_level:
+    if raw is None:
         return  # a channel's content is not read
-    detail = _detail(element, "text/plain", state.utf8)
-    context.setdefault("content", []).append(detail)
+    _content(raw, _detail(element, "text/plain", state.utf8))
 
 
-def _link(context: dict[str, Any], element: Any, utf8: bool) -> dict[str, str] | None:
-    """An item's RSS ``<link>`` (text) or Atom-style ``<link href rel type>``; returns the
-    link's attributes (enclosure links count as enclosures)."""
+def _content(raw: RawItem, detail: tuple[str, str]) -> None:
+    if not raw.content:  # the first non-empty content is the show notes
+        raw.content_type, raw.content = detail
+
+
+def _link(raw: RawItem, element: Any, utf8: bool) -> None:
+    """An item's RSS ``<link>`` (text) or Atom-style ``<link href rel type>`` (an
+    enclosure link counts as an enclosure)."""
     attrs = _attributes(element)
     rel = attrs.setdefault("rel", "alternate")
-    attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
+    mime = attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
     href = attrs.get("url", attrs.get("uri", attrs.get("href")))
     if href:
         href = _resolve(href)
-        attrs["href"] = href
-        if rel == "alternate" and _content_type(attrs["type"]) in _HTML_TYPES:
-            context["link"] = href
-        return attrs
+        if rel == "alternate" and _content_type(mime) in _HTML_TYPES:
+            raw.link = href
+        elif rel == "enclosure":
+            raw.enclosures.append((href, mime, attrs.get("length", "")))
+        return
     value = _resolve(_text(element, utf8))
     # feedparser's repair of query strings it once took for entity references
-    context["link"] = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&")) if "&" in value else value
-    return None
+    raw.link = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&")) if "&" in value else value
 
 
-def _guid(entry: dict[str, Any], element: Any, utf8: bool) -> None:
-    is_link = _attributes(element).get("ispermalink", "true") == "true"
+def _guid(raw: RawItem, element: Any, utf8: bool) -> None:
+    is_link = _attributes(element).get("ispermalink", "true") == "true" if element.attrib else True
     value = _text(element, utf8)
     if is_link and value:
         value = _resolve(value)
-    entry["id"] = value
-    entry.setdefault("guidislink", is_link and "link" not in entry)
-    if is_link:
-        entry.setdefault("link", value)
+    if raw.guid is None:  # the first guid says whether the guid is the link
+        raw.guid_is_link = is_link and raw.link is None
+    raw.guid = value
+    if is_link and raw.link is None:
+        raw.link = value
 
 
-def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
-    """A feedparser ``*_detail``: the value and its MIME type (an RSS "plain text"
+def _detail(element: Any, default_type: str, utf8: bool) -> tuple[str, str]:
+    """A feedparser ``*_detail``: the MIME type and the value (an RSS "plain text"
     value that looks like HTML is HTML)."""
     if element.attrib:
         attrs = _attributes(element)
@@ -584,7 +618,7 @@ def _detail(element: Any, default_type: str, utf8: bool) -> dict[str, str]:
     value = _text(element, utf8)
     if mime == "text/plain" and _looks_like_html(value):
         mime = "text/html"
-    return {"type": mime, "value": value}
+    return mime, value
 
 
 def _text(element: Any, utf8: bool) -> str:

@@ -90,7 +90,16 @@ from earshot.bounds import (
 )
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.fastparse import BLANK_BEFORE_DECLARATION, BLANKS, Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.fastparse import (
+    BLANK_BEFORE_DECLARATION,
+    BLANKS,
+    UNPARSED,
+    Declined,
+    FastFeed,
+    ItemTags,
+    RawItem,
+    read_feed,
+)
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import (
@@ -493,9 +502,9 @@ def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> Fee
     # <subtitle> too, and itunes:summary under "summary"; the summary is the long form.
     description = channel.get("summary_detail") or channel.get("subtitle_detail")
     return FeedInfo(
-        title=clip(clean_text(_plain(channel.get("title_detail"))), MAX_TITLE_CHARS),
+        title=clip(clean_text(_plain_detail(channel.get("title_detail"))), MAX_TITLE_CHARS),
         link=_absolute_url(channel.get("link"), base),
-        description=clip(_plain(description), MAX_SUMMARY_CHARS),
+        description=clip(_plain_detail(description), MAX_SUMMARY_CHARS),
         image=_absolute_url((channel.get("image") or {}).get("href"), base),
         language=_stripped(channel.get("language")),
         author=clip(clean_text(channel.get("author")), MAX_TITLE_CHARS) or None,
@@ -520,7 +529,7 @@ def _episodes(
 ) -> tuple[list[Episode], dict[str, IdChoice], list[str]]:
     builder = _EpisodeBuilder(base)
     for index, entry in enumerate(entries):
-        builder.add(entry, item_tags[index] if item_tags is not None else _feedparser_tags(entry))
+        builder.add(_raw_item(entry), item_tags[index] if item_tags is not None else _feedparser_tags(entry))
     return builder.finish()
 
 
@@ -536,12 +545,15 @@ class _EpisodeBuilder:
         self.bad_dates: list[str] = []
         self.empty = 0
 
-    def add(self, entry: Any, tags: _ItemTags) -> None:
-        raw_date, parsed_date = _entry_date(entry)
+    def add(self, raw: RawItem, tags: _ItemTags) -> None:
+        raw_date = _stripped(raw.date)
+        # The fast path leaves dates as written: they are read here, so both paths read
+        # every date alike.
+        parsed_date = _feedparser_date(raw.date) if raw.date_parsed is UNPARSED else raw.date_parsed
         published = to_utc(parsed_date or raw_date, now=self.now)
         if raw_date and published is None:
             self.bad_dates.append(raw_date)
-        draft = _draft(entry, tags, self.base, published, raw_date, self.sanitizer)
+        draft = _draft(raw, tags, self.base, published, raw_date, self.sanitizer)
         if draft is None:
             self.empty += 1  # nothing to identify, show or play
         else:
@@ -680,24 +692,24 @@ def _identity_warnings(
 
 
 def _draft(
-    entry: Any, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None,
+    raw: RawItem, tags: _ItemTags, base: str | None, published: datetime | None, raw_date: str | None,
     sanitizer: Sanitizer,
 ) -> _Draft | None:
     """The item as an Episode whose id is still its natural id; None for an empty item."""
-    guid = _stripped(entry.get("id"))
-    enclosure = _media_enclosure(entry, base)
+    guid = _stripped(raw.guid)
+    enclosure = _media_enclosure(raw.enclosures, base)
     # Media RSS supplements <enclosure> (Media RSS 1.5.1, "Description"): its audio is
     # used only when no enclosure is audio or video.
     media = media_rss_audio(tags.media, base) if enclosure is None else None
     audio_url, audio_type, audio_length = enclosure or (media[:3] if media else (None, None, None))
-    link = entry.get("link")
+    link = raw.link
     # RSS 2.0: a guid with isPermaLink (the default) "is a url that can be opened in a
     # Web browser", and feedparser copies it into `link`. Many guids are not URLs at
     # all, so a link that came from the guid is kept only if it is already absolute.
-    from_guid = entry.get("guidislink") and link == entry.get("id")
+    from_guid = raw.guid_is_link and link == raw.guid
     link = _absolute_url(link, None if from_guid else base)
-    title = clip(clean_text(_plain(entry.get("title_detail"))), MAX_TITLE_CHARS)
-    summary_html, summary = _show_notes(entry, sanitizer)
+    title = clip(clean_text(_plain(raw.title, raw.title_type)), MAX_TITLE_CHARS)
+    summary_html, summary = _show_notes(raw, sanitizer)
     summary = clip(summary, MAX_SUMMARY_CHARS)
     if not (guid or title or audio_url or link or summary):
         return None
@@ -718,14 +730,14 @@ def _draft(
     shown_title, title_source = title, None
     if not title:
         shown_title, title_source = fallback_title(
-            clean_text(entry.get("itunes_title")), audio_url, published, summary
+            clean_text(raw.itunes_title), audio_url, published, summary
         )
     # The natural id is computed from what ids were always computed from (the guid, the
     # <enclosure> URL, the link, the title and date as written), so that no stored
     # episode changes its id; the content key sees the audio actually used.
     natural_id = stable_episode_id(guid, enclosure[0] if enclosure else None, link, title, raw_date, summary)
     candidate = Candidate(natural_id=natural_id, key=content_key(audio_url, title, raw_date, summary))
-    duration = parse_duration(entry.get("itunes_duration"))
+    duration = parse_duration(raw.itunes_duration)
     if duration is None and media is not None:
         duration = media[3]
     episode = _episode(
@@ -740,10 +752,10 @@ def _draft(
         link=link,
         summary=summary,
         summary_html=summary_html,
-        image=_absolute_url((entry.get("image") or {}).get("href"), base),
+        image=_absolute_url(raw.image, base),
         # iTunes: itunes:episode and itunes:season are non-zero integers.
-        episode=_positive_int(entry.get("itunes_episode")),
-        season=_positive_int(entry.get("itunes_season")),
+        episode=_positive_int(raw.itunes_episode),
+        season=_positive_int(raw.itunes_season),
         transcripts=transcripts,
         chapters=chapters,
     )
@@ -829,21 +841,43 @@ def _file_name(url: str) -> str:
     return clean_text(stem if dot and stem else unquote(segment))
 
 
-def _entry_date(entry: Any) -> tuple[str | None, Any]:
-    """The item's date as written and as feedparser parsed it (a UTC struct_time).
+def _raw_item(entry: Any) -> RawItem:
+    """What the mapping reads of a feedparser entry (the fast path reads the same).
 
     RSS has ``pubDate`` (feedparser's "published"); Atom requires ``<updated>`` and makes
     ``<published>`` optional. The ``in`` test reads the real keys: feedparser's getters
     for "updated" fall back to "published" with a DeprecationWarning.
     """
+    title = entry.get("title_detail") or {}
+    content = next((c for c in entry.get("content") or () if c.get("value")), None) or {}
+    summary = entry.get("summary_detail") or {}
+    date, parsed = None, None
     for key in ("published", "updated"):
         if key in entry:
-            raw = entry[key]
-            # The fast path leaves dates as written: feedparser's date parser reads them
-            # here, so both paths read every date alike.
-            parsed = entry.get(f"{key}_parsed") if f"{key}_parsed" in entry else _feedparser_date(raw)
-            return _stripped(raw), parsed
-    return None, None
+            date = entry[key]
+            parsed = entry.get(f"{key}_parsed") if f"{key}_parsed" in entry else _feedparser_date(date)
+            break
+    return RawItem(
+        guid=entry.get("id"),
+        guid_is_link=bool(entry.get("guidislink")),
+        link=entry.get("link"),
+        title=title.get("value") or "",
+        title_type=title.get("type") or "",
+        content=content.get("value") or "",
+        content_type=content.get("type") or "",
+        content_base=content.get("base") or None,
+        summary=summary.get("value") or "",
+        summary_type=summary.get("type") or "",
+        summary_base=summary.get("base") or None,
+        enclosures=[(e.get("href"), e.get("type"), e.get("length")) for e in entry.get("enclosures") or ()],
+        image=(entry.get("image") or {}).get("href"),
+        itunes_title=entry.get("itunes_title"),
+        itunes_duration=entry.get("itunes_duration"),
+        itunes_episode=entry.get("itunes_episode"),
+        itunes_season=entry.get("itunes_season"),
+        date=date,
+        date_parsed=parsed,
+    )
 
 
 def _feedparser_date(value: object) -> Any:
@@ -950,21 +984,23 @@ def _media_kind(mime: str, medium: str, href: str) -> str | None:
     return "video" if path.endswith(_VIDEO_EXTENSIONS) else None
 
 
-def _media_enclosure(entry: Any, base: str | None) -> tuple[str, str | None, int | None] | None:
+def _media_enclosure(
+    enclosures: list[tuple[str, str, str]], base: str | None
+) -> tuple[str, str | None, int | None] | None:
     """URL, MIME type and byte length of the item's first audio or video enclosure.
 
     An enclosure with no media type still counts when its file name is media; its type is
     then unknown (feedparser gives an untyped Atom enclosure link "text/html").
     """
-    for enclosure in entry.get("enclosures") or ():
-        href = _absolute_url(enclosure.get("href"), base)
+    for written_href, written_type, length in enclosures:
+        href = _absolute_url(written_href, base)
         if not href:
             continue
-        mime = (enclosure.get("type") or "").strip().lower()
+        mime = (written_type or "").strip().lower()
         is_media_type = mime.startswith(("audio/", "video/"))
         if is_media_type or urlsplit(href).path.lower().endswith(_MEDIA_EXTENSIONS):
             # RSS 2.0 puts the size in bytes in `length`; "0" is a common "unknown".
-            return href, mime if is_media_type else None, _positive_int(enclosure.get("length"))
+            return href, mime if is_media_type else None, _positive_int(length)
     return None
 
 
@@ -1009,31 +1045,37 @@ def media_rss_audio(
     return min(ranked)[1] if ranked else None
 
 
-def _show_notes(entry: Any, sanitizer: Sanitizer) -> tuple[str, str]:
+def _show_notes(raw: RawItem, sanitizer: Sanitizer) -> tuple[str, str]:
     """Show notes as sanitized HTML and as plain text: content:encoded (or Atom
     content), else description."""
-    detail = next((c for c in entry.get("content") or () if c.get("value")), None)
-    detail = detail or entry.get("summary_detail")
-    if not detail or not (detail.get("value") or "").strip():
+    if raw.content:
+        value, mime, base = raw.content, raw.content_type, raw.content_base
+    else:
+        value, mime, base = raw.summary, raw.summary_type, raw.summary_base
+    value = str(value).strip() if value else ""
+    if not value:
         return "", ""
-    value = str(detail["value"]).strip()
-    if detail.get("type") not in _HTML_TYPES:
+    if mime not in _HTML_TYPES:
         # Plain text: what strip_serialized_html would give back from the escaped text
         # (one line, spaces collapsed), without escaping it only to unescape it.
         return html.escape(value, quote=False), " ".join(neutralize(value).split())
-    cleaned = sanitizer.clean(value, xml_base=detail.get("base") or None)
+    cleaned = sanitizer.clean(value, xml_base=base)
     return cleaned, strip_serialized_html(cleaned)
 
 
 # -------------------------------------------------------------------------- values
 
 
-def _plain(detail: Any) -> str:
+def _plain_detail(detail: Any) -> str:
     """The text of a feedparser ``*_detail``, with HTML stripped when it is HTML."""
-    if not detail:
+    return _plain(detail.get("value") or "", detail.get("type") or "") if detail else ""
+
+
+def _plain(value: str, mime: str) -> str:
+    """A text value and its MIME type as plain text: HTML stripped when it is HTML."""
+    if not value:
         return ""
-    value = detail.get("value") or ""
-    return strip_html(value) if detail.get("type") in _HTML_TYPES else value.strip()
+    return strip_html(value) if mime in _HTML_TYPES else value.strip()
 
 
 def _absolute_url(href: str | None, base: str | None) -> str | None:
