@@ -246,6 +246,41 @@ def test_an_item_image_with_child_elements_goes_to_feedparser() -> None:
     assert outcome(body) == outcome(body, parser="feedparser")
 
 
+# Show notes written more than once in an item: the first non-empty content wins, else the
+# last summary; a description or itunes:summary after another summary is content. The
+# fast path reads a summary's text only when the item ends without content.
+CONTENT = "<content:encoded>&lt;p&gt;Full &lt;b&gt;notes&lt;/b&gt;&lt;/p&gt;</content:encoded>"
+EMPTY_CONTENT = "<content:encoded>  </content:encoded>"
+DESCRIPTION = "<description>&lt;p&gt;Short notes&lt;/p&gt;</description>"
+SECOND_DESCRIPTION = "<description>Second &amp; last</description>"
+ITUNES_SUMMARY = "<itunes:summary>Plain summary, 5 &lt; 6</itunes:summary>"
+BASE64_DESCRIPTION = '<description mode="base64">PHA+aGk8L3A+</description>'
+NOTES = {
+    "description then content": DESCRIPTION + CONTENT,
+    "content then description": CONTENT + DESCRIPTION,
+    "description then itunes:summary": DESCRIPTION + ITUNES_SUMMARY,
+    "itunes:summary then description": ITUNES_SUMMARY + DESCRIPTION,
+    "two descriptions": DESCRIPTION + SECOND_DESCRIPTION,
+    "summary, description, content": ITUNES_SUMMARY + DESCRIPTION + CONTENT,
+    "empty content then description": EMPTY_CONTENT + DESCRIPTION,
+    "empty content, content": EMPTY_CONTENT + CONTENT,
+    "content twice": CONTENT + CONTENT.replace("Full", "Other"),
+    "base64 description and content": BASE64_DESCRIPTION + CONTENT,
+    "content and base64 description": CONTENT + BASE64_DESCRIPTION,
+}
+
+
+@pytest.mark.parametrize("notes", sorted(NOTES))
+def test_notes_written_twice_read_alike_on_both_paths(notes: str, parser_choice: str) -> None:
+    if parser_choice != "auto":
+        pytest.skip("compares the two paths itself")
+    body = rss('<title>t</title><item><guid>e1</guid><title>x</title>' + NOTES[notes] + "</item>").replace(
+        b"<rss ", b'<rss xmlns:content="http://purl.org/rss/1.0/modules/content/" ')
+    assert outcome(body) == outcome(body, parser="feedparser")
+    if "base64" not in notes:
+        assert parse_fast(body, url=FEED_URL).episodes[0].summary  # read by the fast path itself
+
+
 # The common shape read directly on the fast path, its edges (out-of-range fields, zones
 # feedparser's table does or does not know, extra words) and shapes left to feedparser.
 PUB_DATES = [

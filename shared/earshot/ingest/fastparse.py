@@ -498,7 +498,8 @@ class FastReader:
             elif name == "content:encoded":
                 state.has_content = True
                 state.saw_summary_key = True
-                _content(raw, _detail(child, "text/html", utf8))
+                if not raw.content or child.attrib:  # (a later content is never shown)
+                    _content(raw, _detail(child, "text/html", utf8))
             elif name == "itunes:image":
                 attrs = _attributes(child)
                 href = attrs.get("href") or attrs.get("url")
@@ -508,6 +509,8 @@ class FastReader:
                 _media_title(state, raw, child)
             elif name in _UPDATED:
                 updated = _text(child, utf8)
+        if not raw.content and state.summary_element is not None:
+            raw.summary_type, raw.summary = _detail(state.summary_element, state.summary_type, utf8)
         # RSS has pubDate (feedparser's "published"); Atom requires <updated>: a
         # published date is the item's date when there is one, even an empty one.
         raw.date = published if published is not None else updated
@@ -523,7 +526,7 @@ _ITEM_CHILDREN_SEEN = _TEXT_CHILDREN | _DECLINED | _AUTHORS | {"media:content", 
                                                                "itunes:image"}
 
 
-@dataclass
+@dataclass(slots=True)
 class _ItemState:
     """feedparser's per-item bookkeeping that decides where a value lands."""
 
@@ -531,6 +534,8 @@ class _ItemState:
     title_locked: bool = False
     has_content: bool = False
     saw_summary_key: bool = False  # 'summary' in the context
+    summary_element: Any = None  # the summary filed last, read only if the item has no content
+    summary_type: str = "text/html"  # its default MIME type
 
 
 def _media_title(state: _ItemState, raw: RawItem, element: Any) -> None:
@@ -545,20 +550,31 @@ def _description(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     if state.saw_summary_key and not state.has_content:
         _as_content(state, raw, element)
         return
-    detail = _detail(element, "text/html", state.utf8)
-    if raw is not None:
-        raw.summary_type, raw.summary = detail
-        state.saw_summary_key = True
+    if raw is None:
+        _detail(element, "text/html", state.utf8)  # (declines what it cannot read)
+        return
+    _file_summary(state, element, "text/html")
+    state.saw_summary_key = True
 
 
 def _summary(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     if state.saw_summary_key and not state.has_content:
         _as_content(state, raw, element)
         return
-    detail = _detail(element, "text/plain", state.utf8)
-    if raw is not None:
-        raw.summary_type, raw.summary = detail
+    if raw is None:
+        _detail(element, "text/plain", state.utf8)
+    else:
+        _file_summary(state, element, "text/plain")
     state.saw_summary_key = True
+
+
+def _file_summary(state: _ItemState, element: Any, default_type: str) -> None:
+    """The last summary filed is the item's summary, but only shown when the item has no
+    content: its text is read when the item ends, and only then (most podcast items
+    carry their notes twice, in content:encoded and in a description)."""
+    if element.attrib:
+        _detail(element, default_type, state.utf8)  # what it declines, it declines now
+    state.summary_element, state.summary_type = element, default_type
 
 
 def _as_content(state: _ItemState, raw: RawItem | None, element: Any) -> None:
@@ -566,7 +582,8 @@ def _as_content(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     state.has_content = True
     if raw is None:
         return  # a channel's content is not read
-    _content(raw, _detail(element, "text/plain", state.utf8))
+    if not raw.content or element.attrib:
+        _content(raw, _detail(element, "text/plain", state.utf8))
 
 
 def _content(raw: RawItem, detail: tuple[str, str]) -> None:
