@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from earshot.textutil import clean_text, parse_duration, strip_html, to_utc
+from earshot.textutil import clean_text, neutralize, parse_duration, strip_html, to_utc
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -144,6 +146,19 @@ def test_strip_html(html: str | None, text: str) -> None:
 )
 def test_clean_text(value: str | None, cleaned: str) -> None:
     assert clean_text(value) == cleaned
+
+
+def _clean_text_in_full(value: str) -> str:
+    """clean_text's general steps, without its shortcut for printable ASCII."""
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    return " ".join(neutralize(re.sub("[\x00-\x1f\x7f-\x9f]", "", text)).split())
+
+
+@given(st.text(alphabet=" a~") | st.text(alphabet=" \t\n\x00\x7fa~\u00e9\u200b") | st.text())
+def test_clean_text_takes_the_same_steps_for_every_text(text: str) -> None:
+    # printable ASCII (most titles) skips NFC and the control and invisible-character
+    # passes, which cannot change it
+    assert clean_text(text) == _clean_text_in_full(text)
 
 
 @given(st.text())

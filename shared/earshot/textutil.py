@@ -277,6 +277,11 @@ def clean_text(value: str | None) -> str:
     """
     if not value:
         return ""
+    if value.isascii() and value.isprintable():
+        # Printable ASCII has no control, no invisible character and no whitespace but
+        # the space, and is its own NFC: only runs of spaces can change (most titles).
+        text = value.strip(" ")
+        return text if "  " not in text else " ".join(text.split())
     # " ".join(s.split()) is re.sub(r"\s+", " ", s).strip(), faster: str.split() splits
     # on the characters regex \s matches. Whitespace controls become spaces before the
     # other controls go, so "a\tb" stays two words.

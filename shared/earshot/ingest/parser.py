@@ -740,61 +740,65 @@ def _draft(
     duration = parse_duration(raw.itunes_duration)
     if duration is None and media is not None:
         duration = media[3]
-    episode = _episode(
-        id=natural_id,
-        guid=guid,
-        title=clip(shown_title, MAX_TITLE_CHARS),
-        published=published,
-        duration_seconds=duration,
-        audio_url=audio_url,
-        audio_type=audio_type,
-        audio_length=audio_length,
-        link=link,
-        summary=summary,
-        summary_html=summary_html,
-        image=_absolute_url(raw.image, base),
+    episode = _episode({
+        "id": natural_id,
+        "feed_id": None,  # (Episode's default: the store sets it)
+        "guid": guid,
+        "title": clip(shown_title, MAX_TITLE_CHARS),
+        "published": published,
+        "duration_seconds": duration,
+        "audio_url": audio_url,
+        "audio_type": audio_type,
+        "audio_length": audio_length,
+        "link": link,
+        "summary": summary,
+        "summary_html": summary_html,
+        "image": _absolute_url(raw.image, base),
         # iTunes: itunes:episode and itunes:season are non-zero integers.
-        episode=_positive_int(raw.itunes_episode),
-        season=_positive_int(raw.itunes_season),
-        transcripts=transcripts,
-        chapters=chapters,
-    )
+        "episode": _positive_int(raw.itunes_episode),
+        "season": _positive_int(raw.itunes_season),
+        "transcripts": transcripts,
+        "chapters": chapters,
+    })
     return _Draft(episode=episode, candidate=candidate, title_source=title_source)
 
 
-def _episode(**values: Any) -> Episode:
-    """``Episode(**values)`` for the values ``_draft`` makes, without validating them again
-    when validation could not change them: every value already has its field's type (str,
-    int, a UTC datetime, validated Transcript and Chapters), so only a bound (a long
-    value clipped, digested or dropped, and recorded) or a reference without a URL could,
-    and those go through pydantic as before."""
-    urls = (values["audio_url"], values["link"], values["image"])
-    transcripts, chapters = values["transcripts"], values["chapters"]
+def _episode(fields: dict[str, Any]) -> Episode:
+    """The episode of ``fields`` (every field of Episode, in order, ``feed_id`` at its
+    default), without validating them again when validation could not change them:
+    every value already has its field's type (str, int, a UTC datetime, validated
+    Transcript and Chapters), so only a bound (a long value clipped, digested or
+    dropped, and recorded) or a reference without a URL could, and those go through
+    pydantic as before."""
+    audio_type, guid = fields["audio_type"], fields["guid"]
     if (
-        len(values["id"]) <= MAX_ID_CHARS
-        and len(values["title"]) <= MAX_TITLE_CHARS
-        and len(values["summary"]) <= MAX_SUMMARY_CHARS
-        and len(values["summary_html"]) <= MAX_SUMMARY_HTML_CHARS
-        and (values["guid"] is None or len(values["guid"]) <= MAX_GUID_CHARS)
-        and (values["audio_type"] is None or len(values["audio_type"]) <= MAX_LABEL_CHARS)
+        len(fields["id"]) <= MAX_ID_CHARS
+        and len(fields["title"]) <= MAX_TITLE_CHARS
+        and len(fields["summary"]) <= MAX_SUMMARY_CHARS
+        and len(fields["summary_html"]) <= MAX_SUMMARY_HTML_CHARS
+        and (guid is None or len(guid) <= MAX_GUID_CHARS)
+        and (audio_type is None or len(audio_type) <= MAX_LABEL_CHARS)
         # a URL of at most a quarter of the byte bound fits whatever its characters
-        and all(url is None or len(url) <= MAX_URL_BYTES // 4 for url in urls)
-        and not transcripts and chapters is None
+        and _fits_url(fields["audio_url"]) and _fits_url(fields["link"]) and _fits_url(fields["image"])
+        and not fields["transcripts"] and fields["chapters"] is None
     ):
         # What Episode.model_construct(**values) makes (no extra, no private attributes),
         # without its general-purpose loop over the fields: a third of the time.
         episode = Episode.__new__(Episode)
-        fields = {name: values[name] if name in values else default for name, default in _EPISODE_DEFAULTS}
         _set_attribute(episode, "__dict__", fields)
-        _set_attribute(episode, "__pydantic_fields_set__", set(values))
+        _set_attribute(episode, "__pydantic_fields_set__", set(_FIELDS_GIVEN))
         _set_attribute(episode, "__pydantic_extra__", None)
         _set_attribute(episode, "__pydantic_private__", None)
         return episode
-    return Episode(**values)
+    return Episode(**{name: value for name, value in fields.items() if name in _FIELDS_GIVEN})
 
 
-# Episode's fields in order, with their defaults (all immutable: None, "", ()).
-_EPISODE_DEFAULTS = tuple((name, info.default) for name, info in Episode.model_fields.items())
+def _fits_url(url: str | None) -> bool:
+    return url is None or len(url) <= MAX_URL_BYTES // 4
+
+
+# The fields the mapping gives (the store sets feed_id): the episode's fields set.
+_FIELDS_GIVEN = frozenset(Episode.model_fields) - {"feed_id"}
 _set_attribute = object.__setattr__
 
 
@@ -1058,6 +1062,10 @@ def _show_notes(raw: RawItem, sanitizer: Sanitizer) -> tuple[str, str]:
     if mime not in _HTML_TYPES:
         # Plain text: what strip_serialized_html would give back from the escaped text
         # (one line, spaces collapsed), without escaping it only to unescape it.
+        if value.isprintable() and "  " not in value:
+            # no whitespace but single spaces (the value is stripped), no control and
+            # no invisible character: already one tidy line
+            return html.escape(value, quote=False), value
         return html.escape(value, quote=False), " ".join(neutralize(value).split())
     cleaned = sanitizer.clean(value, xml_base=base)
     return cleaned, strip_serialized_html(cleaned)
@@ -1082,6 +1090,8 @@ def _absolute_url(href: str | None, base: str | None) -> str | None:
     """``href`` as an absolute http(s) URL, relative ones joined to ``base``; else None."""
     if not href or not href.strip():
         return None
+    if _PLAIN_ABSOLUTE.fullmatch(href):
+        return href  # (most URLs: each item's own, so not worth keeping in the cache below)
     return _joined_url(href, base)
 
 
@@ -1096,8 +1106,6 @@ _PLAIN_ABSOLUTE = re.compile(
 # Feeds repeat URLs (one show image on every item, one base): join each pair once.
 @functools.lru_cache(maxsize=4096)
 def _joined_url(href: str, base: str | None) -> str | None:
-    if _PLAIN_ABSOLUTE.fullmatch(href):
-        return href
     try:
         joined = urljoin(base, href.strip()) if base else href.strip()
         parts = urlsplit(joined)
