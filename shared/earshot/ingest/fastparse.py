@@ -147,13 +147,55 @@ class ItemTags:
 
 
 @dataclass
+class ChannelParts:
+    """The channel's own elements (items left out), kept whole, in document order, for
+    ``earshot.ingest.channel`` to read; and what feedparser would also see of them."""
+
+    elements: list[Any] = field(default_factory=list)
+    items_before: list[int] = field(default_factory=list)  # how many items came before each element
+    root_attributes: dict[str, str] = field(default_factory=dict)  # of <rss>, as lxml gives them
+    channel_attributes: dict[str, str] = field(default_factory=dict)  # of <channel>, likewise
+    namespaces: dict[str | None, str] = field(default_factory=dict)  # declared on <rss> and <channel>
+    codec: str = "utf-8"
+    root_xml_attributes: str = ""  # <rss>'s attributes as written back into channel_xml
+
+    def channel_xml(self) -> bytes:
+        """The elements as a small RSS document of their own, for feedparser: the route
+        for a channel the channel reader declines (its fields are then feedparser's by
+        construction). In the document's own encoding, so feedparser treats its text alike."""
+        inner = "".join(etree.tostring(element, encoding="unicode", with_tail=False) for element in self.elements)
+        document = (f'<?xml version="1.0" encoding="{self.codec}"?>'
+                    f"<rss{self.root_xml_attributes}><channel>{inner}</channel></rss>")
+        return document.encode(self.codec, "xmlcharrefreplace")
+
+
+def _keep_channel_context(channel: ChannelParts, element: Any) -> None:
+    """What feedparser reads of ``<rss>`` and ``<channel>`` themselves (their attributes,
+    and the namespaces declared on them), taken while ``element``, their first child
+    kept, is still in the tree."""
+    parent = element.getparent()
+    root = parent.getparent() if parent is not None else None
+    if parent is not None:
+        channel.channel_attributes = dict(parent.attrib)
+        channel.namespaces = dict(parent.nsmap)
+    if root is not None:
+        channel.root_attributes = dict(root.attrib)
+
+
+def _text_chars(element: Any) -> int:
+    """About how many characters ``element`` holds: its text, tails and attribute values."""
+    if not len(element) and not element.attrib:
+        return len(element.text or "")
+    return sum(len(e.text or "") + len(e.tail or "") + sum(map(len, e.attrib.values()))
+               for e in element.iter())
+
+
+@dataclass
 class FastFeed:
     """What the fast path read: feedparser-shaped channel and entries, and item tags."""
 
     version: str
-    # The channel's own elements (items left out) as a small RSS document: feedparser
-    # reads the feed-level fields from it, so they are feedparser's by construction.
-    channel_xml: bytes
+    channel: ChannelParts  # the channel's own elements: ``earshot.ingest.channel`` reads them
     items: int  # each handed to the reader's ``on_item`` as it was read
     podcast_guid: str | None
     blank_prolog: bool = False  # blank lines before the XML declaration were skipped
@@ -187,8 +229,8 @@ class FastReader:
         self._version = ""
         self._root_attributes = ""
         self._codec = "utf-8"
-        self._channel_parts: list[str] = []
-        self._channel_bytes = 0
+        self._channel = ChannelParts()
+        self._channel_chars = 0
         self._channel_state = _ItemState()
         self._podcast_guid: str | None = None
         self._in_channel = False
@@ -238,11 +280,9 @@ class FastReader:
             raise Declined("no RSS channel")
         if not self._items:
             raise Declined("no items")  # feedparser settles what an empty document is
-        # In the document's own encoding, so that feedparser treats its text alike.
-        channel_xml = (f'<?xml version="1.0" encoding="{self._codec}"?>'
-                       f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
-        return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
-                        items=self._items,
+        self._channel.codec = self._codec
+        self._channel.root_xml_attributes = self._root_attributes
+        return FastFeed(version=self._version, channel=self._channel, items=self._items,
                         podcast_guid=self._podcast_guid, blank_prolog=self._blank_prolog)
 
     def _set_encoding(self, codec: str) -> None:
@@ -319,18 +359,23 @@ class FastReader:
                 self._on_item(entry, tags)
             else:
                 self._read_channel_child(name, element)
+                return  # kept whole for the channel reader (ChannelParts): not cleared
             _forget(element)
 
     # ---------------------------------------------------------------- channel
 
     def _read_channel_child(self, name: str, element: Any) -> None:
-        """Keep the channel's own element for feedparser (see :attr:`FastFeed.channel_xml`);
-        track the one piece of feedparser state that reaches into items."""
+        """Keep the channel's own element whole for the channel reader (see
+        :class:`ChannelParts`); track the one piece of feedparser state that reaches into items."""
         if name in _CHANNEL_DECLINED:
             raise Declined(f"channel <{name}>")
-        self._channel_parts.append(etree.tostring(element, encoding="unicode", with_tail=False))
-        self._channel_bytes += len(self._channel_parts[-1])
-        if self._channel_bytes > _MAX_CHANNEL_CHARS:
+        channel = self._channel
+        if not channel.elements:
+            _keep_channel_context(channel, element)
+        channel.elements.append(element)
+        channel.items_before.append(self._items)
+        self._channel_chars += _text_chars(element)
+        if self._channel_chars > _MAX_CHANNEL_CHARS:
             raise Declined("a channel of more than 1 MB besides its items")
         if name in ("description", "dc:description", "media:description", "abstract"):
             _description(self._channel_state, {}, element, feed_level=True)

@@ -4,7 +4,8 @@
       1. refuse an empty body (NotAFeed)
       *. ``auto``: the fast path (``earshot.ingest.fastparse``, lxml, streaming) reads a
          well-formed RSS 2.0 document, each item mapped as in step 5 as soon as it is
-         read, the channel's own elements read by feedparser; whatever it declines, or
+         read, the channel's own elements by feedparser's rules (``earshot.ingest.channel``,
+         feedparser itself for a channel it declines); whatever it declines, or
          ``parser="feedparser"``, takes the steps below
       2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
          note the root element, whether there is a channel, channel ``podcast:guid``
@@ -90,7 +91,16 @@ from earshot.bounds import (
 )
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.fastparse import BLANK_BEFORE_DECLARATION, BLANKS, Declined, FastFeed, ItemTags, read_feed
+from earshot.ingest.channel import read_channel
+from earshot.ingest.fastparse import (
+    BLANK_BEFORE_DECLARATION,
+    BLANKS,
+    ChannelParts,
+    Declined,
+    FastFeed,
+    ItemTags,
+    read_feed,
+)
 from earshot.ingest.sanitize import Sanitizer
 from earshot.models import Chapters, Episode, FeedInfo, ParsedFeed, Transcript
 from earshot.textutil import (
@@ -266,19 +276,27 @@ class BatchedFeed:
 
 
 def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> ParsedFeed:
-    # The channel's own elements, a few kilobytes, go to feedparser: its rules for the
-    # feed's title, author and image are many and stateful, and copying them would buy
-    # nothing measurable. The items, which are the bulk of every feed, do not.
-    channel = _run_feedparser(fast.channel_xml)
-    if channel.get("bozo") or channel.get("version") != fast.version:
-        raise Declined("feedparser did not read the channel alone as the whole document")
     scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
-    info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
+    info = _feed_info(_fast_channel(fast.channel, fast.version), fast.version, scan, url)
     warnings = [BLANK_PROLOG_WARNING] if fast.blank_prolog else []
     if not info.title:
         warnings.append("the channel has no title")
     episodes, choices, episode_warnings = builder.finish()
     return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
+
+
+def _fast_channel(channel: ChannelParts, version: str) -> Any:
+    """The feed-level values of a channel the fast path read, feedparser-shaped: from its
+    elements by feedparser's rules (``earshot.ingest.channel``), or, for a channel that
+    reader declines, by feedparser itself from the elements alone as a small document."""
+    try:
+        return read_channel(channel, feedparser_date)
+    except Declined:
+        pass
+    result = _run_feedparser(channel.channel_xml())
+    if result.get("bozo") or result.get("version") != version:
+        raise Declined("feedparser did not read the channel alone as the whole document")
+    return result.get("feed") or {}
 
 
 def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
