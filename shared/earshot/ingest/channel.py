@@ -134,6 +134,7 @@ FEEDPARSER_NAMESPACES = {
     "http://podlove.org/simple-chapters": "psc",
 }
 _XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
+_RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
 
 # Every element name feedparser 6 has a ``_start_``/``_end_`` handler for (``prefix_local``,
 # as its method names spell them); a name without one is stored under its own name.
@@ -520,6 +521,17 @@ class _ChannelReader:
         if "href" in seen:
             value = _fixed(seen["href"])
             self._link_text(value)
+
+
+def sets_another_version(parts: ChannelParts) -> bool:
+    """Whether feedparser names the format by a namespace declared on ``<rss>`` (RSS 1.0,
+    or RSS 0.90 as the default namespace), not by ``<rss version>``: it notes the first
+    such declaration before it reads the root element, and keeps any "rss..." name."""
+    for prefix, uri in parts.root_namespaces.items():
+        lowered = uri.lower()
+        if lowered == "http://purl.org/rss/1.0/" or (prefix is None and lowered == _RSS090):
+            return True
+    return False
 
 
 def _fixed(text: str | None) -> str:

@@ -156,6 +156,7 @@ class ChannelParts:
     root_attributes: dict[str, str] = field(default_factory=dict)  # of <rss>, as lxml gives them
     channel_attributes: dict[str, str] = field(default_factory=dict)  # of <channel>, likewise
     namespaces: dict[str | None, str] = field(default_factory=dict)  # declared on <rss> and <channel>
+    root_namespaces: dict[str | None, str] = field(default_factory=dict)  # declared on <rss>
     codec: str = "utf-8"
     root_xml_attributes: str = ""  # <rss>'s attributes as written back into channel_xml
 
@@ -164,22 +165,13 @@ class ChannelParts:
         for a channel the channel reader declines (its fields are then feedparser's by
         construction). In the document's own encoding, so feedparser treats its text alike."""
         inner = "".join(etree.tostring(element, encoding="unicode", with_tail=False) for element in self.elements)
+        # Every namespace declared around the channel, used or not: feedparser maps
+        # prefixes by every declaration it has seen.
+        declarations = "".join(f" xmlns{':' + prefix if prefix else ''}={quoteattr(uri)}"
+                               for prefix, uri in self.namespaces.items())
         document = (f'<?xml version="1.0" encoding="{self.codec}"?>'
-                    f"<rss{self.root_xml_attributes}><channel>{inner}</channel></rss>")
+                    f"<rss{self.root_xml_attributes}{declarations}><channel>{inner}</channel></rss>")
         return document.encode(self.codec, "xmlcharrefreplace")
-
-
-def _keep_channel_context(channel: ChannelParts, element: Any) -> None:
-    """What feedparser reads of ``<rss>`` and ``<channel>`` themselves (their attributes,
-    and the namespaces declared on them), taken while ``element``, their first child
-    kept, is still in the tree."""
-    parent = element.getparent()
-    root = parent.getparent() if parent is not None else None
-    if parent is not None:
-        channel.channel_attributes = dict(parent.attrib)
-        channel.namespaces = dict(parent.nsmap)
-    if root is not None:
-        channel.root_attributes = dict(root.attrib)
 
 
 def _text_chars(element: Any) -> int:
@@ -325,6 +317,8 @@ class FastReader:
                 raise Declined(f"root <{name}>")
             if element.getroottree().docinfo.doctype:
                 raise Declined("DOCTYPE")
+            self._channel.root_attributes = dict(element.attrib)  # for the channel reader
+            self._channel.root_namespaces = dict(element.nsmap)
             version = _attributes(element).get("version", "")
             self._version = _VERSIONS.get(version) or ("rss20" if version.startswith("2.") else "rss")
             self._root_attributes = "".join(
@@ -338,6 +332,8 @@ class FastReader:
                 if self._seen_channel:
                     raise Declined("a second channel")
                 self._in_channel = self._seen_channel = True
+                self._channel.channel_attributes = dict(element.attrib)  # for the channel reader
+                self._channel.namespaces = dict(element.nsmap)
         elif depth == 3 and self._in_channel and _name(element) == "item":
             self._items += 1
 
@@ -370,8 +366,6 @@ class FastReader:
         if name in _CHANNEL_DECLINED:
             raise Declined(f"channel <{name}>")
         channel = self._channel
-        if not channel.elements:
-            _keep_channel_context(channel, element)
         channel.elements.append(element)
         channel.items_before.append(self._items)
         self._channel_chars += _text_chars(element)

@@ -91,7 +91,7 @@ from earshot.bounds import (
 )
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.channel import read_channel
+from earshot.ingest.channel import read_channel, sets_another_version
 from earshot.ingest.fastparse import (
     BLANK_BEFORE_DECLARATION,
     BLANKS,
@@ -289,10 +289,15 @@ def _fast_channel(channel: ChannelParts, version: str) -> Any:
     """The feed-level values of a channel the fast path read, feedparser-shaped: from its
     elements by feedparser's rules (``earshot.ingest.channel``), or, for a channel that
     reader declines, by feedparser itself from the elements alone as a small document."""
+    if sets_another_version(channel):
+        raise Declined("feedparser names the format by a namespace on <rss>")
     try:
         return read_channel(channel, feedparser_date)
     except Declined:
-        pass
+        if any(channel.items_before):
+            # Items change how feedparser reads what follows them (a title after an
+            # item's title...): the elements alone would not be read as in the document.
+            raise Declined("the channel reader declined a channel with elements after items") from None
     result = _run_feedparser(channel.channel_xml())
     if result.get("bozo") or result.get("version") != version:
         raise Declined("feedparser did not read the channel alone as the whole document")
@@ -509,19 +514,26 @@ def _not_a_feed_reason(body: bytes, root: str | None) -> str:
 def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> FeedInfo:
     # feedparser files RSS <description> and itunes:subtitle under "subtitle", Atom
     # <subtitle> too, and itunes:summary under "summary"; the summary is the long form.
-    description = channel.get("summary_detail") or channel.get("subtitle_detail")
+    # feedparser stores an element it has no handler for under the element's name, and an
+    # element whose handler fails as if it had none: a value of another shape is absent.
+    description = _shaped(channel, "summary_detail", dict) or _shaped(channel, "subtitle_detail", dict)
     return FeedInfo(
-        title=clip(clean_text(_plain(channel.get("title_detail"))), MAX_TITLE_CHARS),
-        link=_absolute_url(channel.get("link"), base),
+        title=clip(clean_text(_plain(_shaped(channel, "title_detail", dict))), MAX_TITLE_CHARS),
+        link=_absolute_url(_shaped(channel, "link", str), base),
         description=clip(_plain(description), MAX_SUMMARY_CHARS),
-        image=_absolute_url((channel.get("image") or {}).get("href"), base),
+        image=_absolute_url(_shaped(_shaped(channel, "image", dict) or {}, "href", str), base),
         language=_stripped(channel.get("language")),
-        author=clip(clean_text(channel.get("author")), MAX_TITLE_CHARS) or None,
+        author=clip(clean_text(_shaped(channel, "author", str)), MAX_TITLE_CHARS) or None,
         podcast_guid=scan.podcast_guid or _stripped(channel.get("podcast_guid")),
         ttl_minutes=_positive_int(channel.get("ttl")),
-        generator=clean_text(channel.get("generator")) or None,
+        generator=clean_text(_shaped(channel, "generator", str)) or None,
         format=version,
     )
+
+
+def _shaped(values: Any, key: str, shape: type) -> Any:
+    value = values.get(key)
+    return value if isinstance(value, shape) else None
 
 
 @dataclass(frozen=True)
