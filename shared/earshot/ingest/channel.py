@@ -238,48 +238,33 @@ class _ChannelReader:
     def _read(self, element: Any, depth: int) -> None:
         """One element in the feed's context, as feedparser's start and end handlers read it."""
         name = self._name(element)
-        if name in _TITLES:
-            self._title(element, depth)
-        elif name == "link":
-            self._link(element)
-        elif name in _DESCRIPTIONS:
-            self._description(element)
-        elif name in _SUBTITLES or name == "abstract":
-            # abstract is a description that is never filed as content
-            self.feed["subtitle_detail"] = self._detail(element, "text/plain")
-        elif name in _SUMMARIES:
-            self._summary(element)
-        elif name in _AUTHORS:
-            self._author(element)
-        elif name in _DATES:
-            self._check_date(self._leaf_text(element))  # stored under keys not read here
-        elif name in _QUIET:
-            self._children(element, depth)
-        elif name == "itunes:image" or name == "itunes:link":  # feedparser reads itunes:link as an image
-            self._itunes_image(element)
-        elif name == "image":
-            self._image(element, depth)
-        elif name == "language" or name == "dc:language":
-            self.feed["language"] = self._leaf_text(element)
-        elif name == "generator":
-            self.feed["generator"] = self._leaf_text(element)
-        elif name == "itunes:owner":
-            self._owner(element)
-        elif name in _GUIDS:
-            self._guid(element)
-        elif name == "media:title":
-            self._media_title(element, depth)
-        elif name in _QUIET_TEXT:
-            self._detail(element, "text/plain")
-        elif name == "textinput":
-            self._textinput(element, depth)
-        elif name == "contributor":
-            self._only_leaves(element, _CONTRIBUTOR_CHILDREN)
-        else:
-            key = name.replace(":", "_", 1)
-            if key in FEEDPARSER_HANDLED:
-                raise Declined(f"channel <{name}>")
-            self._unhandled(element, key, depth)
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, element, depth)
+            return
+        key = name.replace(":", "_", 1)
+        if key in FEEDPARSER_HANDLED:
+            raise Declined(f"channel <{name}>")
+        self._unhandled(element, key, depth)
+
+    def _subtitle(self, element: Any, depth: int) -> None:
+        # (abstract too: a description that is never filed as content)
+        self.feed["subtitle_detail"] = self._detail(element, "text/plain")
+
+    def _date(self, element: Any, depth: int) -> None:
+        self._check_date(self._leaf_text(element))  # stored under keys not read here
+
+    def _language(self, element: Any, depth: int) -> None:
+        self.feed["language"] = self._leaf_text(element)
+
+    def _generator(self, element: Any, depth: int) -> None:
+        self.feed["generator"] = self._leaf_text(element)
+
+    def _quiet_text(self, element: Any, depth: int) -> None:
+        self._detail(element, "text/plain")
+
+    def _contributor(self, element: Any, depth: int) -> None:
+        self._only_leaves(element, _CONTRIBUTOR_CHILDREN)
 
     def _children(self, element: Any, depth: int) -> None:
         for child in element:
@@ -322,7 +307,7 @@ class _ChannelReader:
             return False
         return -1 < self.title_depth <= depth
 
-    def _link(self, element: Any) -> None:
+    def _link(self, element: Any, depth: int = 3) -> None:
         attributes = self._attributes(element)
         rel = attributes.setdefault("rel", "alternate")
         attributes.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
@@ -341,20 +326,20 @@ class _ChannelReader:
         # feedparser's feed-level repair of query strings (unlike an item's, no "&amp;" first)
         self.feed["link"] = _LINK_ENTITY.sub(r"&\g<1>", _resolve(value) if value else value)
 
-    def _guid(self, element: Any) -> None:
+    def _guid(self, element: Any, depth: int = 3) -> None:
         is_link = self._attributes(element).get("ispermalink", "true") == "true"
         value = self._leaf_text(element)
         if is_link:
             self.feed.setdefault("link", _resolve(value) if value else value)
 
-    def _description(self, element: Any) -> None:
+    def _description(self, element: Any, depth: int = 3) -> None:
         if "summary" in self.feed and not self.has_content:
             self._detail(element, "text/plain")
             self.has_content = True  # filed as content: nothing read here changes
             return
         self.feed["subtitle_detail"] = self._detail(element, "text/html")
 
-    def _summary(self, element: Any) -> None:
+    def _summary(self, element: Any, depth: int = 3) -> None:
         if "summary" in self.feed and not self.has_content:
             self._detail(element, "text/plain")
             self.has_content = True
@@ -363,7 +348,7 @@ class _ChannelReader:
         self.feed["summary"] = detail["value"]
         self.feed["summary_detail"] = detail
 
-    def _itunes_image(self, element: Any) -> None:
+    def _itunes_image(self, element: Any, depth: int = 3) -> None:
         if len(element):
             raise Declined("markup inside itunes:image")
         attributes = self._attributes(element)
@@ -407,14 +392,14 @@ class _ChannelReader:
 
     # ---------------------------------------------------------------- authors
 
-    def _author(self, element: Any) -> None:
+    def _author(self, element: Any, depth: int = 3) -> None:
         if self.authors is None:
             self.authors = []
         self.authors.append({})
         self.feed["author"] = self._leaf_text(element)
         self._sync_author()
 
-    def _owner(self, element: Any) -> None:
+    def _owner(self, element: Any, depth: int = 3) -> None:
         """itunes:owner: its name and email go to the publisher, and, through
         feedparser's ``_save_author``, into the last author's details too."""
         for child in element:
@@ -521,6 +506,31 @@ class _ChannelReader:
         if "href" in seen:
             value = _fixed(seen["href"])
             self._link_text(value)
+
+
+_Handler = Callable[[_ChannelReader, Any, int], None]
+# feedparser names -> how the reader reads them (any other name: see _ChannelReader._read)
+_HANDLERS: dict[str, _Handler] = {
+    **dict.fromkeys(_TITLES, _ChannelReader._title),
+    "link": _ChannelReader._link,
+    **dict.fromkeys(_DESCRIPTIONS, _ChannelReader._description),
+    **dict.fromkeys(_SUBTITLES | {"abstract"}, _ChannelReader._subtitle),
+    **dict.fromkeys(_SUMMARIES, _ChannelReader._summary),
+    **dict.fromkeys(_AUTHORS, _ChannelReader._author),
+    **dict.fromkeys(_DATES, _ChannelReader._date),
+    **dict.fromkeys(_QUIET, _ChannelReader._children),
+    # feedparser reads itunes:link as an image
+    **dict.fromkeys(("itunes:image", "itunes:link"), _ChannelReader._itunes_image),
+    "image": _ChannelReader._image,
+    **dict.fromkeys(("language", "dc:language"), _ChannelReader._language),
+    "generator": _ChannelReader._generator,
+    "itunes:owner": _ChannelReader._owner,
+    **dict.fromkeys(_GUIDS, _ChannelReader._guid),
+    "media:title": _ChannelReader._media_title,
+    **dict.fromkeys(_QUIET_TEXT, _ChannelReader._quiet_text),
+    "textinput": _ChannelReader._textinput,
+    "contributor": _ChannelReader._contributor,
+}
 
 
 def sets_another_version(parts: ChannelParts) -> bool:

@@ -5,7 +5,8 @@ reads the channel and its items into the same raw fields that feedparser gives t
 mapping in ``parser`` (feedparser-shaped dicts: ``title_detail``, ``summary_detail``,
 ``content``, ``enclosures``...), plus each item's Podcasting 2.0 and Media RSS tags.
 HTML is not touched here: both paths hand it to ``sanitize`` later, so what an
-episode says does not depend on which parser read it.
+episode says does not depend on which parser read it. The channel's own elements are
+kept whole (:class:`ChannelParts`) for ``earshot.ingest.channel`` to read at the end.
 
 Safety: the parser loads no DTD, makes no network access and expands no entity
 (``resolve_entities=False, load_dtd=False, no_network=True``, libxml2's size guards on:
