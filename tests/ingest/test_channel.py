@@ -244,6 +244,26 @@ def test_a_format_named_by_a_namespace_on_the_root_goes_to_feedparser(declaratio
     assert parse_feed(body, url=FEED_URL).feed == parse_feed(body, url=FEED_URL, parser="feedparser").feed
 
 
+@pytest.mark.parametrize("base", ["base", "BASE", "x:base"])
+def test_a_base_attribute_sends_the_whole_document_to_feedparser(base: str) -> None:
+    # feedparser resolves every later relative URL against it, the items' guids too
+    body = document(f"<title {base}='https://other.example/dir/' xmlns:x='urn:x'>S</title><link>/home</link>",
+                    root="").replace(b"<guid>ep-0</guid>", b"<guid>ep-0</guid><link>/ep</link>")
+    with pytest.raises(Declined):
+        parser_module.parse_fast(body, url=FEED_URL)
+    auto, fallback = parse_feed(body, url=FEED_URL), parse_feed(body, url=FEED_URL, parser="feedparser")
+    assert (auto.feed, auto.episodes) == (fallback.feed, fallback.episodes)
+
+
+def test_an_element_outside_the_channel_sends_the_whole_document_to_feedparser() -> None:
+    # feedparser files an itunes:image after </channel> with the feed
+    body = document("<title>S</title>").replace(
+        b"</channel>", b"</channel><itunes:image href='https://example.com/i.jpg'/>")
+    with pytest.raises(Declined):
+        parser_module.parse_fast(body, url=FEED_URL)
+    assert parse_feed(body, url=FEED_URL).feed.image == "https://example.com/i.jpg"
+
+
 def test_channel_href_is_a_link() -> None:
     body = document("<title>S</title>").replace(b"<channel>", b"<channel href='https://example.com/h'>")
     assert check(body) == READ

@@ -191,6 +191,11 @@ _EMAIL = re.compile(r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9
                     r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?""")
 _NAMES: dict[tuple[Any, str | None], str] = {}  # feedparser names, worked out once per tag and prefix
 
+class DeclinedDocument(Declined):
+    """Not only the channel: feedparser reads the whole document otherwise than the fast
+    path does (a ``base`` attribute changes how it resolves every later URL)."""
+
+
 DateCheck = Callable[[str], object]
 """feedparser's own date parser: a channel date it fails on (raises) declines the channel."""
 
@@ -221,6 +226,8 @@ class _ChannelReader:
 
     def read(self) -> None:
         parts = self.parts
+        _check_base(parts.root_attributes)
+        _check_base(parts.channel_attributes)
         language = _root_language(parts.root_attributes)
         if language:
             self.feed["language"] = language
@@ -237,6 +244,8 @@ class _ChannelReader:
 
     def _read(self, element: Any, depth: int) -> None:
         """One element in the feed's context, as feedparser's start and end handlers read it."""
+        if element.attrib:
+            _check_base(element.attrib)
         name = self._name(element)
         handler = _HANDLERS.get(name)
         if handler is not None:
@@ -531,6 +540,17 @@ _HANDLERS: dict[str, _Handler] = {
     "textinput": _ChannelReader._textinput,
     "contributor": _ChannelReader._contributor,
 }
+
+
+def _check_base(attributes: Any) -> None:
+    """feedparser takes any attribute named ``base`` (``xml:base``, a plain ``base``, one
+    in a namespace it does not know) as the base URI, and keeps it for every later
+    element while no earlier base was set: the whole document is then feedparser's."""
+    for key in attributes:
+        if key[:1] == "{":
+            key = key.rpartition("}")[2]
+        if key.lower() == "base":
+            raise DeclinedDocument("a base attribute")
 
 
 def sets_another_version(parts: ChannelParts) -> bool:

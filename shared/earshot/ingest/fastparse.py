@@ -346,6 +346,8 @@ class FastReader:
                 self._in_channel = False
             elif name == "item":
                 raise Declined("an item outside the channel")
+            else:  # feedparser still files some of it with the feed (itunes:image, <link href>...)
+                raise Declined(f"<{name}> outside the channel")
             _forget(element)
         elif depth == 3 and self._in_channel:
             name = _name(element)

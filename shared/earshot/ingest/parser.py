@@ -91,7 +91,7 @@ from earshot.bounds import (
 )
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
-from earshot.ingest.channel import read_channel, sets_another_version
+from earshot.ingest.channel import DeclinedDocument, read_channel, sets_another_version
 from earshot.ingest.fastparse import (
     BLANK_BEFORE_DECLARATION,
     BLANKS,
@@ -293,6 +293,8 @@ def _fast_channel(channel: ChannelParts, version: str) -> Any:
         raise Declined("feedparser names the format by a namespace on <rss>")
     try:
         return read_channel(channel, feedparser_date)
+    except DeclinedDocument:
+        raise
     except Declined:
         if any(channel.items_before):
             # Items change how feedparser reads what follows them (a title after an
