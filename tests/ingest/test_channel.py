@@ -264,6 +264,13 @@ def test_an_element_outside_the_channel_sends_the_whole_document_to_feedparser()
     assert parse_feed(body, url=FEED_URL).feed.image == "https://example.com/i.jpg"
 
 
+def test_a_channel_of_many_empty_elements_is_bounded() -> None:
+    # kept whole until the end, the channel's own elements are counted as written out
+    body = document("<title>S</title>" + "<x/>" * 30_000)
+    with pytest.raises(Declined, match="more than 1 MB"):
+        read_feed(body, lambda entry, tags: None)
+
+
 def test_channel_href_is_a_link() -> None:
     body = document("<title>S</title>").replace(b"<channel>", b"<channel href='https://example.com/h'>")
     assert check(body) == READ
@@ -298,6 +305,20 @@ SNIPPETS = [
     "<podcast:liveItem status='live'><title>L</title><link>https://live.example/</link>"
     "<description>LD</description></podcast:liveItem>",
     "<media:content url='https://m/'><media:title>MT</media:title></media:content>", "{item}", "{item}",
+    "<title>  </title>", "<title>Caf\u00c3\u00a9</title>", "<title type='html'>H &amp;amp;</title>",
+    "<textInput><title></title><link>x</link></textInput>", "<guid isPermaLink='false'>g</guid>", "<guid>/rel</guid>",
+    "<atom:link rel='alternate' type='text/html' href='/alt'/>", "<link>https:///x.example/a?b=1&amp;amp;c=2</link>",
+    "<itunes:author>x@example.com (X)</itunes:author>", "<managingEditor>Ed &lt;ed@example.com&gt;</managingEditor>",
+    "<itunes:owner><itunes:name></itunes:name></itunes:owner>", "<dc:creator></dc:creator>",
+    "<podcast:liveItem status='live'><itunes:summary>LS</itunes:summary><itunes:image href='https://live/i.jpg'/>"
+    "<guid>https://live/g</guid></podcast:liveItem>",
+    "<podcast:liveItem status='live'><image><url>https://live/u.jpg</url><title>LT</title></image></podcast:liveItem>",
+    "<podcast:liveItem status='live'><itunes:author>LA</itunes:author><itunes:owner>"
+    "<itunes:email>lo@example.com</itunes:email></itunes:owner></podcast:liveItem>",
+    "<media:group><media:description>MGD</media:description></media:group>", "<abstract>ABS</abstract>",
+    "<itunes:subtitle></itunes:subtitle>", "<language>en_US</language>", "<ttl> 45 </ttl>",
+    "<pubDate>Wed, 15 Jan 2020 10:00:00 +0000</pubDate>", "<generator></generator>", "<podcast:guid> pg2 </podcast:guid>",
+    "<itunes:link rel='image' href='https://l/i.jpg'/>", "<skipHours><hour>1</hour></skipHours>",
 ]
 
 
@@ -305,7 +326,7 @@ SNIPPETS = [
 def test_random_channels_read_as_feedparser_reads_them(seed: int) -> None:
     rng = random.Random(seed)
     channel = "".join(rng.choice(SNIPPETS) for _ in range(rng.randint(1, 10)))
-    root = rng.choice(["", 'xml:lang="en_US"', 'lang="fr"'])
+    root = rng.choice(["", 'xml:lang="en_US"', 'lang="fr"', 'xml:lang=""'])
     check(document(channel, root=root))
 
 

@@ -176,10 +176,12 @@ class ChannelParts:
 
 
 def _text_chars(element: Any) -> int:
-    """About how many characters ``element`` holds: its text, tails and attribute values."""
+    """About how many characters ``element`` would take written out: its text, tails and
+    attribute values, and a flat 40 for each element's tags (so that a channel of a
+    million empty elements is as big as it is)."""
     if not len(element) and not element.attrib:
-        return len(element.text or "")
-    return sum(len(e.text or "") + len(e.tail or "") + sum(map(len, e.attrib.values()))
+        return 40 + len(element.text or "")
+    return sum(40 + len(e.text or "") + len(e.tail or "") + sum(map(len, e.attrib.values()))
                for e in element.iter())
 
 
