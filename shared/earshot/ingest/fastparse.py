@@ -27,10 +27,10 @@ without ``isPermaLink="false"`` is the link when there is no ``<link>`` before i
 
 It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
 cannot read exactly so: XML that is not well-formed, an encoding other than UTF-8 and
-the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``,
-``xml:base``, markup inside a text element, and the elements whose feedparser handling
-depends on more state than is worth copying (an item ``<image>`` or ``<source>`` with
-child elements, Atom content).
+the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``, an
+element beside ``<channel>``, ``xml:base``, markup inside a text element, and the
+elements whose feedparser handling depends on more state than is worth copying (an
+item ``<image>`` or ``<source>`` with child elements, Atom content).
 Declining is never wrong, only slower.
 """
 
