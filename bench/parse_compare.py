@@ -5,7 +5,8 @@ output of the two current paths compared field by field.
 
 - ``earshot``: ``parse_feed(body, url=...)`` (``EARSHOT_PARSER=auto``, the default);
 - ``fallback``: ``parse_feed(body, url=..., parser="feedparser")``, the reference for *identical*;
-- ``fast path``: ``parse_fast`` alone on the files it reads (it declines the others);
+- ``fast path``: ``parse_fast`` alone on the files it reads (it declines the others), with how
+  many of their channels the channel reader read and how many it left to feedparser;
 - ``former``: ``parse_feed`` of commit ``FORMER_COMMIT`` (the last before the fast path),
   extracted with ``git archive`` and timed in a child process on the same files;
 - ``feedparser`` alone (sanitizer off, as called now), the expat pass alone, and the raw
@@ -97,7 +98,8 @@ def main() -> None:
     from lxml import etree
 
     from earshot.ingest import parser as ep
-    from earshot.ingest.fastparse import Declined
+    from earshot.ingest.channel import read_channel
+    from earshot.ingest.fastparse import Declined, read_feed
     from earshot.ingest.parser import parse_fast, parse_feed
 
     warnings.simplefilter("ignore")
@@ -113,6 +115,8 @@ def main() -> None:
     totals = {n: {"seconds": 0.0, "episodes": 0, "errors": 0, "files": 0} for n in names}
     field_diffs: Counter[str] = Counter()
     declines: Counter[str] = Counter()
+    channel_declines: Counter[str] = Counter()
+    channels_read = 0
     identical_episodes = identical_all = 0
     fast_bytes = fast_fallback_s = 0.0
     per_file: list[dict] = []
@@ -142,6 +146,11 @@ def main() -> None:
         if "fast path" in out:
             fast_bytes += len(body)
             fast_fallback_s += out["fallback"][2]
+            try:  # the channel reader, or feedparser on the channel's elements alone
+                read_channel(read_feed(body, lambda entry, tags: None).channel, ep.feedparser_date)
+                channels_read += 1
+            except Declined as exc:
+                channel_declines[str(exc)] += 1
         for name in ("earshot", "fallback", "fast path"):
             if name in out and out[name][1] is None:
                 totals[name]["episodes"] += len(out[name][0].episodes)
@@ -198,7 +207,9 @@ def main() -> None:
         "field_diffs": dict(field_diffs),
         "fast_path": {"files": totals["fast path"]["files"], "mb": round(fast_bytes / 1e6, 2),
                       "fallback_s_on_same_files": round(fast_fallback_s, 3),
-                      "declined": {"count": sum(declines.values()), "reasons": dict(declines.most_common())}},
+                      "declined": {"count": sum(declines.values()), "reasons": dict(declines.most_common())},
+                      "channels": {"read": channels_read, "declined": sum(channel_declines.values()),
+                                   "reasons": dict(channel_declines.most_common())}},
         "per_file": per_file,
     }
     json.dump(result, sys.stdout)

@@ -5,7 +5,8 @@ reads the channel and its items into the same raw fields that feedparser gives t
 mapping in ``parser`` (feedparser-shaped dicts: ``title_detail``, ``summary_detail``,
 ``content``, ``enclosures``...), plus each item's Podcasting 2.0 and Media RSS tags.
 HTML is not touched here: both paths hand it to ``sanitize`` later, so what an
-episode says does not depend on which parser read it.
+episode says does not depend on which parser read it. The channel's own elements are
+kept whole (:class:`ChannelParts`) for ``earshot.ingest.channel`` to read at the end.
 
 Safety: the parser loads no DTD, makes no network access and expands no entity
 (``resolve_entities=False, load_dtd=False, no_network=True``, libxml2's size guards on:
@@ -26,10 +27,10 @@ without ``isPermaLink="false"`` is the link when there is no ``<link>`` before i
 
 It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
 cannot read exactly so: XML that is not well-formed, an encoding other than UTF-8 and
-the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``,
-``xml:base``, markup inside a text element, and the elements whose feedparser handling
-depends on more state than is worth copying (an item ``<image>`` or ``<source>`` with
-child elements, Atom content).
+the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``, an
+element beside ``<channel>``, ``xml:base``, markup inside a text element, and the
+elements whose feedparser handling depends on more state than is worth copying (an
+item ``<image>`` or ``<source>`` with child elements, Atom content).
 Declining is never wrong, only slower.
 """
 
@@ -179,13 +180,49 @@ class RawItem:
 
 
 @dataclass
+class ChannelParts:
+    """The channel's own elements (items left out), kept whole, in document order, for
+    ``earshot.ingest.channel`` to read; and what feedparser would also see of them."""
+
+    elements: list[Any] = field(default_factory=list)
+    items_before: list[int] = field(default_factory=list)  # how many items came before each element
+    root_attributes: dict[str, str] = field(default_factory=dict)  # of <rss>, as lxml gives them
+    channel_attributes: dict[str, str] = field(default_factory=dict)  # of <channel>, likewise
+    namespaces: dict[str | None, str] = field(default_factory=dict)  # declared on <rss> and <channel>
+    root_namespaces: dict[str | None, str] = field(default_factory=dict)  # declared on <rss>
+    codec: str = "utf-8"
+    root_xml_attributes: str = ""  # <rss>'s attributes as written back into channel_xml
+
+    def channel_xml(self) -> bytes:
+        """The elements as a small RSS document of their own, for feedparser: the route
+        for a channel the channel reader declines (its fields are then feedparser's by
+        construction). In the document's own encoding, so feedparser treats its text alike."""
+        inner = "".join(etree.tostring(element, encoding="unicode", with_tail=False) for element in self.elements)
+        # Every namespace declared around the channel, used or not: feedparser maps
+        # prefixes by every declaration it has seen.
+        declarations = "".join(f" xmlns{':' + prefix if prefix else ''}={quoteattr(uri)}"
+                               for prefix, uri in self.namespaces.items())
+        document = (f'<?xml version="1.0" encoding="{self.codec}"?>'
+                    f"<rss{self.root_xml_attributes}{declarations}><channel>{inner}</channel></rss>")
+        return document.encode(self.codec, "xmlcharrefreplace")
+
+
+def _text_chars(element: Any) -> int:
+    """About how many characters ``element`` would take written out: its text, tails and
+    attribute values, and a flat 40 for each element's tags (so that a channel of a
+    million empty elements is as big as it is)."""
+    if not len(element) and not element.attrib:
+        return 40 + len(element.text or "")
+    return sum(40 + len(e.text or "") + len(e.tail or "") + sum(map(len, e.attrib.values()))
+               for e in element.iter())
+
+
+@dataclass
 class FastFeed:
     """What the fast path read: feedparser-shaped channel and entries, and item tags."""
 
     version: str
-    # The channel's own elements (items left out) as a small RSS document: feedparser
-    # reads the feed-level fields from it, so they are feedparser's by construction.
-    channel_xml: bytes
+    channel: ChannelParts  # the channel's own elements: ``earshot.ingest.channel`` reads them
     items: int  # each handed to the reader's ``on_item`` as it was read
     podcast_guid: str | None
     blank_prolog: bool = False  # blank lines before the XML declaration were skipped
@@ -218,11 +255,11 @@ class FastReader:
         self._checked_prolog = False
         self._version = ""
         self._root_checked = False
-        self._channel: Any = None
+        self._channel_element: Any = None
         self._root_attributes = ""
         self._codec = "utf-8"
-        self._channel_parts: list[str] = []
-        self._channel_bytes = 0
+        self._channel = ChannelParts()
+        self._channel_chars = 0
         self._channel_state = _ItemState()
         self._podcast_guid: str | None = None
         self._blank_prolog = False
@@ -267,15 +304,14 @@ class FastReader:
             raise Declined(f"not well-formed: {exc}") from None
         self._drain()
         self._root(root)
-        if self._channel is None:
+        _outside_the_channel(root, self._channel_element)
+        if self._channel_element is None:
             raise Declined("no RSS channel")
         if not self._items:
             raise Declined("no items")  # feedparser settles what an empty document is
-        # In the document's own encoding, so that feedparser treats its text alike.
-        channel_xml = (f'<?xml version="1.0" encoding="{self._codec}"?>'
-                       f"<rss{self._root_attributes}><channel>{''.join(self._channel_parts)}</channel></rss>")
-        return FastFeed(version=self._version, channel_xml=channel_xml.encode(self._codec, "xmlcharrefreplace"),
-                        items=self._items,
+        self._channel.codec = self._codec
+        self._channel.root_xml_attributes = self._root_attributes
+        return FastFeed(version=self._version, channel=self._channel, items=self._items,
                         podcast_guid=self._podcast_guid, blank_prolog=self._blank_prolog)
 
     def _set_encoding(self, codec: str) -> None:
@@ -313,6 +349,8 @@ class FastReader:
             raise Declined("DOCTYPE")
         if root.get(_XML_BASE) is not None:
             raise Declined("xml:base")
+        self._channel.root_attributes = dict(root.attrib)  # for the channel reader
+        self._channel.root_namespaces = dict(root.nsmap)
         version = _attributes(root).get("version", "")
         self._version = _VERSIONS.get(version) or ("rss20" if version.startswith("2.") else "rss")
         self._root_attributes = "".join(
@@ -328,13 +366,14 @@ class FastReader:
         self._root(channel if root is None else root)
         if root is None or root.getparent() is not None:
             raise Declined("a channel inside another element")
-        if self._channel is not None:
+        if self._channel_element is not None:
             raise Declined("a second channel")
         if channel.get(_XML_BASE) is not None:
             raise Declined("xml:base")
-        while root[0] is not channel:
-            del root[0]  # an element before the channel: nothing is read from it
-        self._channel = channel
+        _outside_the_channel(root, channel)
+        self._channel_element = channel
+        self._channel.channel_attributes = dict(channel.attrib)  # for the channel reader
+        self._channel.namespaces = dict(channel.nsmap)
 
     def _channel_end(self, channel: Any) -> None:
         # The channel's own elements after its last item (an item deletes those before it).
@@ -345,16 +384,15 @@ class FastReader:
     def _item_start(self, item: Any, name: str) -> None:
         self._root(item.getroottree().getroot())
         parent = item.getparent()
-        if parent is None or parent is not self._channel:
+        if parent is None or parent is not self._channel_element:
             if parent is not None and parent.getparent() is None:
                 raise Declined("an item outside the channel")
             raise Declined("an item inside another element")
         if name == "entry":
             raise Declined("channel <entry>")
-        self._items += 1
 
     def _item_end(self, item: Any) -> None:
-        channel = self._channel
+        channel = self._channel_element
         # The channel's own elements before this item, in document order (they can
         # change how feedparser files the item's summaries), then the item itself.
         while True:
@@ -362,7 +400,8 @@ class FastReader:
             if first is item:
                 break
             self._channel_child(first)
-            del channel[0]
+            del channel[0]  # (a channel element stays whole in ChannelParts)
+        self._items += 1
         self._read(item)
         item.clear(keep_tail=False)
         del channel[0]
@@ -394,13 +433,15 @@ class FastReader:
     # ---------------------------------------------------------------- channel
 
     def _read_channel_child(self, name: str, element: Any) -> None:
-        """Keep the channel's own element for feedparser (see :attr:`FastFeed.channel_xml`);
-        track the one piece of feedparser state that reaches into items."""
+        """Keep the channel's own element whole for the channel reader (see
+        :class:`ChannelParts`); track the one piece of feedparser state that reaches into items."""
         if name in _CHANNEL_DECLINED:
             raise Declined(f"channel <{name}>")
-        self._channel_parts.append(etree.tostring(element, encoding="unicode", with_tail=False))
-        self._channel_bytes += len(self._channel_parts[-1])
-        if self._channel_bytes > _MAX_CHANNEL_CHARS:
+        channel = self._channel
+        channel.elements.append(element)
+        channel.items_before.append(self._items)
+        self._channel_chars += _text_chars(element)
+        if self._channel_chars > _MAX_CHANNEL_CHARS:
             raise Declined("a channel of more than 1 MB besides its items")
         if name in ("description", "dc:description", "media:description", "abstract"):
             _description(self._channel_state, None, element)
@@ -739,6 +780,14 @@ def _attributes(element: Any) -> dict[str, str]:
         key = key.lower()
         out[key] = value.lower() if key in ("rel", "type") else value
     return out
+
+
+def _outside_the_channel(root: Any, channel: Any) -> None:
+    """Decline an element beside the channel: feedparser files some of them with the feed
+    (an ``itunes:image`` or a ``<link href>`` after ``</channel>``...)."""
+    for element in root:
+        if element is not channel:
+            raise Declined(f"<{_name(element)}> outside the channel")
 
 
 def _check_prolog(prolog: bytes) -> str:

@@ -4,7 +4,8 @@
       1. refuse an empty body (NotAFeed)
       *. ``auto``: the fast path (``earshot.ingest.fastparse``, lxml, streaming) reads a
          well-formed RSS 2.0 document, each item mapped as in step 5 as soon as it is
-         read, the channel's own elements read by feedparser; whatever it declines, or
+         read, the channel's own elements by feedparser's rules (``earshot.ingest.channel``,
+         feedparser itself for a channel it declines); whatever it declines, or
          ``parser="feedparser"``, takes the steps below
       2. one expat pass over the raw bytes: refuse DTD entity declarations (UnsafeXml),
          note the root element, whether there is a channel, channel ``podcast:guid``
@@ -90,10 +91,12 @@ from earshot.bounds import (
 )
 from earshot.errors import MalformedFeed, NotAFeed, UnsafeXml
 from earshot.identity import Assignment, Candidate, IdChoice, assign_ids, content_key, stable_episode_id
+from earshot.ingest.channel import DeclinedDocument, read_channel, sets_another_version
 from earshot.ingest.fastparse import (
     BLANK_BEFORE_DECLARATION,
     BLANKS,
     UNPARSED,
+    ChannelParts,
     Declined,
     FastFeed,
     ItemTags,
@@ -275,19 +278,34 @@ class BatchedFeed:
 
 
 def _from_fast(fast: FastFeed, builder: _EpisodeBuilder, url: str | None) -> ParsedFeed:
-    # The channel's own elements, a few kilobytes, go to feedparser: its rules for the
-    # feed's title, author and image are many and stateful, and copying them would buy
-    # nothing measurable. The items, which are the bulk of every feed, do not.
-    channel = _run_feedparser(fast.channel_xml)
-    if channel.get("bozo") or channel.get("version") != fast.version:
-        raise Declined("feedparser did not read the channel alone as the whole document")
     scan = _Scan(root="rss", podcast_guid=fast.podcast_guid, items=[], has_channel=True)
-    info = _feed_info(channel.get("feed") or {}, fast.version, scan, url)
+    info = _feed_info(_fast_channel(fast.channel, fast.version), fast.version, scan, url)
     warnings = [BLANK_PROLOG_WARNING] if fast.blank_prolog else []
     if not info.title:
         warnings.append("the channel has no title")
     episodes, choices, episode_warnings = builder.finish()
     return ParsedFeed(feed=info, episodes=episodes, warnings=warnings + episode_warnings, id_choices=choices)
+
+
+def _fast_channel(channel: ChannelParts, version: str) -> Any:
+    """The feed-level values of a channel the fast path read, feedparser-shaped: from its
+    elements by feedparser's rules (``earshot.ingest.channel``), or, for a channel that
+    reader declines, by feedparser itself from the elements alone as a small document."""
+    if sets_another_version(channel):
+        raise Declined("feedparser names the format by a namespace on <rss>")
+    try:
+        return read_channel(channel, feedparser_date)
+    except DeclinedDocument:
+        raise
+    except Declined:
+        if any(channel.items_before):
+            # Items change how feedparser reads what follows them (a title after an
+            # item's title...): the elements alone would not be read as in the document.
+            raise Declined("the channel reader declined a channel with elements after items") from None
+    result = _run_feedparser(channel.channel_xml())
+    if result.get("bozo") or result.get("version") != version:
+        raise Declined("feedparser did not read the channel alone as the whole document")
+    return result.get("feed") or {}
 
 
 def _parse_with_feedparser(body: bytes, url: str | None) -> ParsedFeed:
@@ -500,19 +518,26 @@ def _not_a_feed_reason(body: bytes, root: str | None) -> str:
 def _feed_info(channel: Any, version: str, scan: _Scan, base: str | None) -> FeedInfo:
     # feedparser files RSS <description> and itunes:subtitle under "subtitle", Atom
     # <subtitle> too, and itunes:summary under "summary"; the summary is the long form.
-    description = channel.get("summary_detail") or channel.get("subtitle_detail")
+    # feedparser stores an element it has no handler for under the element's name, and an
+    # element whose handler fails as if it had none: a value of another shape is absent.
+    description = _shaped(channel, "summary_detail", dict) or _shaped(channel, "subtitle_detail", dict)
     return FeedInfo(
-        title=clip(clean_text(_plain_detail(channel.get("title_detail"))), MAX_TITLE_CHARS),
-        link=_absolute_url(channel.get("link"), base),
+        title=clip(clean_text(_plain_detail(_shaped(channel, "title_detail", dict))), MAX_TITLE_CHARS),
+        link=_absolute_url(_shaped(channel, "link", str), base),
         description=clip(_plain_detail(description), MAX_SUMMARY_CHARS),
-        image=_absolute_url((channel.get("image") or {}).get("href"), base),
+        image=_absolute_url(_shaped(_shaped(channel, "image", dict) or {}, "href", str), base),
         language=_stripped(channel.get("language")),
-        author=clip(clean_text(channel.get("author")), MAX_TITLE_CHARS) or None,
+        author=clip(clean_text(_shaped(channel, "author", str)), MAX_TITLE_CHARS) or None,
         podcast_guid=scan.podcast_guid or _stripped(channel.get("podcast_guid")),
         ttl_minutes=_positive_int(channel.get("ttl")),
-        generator=clean_text(channel.get("generator")) or None,
+        generator=clean_text(_shaped(channel, "generator", str)) or None,
         format=version,
     )
+
+
+def _shaped(values: Any, key: str, shape: type) -> Any:
+    value = values.get(key)
+    return value if isinstance(value, shape) else None
 
 
 @dataclass(frozen=True)
