@@ -316,6 +316,28 @@ def test_an_xml_base_deep_in_an_item_goes_to_feedparser_wherever_the_body_is_cut
     assert outcome(body) == outcome(body, parser="feedparser")
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1252", "iso-8859-1", "iso-8859-15"])
+def test_utf8_read_as_latin1_upstream_is_repaired_in_every_encoding(encoding: str) -> None:
+    # feedparser reads every document as UTF-8 and repairs such text whatever the
+    # document's declared encoding; the fast path reads these encodings itself
+    body = rss("<title>t</title><item><guid>e1</guid><title>CafÃ© au lait</title>"
+               "<description>SchÃ¶n</description></item>", encoding=encoding)
+    fast = parse_fast(body, url=FEED_URL)
+    assert (fast.episodes[0].title, fast.episodes[0].summary) == ("Café au lait", "Schön")
+    assert outcome(body) == outcome(body, parser="feedparser")
+
+
+@pytest.mark.parametrize("attribute", ['base="https://other.example/dir/"', 'BASE = "https://other.example/dir/"',
+                                       'xml:base="https://other.example/dir/"'])
+def test_a_base_attribute_in_an_item_goes_to_feedparser(attribute: str) -> None:
+    # feedparser resolves every later URL of the item against it, the guid too
+    body = rss(f"<title>t</title><item><title {attribute}>x</title><guid>a</guid>"
+               "<enclosure url='ep.mp3' type='audio/mpeg'/></item>")
+    with pytest.raises(Declined, match="xml:base"):
+        parse_fast(body, url=FEED_URL)
+    assert outcome(body) == outcome(body, parser="feedparser")
+
+
 def test_episodes_are_what_validating_their_values_makes() -> None:
     # the mapping builds an episode without validating values no bound could change
     body = rss('<title>t</title><item><guid>e1</guid><title>Ep &amp; 1</title><pubDate>Wed, 15 Jan 2020 10:00:00 '

@@ -474,7 +474,7 @@ class _ChannelReader:
             raise Declined(f"markup inside <{self._name(element)}>")
         if element.attrib:
             self._attributes(element)
-        mime, value = _detail(element, default_type, True)
+        mime, value = _detail(element, default_type)
         if mime not in ("text/plain", "text/html"):
             raise Declined(f"content type {mime}")
         return {"type": mime, "value": value}

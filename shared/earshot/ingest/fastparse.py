@@ -76,6 +76,7 @@ _VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss
 _ITEM_TAGS = frozenset({"item", "{http://purl.org/rss/1.0/}item", "{http://backend.userland.com/rss2}item",
                         "entry", "{http://www.w3.org/2005/Atom}entry"})
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+_BASE_ATTRIBUTE = re.compile(rb"[bB][aA][sS][eE][ \t\r\n]*(?:=|$)")
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # Item children read here, by feedparser name.
@@ -263,8 +264,8 @@ class FastReader:
         self._channel_state = _ItemState()
         self._podcast_guid: str | None = None
         self._blank_prolog = False
-        self._base_possible = False  # ":base" seen in the bytes so far
-        self._tail = b""  # the last bytes fed, for a ":base" split between chunks
+        self._base_possible = False  # a base attribute may be in the bytes so far
+        self._tail = b""  # the last bytes fed, for a "base" split between chunks
 
     def feed(self, chunk: bytes) -> None:
         if not self._checked_prolog:
@@ -282,11 +283,12 @@ class FastReader:
             self._checked_prolog = True
             chunk, self._head = head, b""
         if not self._base_possible:
-            # Any xml:base attribute (whatever prefix names the XML namespace) is written
-            # ":base" in the bytes of every encoding read here: without one, the
+            # feedparser resolves URLs against an xml:base or a plain base attribute
+            # (any case), written "base" and "=" in the bytes of every encoding read
+            # here (a "base" at the end of a chunk counts): without one, the
             # per-element check below is skipped.
-            self._base_possible = b":base" in chunk or b":base" in self._tail + chunk[:4]
-            self._tail = chunk[-4:]
+            self._base_possible = _BASE_ATTRIBUTE.search(self._tail + chunk) is not None
+            self._tail = chunk[-8:]
         try:
             self._parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
@@ -316,7 +318,6 @@ class FastReader:
 
     def _set_encoding(self, codec: str) -> None:
         self._codec = codec
-        self._channel_state.utf8 = codec == "utf-8"
 
     # ----------------------------------------------------------------- events
 
@@ -347,7 +348,7 @@ class FastReader:
             raise Declined(f"root <{name}>")
         if root.getroottree().docinfo.doctype:
             raise Declined("DOCTYPE")
-        if root.get(_XML_BASE) is not None:
+        if _has_base(root):
             raise Declined("xml:base")
         self._channel.root_attributes = dict(root.attrib)  # for the channel reader
         self._channel.root_namespaces = dict(root.nsmap)
@@ -368,7 +369,7 @@ class FastReader:
             raise Declined("a channel inside another element")
         if self._channel_element is not None:
             raise Declined("a second channel")
-        if channel.get(_XML_BASE) is not None:
+        if _has_base(channel):
             raise Declined("xml:base")
         _outside_the_channel(root, channel)
         self._channel_element = channel
@@ -409,7 +410,7 @@ class FastReader:
     def _read(self, item: Any) -> None:
         if self._base_possible:
             for element in item.iter():
-                if element.get(_XML_BASE) is not None:
+                if element.attrib and _has_base(element):
                     raise Declined("xml:base")
         raw = RawItem()
         tags = ItemTags()
@@ -426,7 +427,7 @@ class FastReader:
             return
         if self._base_possible:
             for inner in element.iter():
-                if inner.get(_XML_BASE) is not None:
+                if inner.attrib and _has_base(inner):
                     raise Declined("xml:base")
         self._read_channel_child(name, element)
 
@@ -459,9 +460,8 @@ class FastReader:
                 raise Declined("item attributes")
         # feedparser's "has content" flag is one for the document, reset when an item
         # ends: a channel description filed as content carries it into the next item.
-        state = _ItemState(utf8=self._channel_state.utf8, has_content=self._channel_state.has_content)
+        state = _ItemState(has_content=self._channel_state.has_content)
         self._channel_state.has_content = False
-        utf8 = state.utf8
         skipped = _SKIPPED_TAGS
         published: str | None = None
         updated: str | None = None
@@ -509,7 +509,7 @@ class FastReader:
                 raise Declined(f"markup inside <{name}>")
             if name == "title" or name == "dc:title":
                 if not state.title_locked:
-                    raw.title_type, raw.title = _detail(child, "text/plain", utf8)
+                    raw.title_type, raw.title = _detail(child, "text/plain")
                     if raw.title:
                         state.title_locked = True
             elif name == "enclosure":
@@ -517,13 +517,13 @@ class FastReader:
                 href = attrs.get("url", attrs.get("uri", attrs.get("href")))
                 raw.enclosures.append((href or "", attrs.get("type", ""), attrs.get("length", "")))
             elif name == "link":
-                _link(raw, child, utf8)
+                _link(raw, child)
             elif name == "guid" or name == "id":
-                _guid(raw, child, utf8)
+                _guid(raw, child)
             elif name in _PUBLISHED:
-                published = _text(child, utf8)
+                published = _text(child)
             elif name in _ITEM_TEXT:
-                value = _text(child, utf8)
+                value = _text(child)
                 if name == "itunes:duration":
                     raw.itunes_duration = value
                 elif name == "itunes:episode":
@@ -540,7 +540,7 @@ class FastReader:
                 state.has_content = True
                 state.saw_summary_key = True
                 if not raw.content or child.attrib:  # (a later content is never shown)
-                    _content(raw, _detail(child, "text/html", utf8))
+                    _content(raw, _detail(child, "text/html"))
             elif name == "itunes:image":
                 attrs = _attributes(child)
                 href = attrs.get("href") or attrs.get("url")
@@ -549,9 +549,9 @@ class FastReader:
             elif name == "media:title":
                 _media_title(state, raw, child)
             elif name in _UPDATED:
-                updated = _text(child, utf8)
+                updated = _text(child)
         if not raw.content and state.summary_element is not None:
-            raw.summary_type, raw.summary = _detail(state.summary_element, state.summary_type, utf8)
+            raw.summary_type, raw.summary = _detail(state.summary_element, state.summary_type)
         # RSS has pubDate (feedparser's "published"); Atom requires <updated>: a
         # published date is the item's date when there is one, even an empty one.
         raw.date = published if published is not None else updated
@@ -571,7 +571,6 @@ _ITEM_CHILDREN_SEEN = _TEXT_CHILDREN | _DECLINED | _AUTHORS | {"media:content", 
 class _ItemState:
     """feedparser's per-item bookkeeping that decides where a value lands."""
 
-    utf8: bool = True  # the document is UTF-8: feedparser then repairs mis-decoded text
     title_locked: bool = False
     has_content: bool = False
     saw_summary_key: bool = False  # 'summary' in the context
@@ -582,7 +581,7 @@ class _ItemState:
 def _media_title(state: _ItemState, raw: RawItem, element: Any) -> None:
     """feedparser reads ``media:title`` as a title that never locks the title in."""
     if not state.title_locked:
-        raw.title_type, raw.title = _detail(element, "text/plain", state.utf8)
+        raw.title_type, raw.title = _detail(element, "text/plain")
 
 
 def _description(state: _ItemState, raw: RawItem | None, element: Any) -> None:
@@ -592,7 +591,7 @@ def _description(state: _ItemState, raw: RawItem | None, element: Any) -> None:
         _as_content(state, raw, element)
         return
     if raw is None:
-        _detail(element, "text/html", state.utf8)  # (declines what it cannot read)
+        _detail(element, "text/html")  # (declines what it cannot read)
         return
     _file_summary(state, element, "text/html")
     state.saw_summary_key = True
@@ -603,7 +602,7 @@ def _summary(state: _ItemState, raw: RawItem | None, element: Any) -> None:
         _as_content(state, raw, element)
         return
     if raw is None:
-        _detail(element, "text/plain", state.utf8)
+        _detail(element, "text/plain")
     else:
         _file_summary(state, element, "text/plain")
     state.saw_summary_key = True
@@ -614,7 +613,7 @@ def _file_summary(state: _ItemState, element: Any, default_type: str) -> None:
     content: its text is read when the item ends, and only then (most podcast items
     carry their notes twice, in content:encoded and in a description)."""
     if element.attrib:
-        _detail(element, default_type, state.utf8)  # what it declines, it declines now
+        _detail(element, default_type)  # what it declines, it declines now
     state.summary_element, state.summary_type = element, default_type
 
 
@@ -624,7 +623,7 @@ def _as_content(state: _ItemState, raw: RawItem | None, element: Any) -> None:
     if raw is None:
         return  # a channel's content is not read
     if not raw.content or element.attrib:
-        _content(raw, _detail(element, "text/plain", state.utf8))
+        _content(raw, _detail(element, "text/plain"))
 
 
 def _content(raw: RawItem, detail: tuple[str, str]) -> None:
@@ -632,7 +631,7 @@ def _content(raw: RawItem, detail: tuple[str, str]) -> None:
         raw.content_type, raw.content = detail
 
 
-def _link(raw: RawItem, element: Any, utf8: bool) -> None:
+def _link(raw: RawItem, element: Any) -> None:
     """An item's RSS ``<link>`` (text) or Atom-style ``<link href rel type>`` (an
     enclosure link counts as an enclosure)."""
     attrs = _attributes(element)
@@ -646,14 +645,14 @@ def _link(raw: RawItem, element: Any, utf8: bool) -> None:
         elif rel == "enclosure":
             raw.enclosures.append((href, mime, attrs.get("length", "")))
         return
-    value = _resolve(_text(element, utf8))
+    value = _resolve(_text(element))
     # feedparser's repair of query strings it once took for entity references
     raw.link = _LINK_ENTITY.sub(r"&\g<1>", value.replace("&amp;", "&")) if "&" in value else value
 
 
-def _guid(raw: RawItem, element: Any, utf8: bool) -> None:
+def _guid(raw: RawItem, element: Any) -> None:
     is_link = _attributes(element).get("ispermalink", "true") == "true" if element.attrib else True
-    value = _text(element, utf8)
+    value = _text(element)
     if is_link and value:
         value = _resolve(value)
     if raw.guid is None:  # the first guid says whether the guid is the link
@@ -663,7 +662,7 @@ def _guid(raw: RawItem, element: Any, utf8: bool) -> None:
         raw.link = value
 
 
-def _detail(element: Any, default_type: str, utf8: bool) -> tuple[str, str]:
+def _detail(element: Any, default_type: str) -> tuple[str, str]:
     """A feedparser ``*_detail``: the MIME type and the value (an RSS "plain text"
     value that looks like HTML is HTML)."""
     if element.attrib:
@@ -673,23 +672,23 @@ def _detail(element: Any, default_type: str, utf8: bool) -> tuple[str, str]:
             raise Declined("base64 content")  # feedparser decodes it
     else:
         mime = default_type  # "text/plain" or "text/html": what _content_type gives back for them
-    value = _text(element, utf8)
+    value = _text(element)
     if mime == "text/plain" and _looks_like_html(value):
         mime = "text/html"
     return mime, value
 
 
-def _text(element: Any, utf8: bool) -> str:
-    """The element's text as feedparser stores it."""
+def _text(element: Any) -> str:
+    """The element's text as feedparser stores it (in a document of any encoding:
+    feedparser reads them all as UTF-8, and repairs them alike)."""
     value = (element.text or "").strip()
     if not value:
         return ""
     if not value.isascii():
-        if utf8:
-            try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
-                value = value.encode("iso-8859-1").decode("utf-8")
-            except (UnicodeEncodeError, UnicodeDecodeError):
-                pass
+        try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
+            value = value.encode("iso-8859-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
         if _C1_CONTROL.search(value):
             value = value.translate(_CP1252)
     return value
@@ -780,6 +779,12 @@ def _attributes(element: Any) -> dict[str, str]:
         key = key.lower()
         out[key] = value.lower() if key in ("rel", "type") else value
     return out
+
+
+def _has_base(element: Any) -> bool:
+    """An xml:base, or a plain base attribute in any case: feedparser resolves every URL
+    after it against it (guids too), which the fast path does not copy."""
+    return any(key == _XML_BASE or key.lower() == "base" for key in element.keys())
 
 
 def _outside_the_channel(root: Any, channel: Any) -> None:
