@@ -338,6 +338,19 @@ def test_a_base_attribute_in_an_item_goes_to_feedparser(attribute: str) -> None:
     assert outcome(body) == outcome(body, parser="feedparser")
 
 
+@pytest.mark.parametrize("where", ["before the items", "after the items"])
+def test_megabytes_beside_the_items_go_to_feedparser_before_the_tree_grows(where: str) -> None:
+    # the channel's own elements are read when the next item (or the channel) ends: a
+    # channel of megabytes besides its items is declined while it is being fed
+    filler = "<!--" + "x" * 5_000_000 + "-->"
+    items = "<item><guid>e1</guid><title>One</title></item>"
+    body = rss("<title>t</title>" + (filler + items if where == "before the items" else items + filler))
+    with pytest.raises(Declined, match="more than 1 MB besides its items"):
+        parse_fast(body, url=FEED_URL)
+    assert outcome(body) == outcome(body, parser="feedparser")
+    assert [e["id"] for e in outcome(body)["episodes"]] == ["e1"]
+
+
 def test_episodes_are_what_validating_their_values_makes() -> None:
     # the mapping builds an episode without validating values no bound could change
     body = rss('<title>t</title><item><guid>e1</guid><title>Ep &amp; 1</title><pubDate>Wed, 15 Jan 2020 10:00:00 '

@@ -132,6 +132,7 @@ _ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso88
               "windows-1251": "cp1251", "cp1251": "cp1251", "windows-1250": "cp1250", "cp1250": "cp1250",
               "koi8-r": "koi8_r", "iso-8859-2": "iso8859_2", "iso-8859-15": "iso8859_15"}
 _MAX_CHANNEL_CHARS = 1_000_000
+_MAX_OUTSIDE_ITEMS_BYTES = 4 * _MAX_CHANNEL_CHARS  # (the bytes hold markup and blanks too)
 
 
 class Declined(Exception):
@@ -261,6 +262,8 @@ class FastReader:
         self._codec = "utf-8"
         self._channel = ChannelParts()
         self._channel_chars = 0
+        self._in_item = False  # an item has started and not ended (as of the last events)
+        self._outside_items = 0  # bytes fed since the last item ended
         self._channel_state = _ItemState()
         self._podcast_guid: str | None = None
         self._blank_prolog = False
@@ -289,6 +292,13 @@ class FastReader:
             # per-element check below is skipped.
             self._base_possible = _BASE_ATTRIBUTE.search(self._tail + chunk) is not None
             self._tail = chunk[-8:]
+        if not self._in_item:
+            # The channel's own elements are read when the next item ends (or the
+            # channel does): a document that is megabytes of something besides items
+            # goes to feedparser before its tree grows.
+            self._outside_items += len(chunk)
+            if self._outside_items > _MAX_OUTSIDE_ITEMS_BYTES:
+                raise Declined("a channel of more than 1 MB besides its items")
         try:
             self._parser.feed(chunk)
         except etree.XMLSyntaxError as exc:
@@ -391,8 +401,10 @@ class FastReader:
             raise Declined("an item inside another element")
         if name == "entry":
             raise Declined("channel <entry>")
+        self._in_item = True
 
     def _item_end(self, item: Any) -> None:
+        self._in_item, self._outside_items = False, 0
         channel = self._channel_element
         # The channel's own elements before this item, in document order (they can
         # change how feedparser files the item's summaries), then the item itself.
