@@ -76,7 +76,7 @@ _VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss
 _ITEM_TAGS = frozenset({"item", "{http://purl.org/rss/1.0/}item", "{http://backend.userland.com/rss2}item",
                         "entry", "{http://www.w3.org/2005/Atom}entry"})
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
-_BASE_ATTRIBUTE = re.compile(rb"[bB][aA][sS][eE][ \t\r\n]*(?:=|$)")
+_BASE_ATTRIBUTE = re.compile(rb"base[ \t\r\n]*(?:=|$)")  # searched in lowercased bytes: a literal first
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # Item children read here, by feedparser name.
@@ -290,7 +290,7 @@ class FastReader:
             # (any case), written "base" and "=" in the bytes of every encoding read
             # here (a "base" at the end of a chunk counts): without one, the
             # per-element check below is skipped.
-            self._base_possible = _BASE_ATTRIBUTE.search(self._tail + chunk) is not None
+            self._base_possible = _BASE_ATTRIBUTE.search((self._tail + chunk).lower()) is not None
             self._tail = chunk[-8:]
         if not self._in_item:
             # The channel's own elements are read when the next item ends (or the
