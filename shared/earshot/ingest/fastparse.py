@@ -782,8 +782,8 @@ def _attributes(element: Any) -> dict[str, str]:
     """Attribute names lowercased, as feedparser gives them (``rel`` and ``type`` values
     too); namespaced ones as ``prefix:name`` for the namespaces feedparser knows."""
     out: dict[str, str] = {}
-    for key, value in element.attrib.items():
-        if key[:1] == "{":
+    for key, value in element.items():
+        if key[0] == "{":
             namespace, _, local = key[1:].partition("}")
             namespace = namespace.lower()
             prefix = "xml" if namespace == "http://www.w3.org/xml/1998/namespace" else _PREFIXES.get(namespace, "")
