@@ -1,9 +1,10 @@
 """The fast path: one streaming lxml pass over a well-formed RSS 2.0 document. No I/O.
 
-:class:`FastReader` is fed the body in chunks (as it arrives, or slices of it) and
-reads the channel and its items into the same raw fields that feedparser gives the
-mapping in ``parser`` (feedparser-shaped dicts: ``title_detail``, ``summary_detail``,
-``content``, ``enclosures``...), plus each item's Podcasting 2.0 and Media RSS tags.
+:class:`FastReader` is fed the body in chunks (as it arrives, or slices of it). The
+parser reports only the elements named item, entry or channel; when an item ends, its
+children are read from the tree into a :class:`RawItem` (the values feedparser files
+that Earshot reads; ``parser`` takes the same from feedparser's entry on the fallback,
+so one mapping serves both), plus its Podcasting 2.0 and Media RSS tags.
 HTML is not touched here: both paths hand it to ``sanitize`` later, so what an
 episode says does not depend on which parser read it. The channel's own elements are
 kept whole (:class:`ChannelParts`) for ``earshot.ingest.channel`` to read at the end.
@@ -12,8 +13,9 @@ Safety: the parser loads no DTD, makes no network access and expands no entity
 (``resolve_entities=False, load_dtd=False, no_network=True``, libxml2's size guards on:
 no ``huge_tree``), and the reader declines any document with a DOCTYPE before the
 root element is read, so an entity declaration is refused by the same code on both
-paths (``parser``'s expat pass). Each item is cleared once read and earlier siblings
-are dropped, so memory holds one item's tree at a time, not the document's.
+paths (``parser``'s expat pass). Each item is cleared once read and dropped with the
+channel's elements before it, so memory holds one item's tree at a time, not the
+document's (and megabytes of anything else between items are declined as they come).
 
 What it reads the way feedparser 6 does, because the output must be the same
 Episodes: element and attribute names are case-insensitive; namespaces map to
@@ -22,13 +24,15 @@ Atom elements inside RSS act as their RSS namesakes); the first non-empty title 
 description or ``itunes:summary`` that follows another summary of the item, before any
 ``content:encoded``, is filed as content; RSS titles and summaries are HTML when they
 look like it (a closing tag or an entity, only known tags and entities); text is
-stripped, mis-decoded UTF-8 repaired and C1 controls read as Windows-1252; a guid
+stripped, mis-decoded UTF-8 repaired (in a document of any encoding: feedparser reads
+them all as UTF-8) and C1 controls read as Windows-1252; a guid
 without ``isPermaLink="false"`` is the link when there is no ``<link>`` before it.
 
 It declines -- :class:`Declined`, and ``parser`` runs feedparser instead -- whatever it
 cannot read exactly so: XML that is not well-formed, an encoding other than UTF-8 and
 the single-byte ones in ``_ENCODINGS``, a DOCTYPE, a root other than ``<rss>``, an
-element beside ``<channel>``, ``xml:base``, markup inside a text element, and the
+element beside ``<channel>``, ``xml:base`` or a plain ``base`` attribute, markup inside
+a text element, megabytes of anything besides items, and the
 elements whose feedparser handling depends on more state than is worth copying (an
 item ``<image>`` or ``<source>`` with child elements, Atom content).
 Declining is never wrong, only slower.
