@@ -52,8 +52,6 @@ from collections.abc import Callable
 from typing import Any
 
 from earshot.ingest.fastparse import (
-    _C1_CONTROL,
-    _CP1252,
     _HTML_TYPES,
     _LINK_ENTITY,
     ChannelParts,
@@ -61,6 +59,7 @@ from earshot.ingest.fastparse import (
     _content_type,
     _detail,
     _resolve,
+    repaired,
 )
 
 # feedparser 6's namespace table (``_FeedParserMixin.namespaces``), keys lowercased as it
@@ -465,7 +464,7 @@ class _ChannelReader:
     def _leaf_text(self, element: Any) -> str:
         if len(element):
             raise Declined(f"markup inside <{self._name(element)}>")
-        return _fixed(element.text)
+        return repaired(element.text)
 
     def _detail(self, element: Any, default_type: str) -> dict[str, str]:
         """A feedparser ``*_detail`` of a text element: only plain text and HTML (an
@@ -511,9 +510,9 @@ class _ChannelReader:
                 raise Declined("an attribute of <channel> written twice in different case")
             seen[key.lower()] = value
         if "lastmod" in seen:
-            self._check_date(_fixed(seen["lastmod"]))
+            self._check_date(repaired(seen["lastmod"]))
         if "href" in seen:
-            value = _fixed(seen["href"])
+            value = repaired(seen["href"])
             self._link_text(value)
 
 
@@ -562,21 +561,6 @@ def sets_another_version(parts: ChannelParts) -> bool:
         if lowered == "http://purl.org/rss/1.0/" or (prefix is None and lowered == _RSS090):
             return True
     return False
-
-
-def _fixed(text: str | None) -> str:
-    """Text as feedparser stores it: stripped, mis-decoded UTF-8 repaired (its parser
-    always works in UTF-8), C1 controls read as Windows-1252."""
-    value = (text or "").strip()
-    if not value or value.isascii():
-        return value
-    try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
-        value = value.encode("iso-8859-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        pass
-    if _C1_CONTROL.search(value):
-        value = value.translate(_CP1252)
-    return value
 
 
 def _feedparser_name(element: Any) -> str:

@@ -225,7 +225,8 @@ def _text_chars(element: Any) -> int:
 
 @dataclass
 class FastFeed:
-    """What the fast path read: feedparser-shaped channel and entries, and item tags."""
+    """What the fast path read besides the items (each handed over as a RawItem): the
+    format, the channel's own elements, the item count."""
 
     version: str
     channel: ChannelParts  # the channel's own elements: ``earshot.ingest.channel`` reads them
@@ -695,18 +696,23 @@ def _detail(element: Any, default_type: str) -> tuple[str, str]:
 
 
 def _text(element: Any) -> str:
-    """The element's text as feedparser stores it (in a document of any encoding:
-    feedparser reads them all as UTF-8, and repairs them alike)."""
-    value = (element.text or "").strip()
-    if not value:
-        return ""
-    if not value.isascii():
-        try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
-            value = value.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-        if _C1_CONTROL.search(value):
-            value = value.translate(_CP1252)
+    """The element's text as feedparser stores it."""
+    return repaired(element.text)
+
+
+def repaired(text: str | None) -> str:
+    """Text as feedparser stores it: stripped, mis-decoded UTF-8 repaired (in a document
+    of any encoding: feedparser reads them all as UTF-8), C1 controls read as
+    Windows-1252. The channel reader uses it too."""
+    value = (text or "").strip()
+    if not value or value.isascii():
+        return value
+    try:  # UTF-8 that was decoded as Latin-1 somewhere upstream
+        value = value.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    if _C1_CONTROL.search(value):
+        value = value.translate(_CP1252)
     return value
 
 
