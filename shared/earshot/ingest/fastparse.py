@@ -77,11 +77,8 @@ _PREFIXES = {
     "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
 }
 _VERSIONS = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
-_ITEM_TAGS = frozenset({"item", "{http://purl.org/rss/1.0/}item", "{http://backend.userland.com/rss2}item",
-                        "entry", "{http://www.w3.org/2005/Atom}entry"})
 _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _BASE_ATTRIBUTE = re.compile(rb"base[ \t\r\n]*(?:=|$)")  # searched in lowercased bytes: a literal first
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 # Item children read here, by feedparser name.
 _PUBLISHED = frozenset({"pubdate", "published", "issued", "dcterms:issued"})
