@@ -395,7 +395,8 @@ class FastReader:
         channel.clear(keep_tail=False)
 
     def _item_start(self, item: Any, name: str) -> None:
-        self._root(item.getroottree().getroot())
+        if not self._root_checked:
+            self._root(item.getroottree().getroot())
         parent = item.getparent()
         if parent is None or parent is not self._channel_element:
             if parent is not None and parent.getparent() is None:
